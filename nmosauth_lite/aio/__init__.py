@@ -1,0 +1,1 @@
+"""CPython asyncio adapters: the only code that touches sockets, files, TLS and clocks."""

@@ -1,0 +1,92 @@
+"""The `cryptography` (pyca/OpenSSL) backend: the fast path for RS256/384/512 and ES256/384.
+
+Owns turning a jwk.RSAKey/ECKey into a cached native public key and one verify
+call per token. RS* is RSASSA-PKCS1-v1_5 (RFC 7518 §3.3, RFC 8017 §8.2); ES* takes
+the JWS raw R || S form (RFC 7518 §3.4) and re-encodes it as DER for OpenSSL.
+CPython only (not a core module). Importing it imports cryptography and nothing
+else happens: padding and hash objects are built on the first verify.
+"""
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+NAME = "cryptography"
+
+# alg -> (kty, curve or None, padding or signature algorithm, hash or None);
+# replaced by _setup() on first use and then only read.
+_ALGS = {}
+
+
+def _setup():
+    global _ALGS
+    pkcs1 = padding.PKCS1v15()
+    # Built whole, then published in one assignment, so a concurrent first verify
+    # never sees a half-filled table.
+    _ALGS = {
+        "RS256": ("RSA", None, pkcs1, hashes.SHA256()),
+        "RS384": ("RSA", None, pkcs1, hashes.SHA384()),
+        "RS512": ("RSA", None, pkcs1, hashes.SHA512()),
+        "ES256": ("EC", "P-256", ec.ECDSA(hashes.SHA256()), None),
+        "ES384": ("EC", "P-384", ec.ECDSA(hashes.SHA384()), None),
+    }
+
+
+def _native(key):
+    """Build and cache the cryptography public key for `key`; None when OpenSSL refuses it."""
+    try:
+        if key.kty == "RSA":
+            pub = rsa.RSAPublicNumbers(key.e, key.n).public_key()
+        else:
+            curve = ec.SECP256R1() if key.crv == "P-256" else ec.SECP384R1()
+            point = b"\x04" + key.x.to_bytes(key.size, "big") + key.y.to_bytes(key.size, "big")
+            pub = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+    except (ValueError, OverflowError):
+        # jwk.parse_jwk already refuses such keys; a hand-built one just verifies nothing.
+        return None
+    key.native[NAME] = pub
+    return pub
+
+
+class Backend:
+    """verify() -> bool; never raises for a bad, short, long or garbage signature."""
+
+    name = NAME
+
+    def verify(self, alg, key, signing_input, signature):
+        spec = _ALGS.get(alg)
+        if spec is None:
+            if _ALGS:
+                return False  # not an algorithm we verify (jws filters these earlier)
+            _setup()
+            spec = _ALGS.get(alg)
+            if spec is None:
+                return False
+        kty, crv, scheme, digest = spec
+        if key.kty != kty:
+            return False
+        pub = key.native.get(NAME)
+        if pub is None:
+            if crv is not None and key.crv != crv:
+                return False
+            pub = _native(key)
+            if pub is None:
+                return False
+        try:
+            if digest is not None:
+                # RFC 8017 §8.2.2 step 1: exactly k octets (OpenSSL checks too; fail fast).
+                if len(signature) != key.size:
+                    return False
+                pub.verify(signature, signing_input, scheme, digest)
+                return True
+            size = key.size
+            # RFC 7518 §3.4: R || S, each exactly the coordinate length; DER is refused.
+            if len(signature) != 2 * size or key.crv != crv:
+                return False
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            pub.verify(encode_dss_signature(r, s), signing_input, scheme)
+            return True
+        except (InvalidSignature, ValueError):
+            return False

@@ -1,0 +1,214 @@
+"""IS-10 path permissions: x-nmos-* claims and scope against (method, path).
+
+Owns: request-path normalization (IS-10 RS-32: query and fragment dropped,
+unreserved %XX decoded, dot segments removed per RFC 3986 §5.2.4, repeated
+slashes collapsed, one trailing slash dropped), the IS-10 path table (RS-31),
+x-nmos-<api> path specifiers where `*` matches any characters including `/`
+and everything else is literal (TOK-27, RS-34), and method -> read/write
+(RS-33). Claims are compiled once per token; matching is then a few string ops.
+"""
+
+from .errors import ClaimError, InvalidRequestError, PermissionDeniedError
+
+MAX_PATH_LEN = 8192  # request targets beyond this are refused by the HTTP layer anyway
+MAX_SPECIFIERS = 512  # per x-nmos-* claim
+MAX_SPECIFIER_LEN = 1024
+
+READ_METHODS = ("GET", "HEAD")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+PUBLIC = 0  # `/` and `/x-nmos`: no token needed (RS-31)
+BASE = 1  # `/x-nmos/<api>[/<version>]`: scope or claim gives read
+RESOURCE = 2  # deeper: a specifier must match
+OUTSIDE = 3  # not an /x-nmos path: the IS-10 table does not cover it (RS-36)
+
+_HEX = "0123456789ABCDEFabcdef"
+_HAS_STR_CLASSES = hasattr("", "isascii") and hasattr("", "isprintable")  # not on MicroPython
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def _decode_unreserved(path):
+    """Decode %XX only where XX is an unreserved character (RFC 3986 §6.2.2.2)."""
+    out = []
+    i = 0
+    n = len(path)
+    while True:
+        j = path.find("%", i)
+        if j < 0:
+            out.append(path[i:])
+            break
+        out.append(path[i:j])
+        h = path[j + 1 : j + 3]
+        if len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
+            raise InvalidRequestError("bad percent-encoding in path")
+        c = chr(int(h, 16))
+        if c in _UNRESERVED:
+            out.append(c)
+        elif c == "/" or c == "\\" or c == "\x00":
+            # An encoded slash would split differently in a router that decodes it
+            # (single/..%2F..%2Fbulk): refuse rather than guess (RS-32 advice).
+            raise InvalidRequestError("encoded slash in path")
+        else:
+            out.append("%" + h.upper())
+        i = j + 3
+        if i >= n:
+            break
+    return "".join(out)
+
+
+def normalize_path(target):
+    """Canonical path for authorization and routing (IS-10 RS-32). Raises InvalidRequestError."""
+    if not isinstance(target, str) or len(target) > MAX_PATH_LEN:
+        raise InvalidRequestError("bad request path")
+    if target.startswith("http://") or target.startswith("https://"):  # absolute-form (RFC 9112 §3.2.2)
+        slash = target.find("/", target.find("//") + 2)
+        target = "/" if slash < 0 else target[slash:]
+    q = target.find("?")
+    if q >= 0:
+        target = target[:q]
+    f = target.find("#")
+    if f >= 0:
+        target = target[:f]
+    if not target.startswith("/"):
+        raise InvalidRequestError("request path must start with /")
+    if _HAS_STR_CLASSES:
+        # CPython: the same rule as the loop below, in C.
+        if not (target.isascii() and target.isprintable()) or " " in target or "\\" in target:
+            raise InvalidRequestError("bad character in path")
+    else:
+        for ch in target:
+            if ch <= " " or ch >= "\x7f" or ch == "\\":
+                raise InvalidRequestError("bad character in path")
+    if "%" in target:
+        target = _decode_unreserved(target)
+    out = []
+    for seg in target.split("/"):
+        if seg == "" or seg == ".":
+            continue  # repeated slashes collapse; "." segments vanish
+        if seg == "..":
+            if out:
+                out.pop()  # RFC 3986 §5.2.4: never climbs above the root
+            continue
+        out.append(seg)
+    return out
+
+
+def classify(segments):
+    """(kind, api, rest) for normalized path segments."""
+    n = len(segments)
+    if n == 0:
+        return PUBLIC, None, None
+    if segments[0] != "x-nmos":
+        return OUTSIDE, None, None
+    if n == 1:
+        return PUBLIC, None, None
+    if n <= 3:
+        return BASE, segments[1], ""
+    return RESOURCE, segments[1], "/".join(segments[3:])
+
+
+# --- specifiers ---------------------------------------------------------------
+
+def _compile_specifier(spec):
+    if "*" not in spec:
+        return spec  # literal: equality
+    return spec.split("*")  # glob parts
+
+
+def _spec_match(m, s):
+    if type(m) is str:
+        return m == s
+    first = m[0]
+    last = m[-1]
+    if len(s) < len(first) + len(last) or not s.startswith(first) or not s.endswith(last):
+        return False
+    pos = len(first)
+    end = len(s) - len(last)
+    for mid in m[1:-1]:
+        i = s.find(mid, pos, end)
+        if i < 0:
+            return False
+        pos = i + len(mid)
+    return True
+
+
+def _compile_list(value, counter):
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ClaimError("x-nmos permission is not an array")
+    out = []
+    for spec in value:
+        if not isinstance(spec, str) or len(spec) > MAX_SPECIFIER_LEN:
+            raise ClaimError("x-nmos path specifier is not a string")
+        counter[0] += 1
+        if counter[0] > MAX_SPECIFIERS:
+            raise ClaimError("too many x-nmos path specifiers")
+        out.append(_compile_specifier(spec))
+    return tuple(out)
+
+
+class Permissions:
+    """x-nmos-* claims and scope of one token, compiled per API on first use.
+
+    Only the claim a request consults is type-checked and compiled (a Node sees
+    one or two APIs); a malformed consulted claim raises ClaimError (401).
+    """
+
+    def __init__(self, claims):
+        self.claims = claims
+        self.apis = {}  # (api, write) -> tuple of compiled specifiers
+        scope = claims.get("scope")
+        self.scopes = scope.split() if isinstance(scope, str) else ()
+
+    def has_claim(self, api):
+        return ("x-nmos-" + api) in self.claims
+
+    def matchers(self, api, write):
+        """Compiled specifiers of x-nmos-<api> for read or write; () when absent."""
+        key = (api, write)
+        m = self.apis.get(key)
+        if m is None:
+            name = "x-nmos-" + api
+            obj = self.claims.get(name)
+            if obj is None:
+                if name in self.claims:
+                    raise ClaimError("%s is null" % name[:40])
+                m = ()
+            elif not isinstance(obj, dict):
+                raise ClaimError("%s is not an object" % name[:40])
+            else:
+                # Unknown permission keys are ignored (IS-10 TOK-25).
+                m = _compile_list(obj.get("write" if write else "read"), [0])
+            self.apis[key] = m
+        return m
+
+    def check(self, method, segments):
+        """Raise PermissionDeniedError unless (method, normalized path) is permitted."""
+        if method in READ_METHODS:
+            write = False
+        elif method in WRITE_METHODS:
+            write = True
+        else:
+            raise PermissionDeniedError("method not permitted")  # RS-33: never reaches a grant
+        kind, api, rest = classify(segments)
+        if kind == PUBLIC:
+            return
+        if kind == OUTSIDE:
+            raise PermissionDeniedError("path outside /x-nmos")
+        if kind == BASE and not write:
+            # RS-31: base paths are readable with a matching scope or a claim (TOK-21).
+            if api not in self.scopes and not self.has_claim(api):
+                raise PermissionDeniedError("no scope or claim for this API")
+            self.matchers(api, False)  # a malformed claim is still a token defect
+            return
+        if not self.has_claim(api):
+            raise PermissionDeniedError("no claim for this API")
+        for m in self.matchers(api, write):
+            if _spec_match(m, rest):
+                return
+        raise PermissionDeniedError("path not permitted for this method")
+
+
+def is_public(segments):
+    return classify(segments)[0] == PUBLIC

@@ -1,0 +1,39 @@
+"""Shared fixtures: vector locations, crypto backends, token minting."""
+
+import json
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VECTORS = os.path.join(HERE, "vectors")
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+
+def load_vector(*parts):
+    with open(os.path.join(VECTORS, *parts), "rb") as f:
+        return json.loads(f.read())
+
+
+def _available_backends():
+    from nmosauth_lite.crypto import available
+
+    return available()
+
+
+@pytest.fixture(params=["cryptography", "pure"])
+def backend_name(request):
+    """Each test using this runs once per crypto backend (both must be installed for the suite)."""
+    from nmosauth_lite.crypto import get_backend
+
+    get_backend(request.param)  # fails loudly when a backend is missing
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def minter():
+    from minting import Minter
+
+    return Minter()

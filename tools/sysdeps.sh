@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install the Debian packages the test suite needs, when missing (root only; prints what it does).
+set -e
+need=""
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need="$need dnsmasq-base"
+command -v curl >/dev/null 2>&1 || need="$need curl"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+command -v node >/dev/null 2>&1 || need="$need nodejs npm"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "sysdeps: please install:$need" >&2
+    exit 1
+fi
+echo "sysdeps: apt-get install$need" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $need >/dev/null
