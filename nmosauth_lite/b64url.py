@@ -64,7 +64,7 @@ def decode(text):
             raise MalformedTokenError("base64url: character outside the alphabet")
     data = text.replace("-", "+").replace("_", "/") + _PAD[rem]
     try:
-        return binascii.a2b_base64(data)
+        return binascii.a2b_base64(data.encode())  # MicroPython's binascii takes bytes only
     except ValueError:
         raise MalformedTokenError("base64url: undecodable")
 

@@ -2,8 +2,10 @@
 
 On MicroPython the built-in `json` (or `ujson`) is used; on CPython always the
 stdlib `json`, even when PyPI's `ujson` is installed, because its number and
-error handling differ. Foreign exceptions are translated at this boundary: bad
-JSON raises ValueError-derived errors of the caller's choosing via `loads_as`.
+error handling differ. Both interpreters accept exactly RFC 8259 JSON: CPython's
+NaN/Infinity extensions are refused, and on MicroPython, whose parser lets
+missing commas, trailing commas and bad escapes through, a linear grammar check
+(with a nesting cap) runs first. Every defect becomes ValueError.
 """
 
 try:
@@ -11,9 +13,17 @@ try:
 except ImportError:  # pragma: no cover - MicroPython builds without json
     import ujson as _json
 
+MAX_DEPTH = 64  # JWTs, JWKS and metadata nest 3-4 levels
+
 _CPYTHON = hasattr(_json, "JSONDecodeError")
+
+
+def _reject_constant(name):
+    raise ValueError("JSON: %s is not JSON" % name)  # RFC 8259 §6: no NaN or Infinity
+
+
 if _CPYTHON:
-    _decoder = _json.JSONDecoder()
+    _decoder = _json.JSONDecoder(parse_constant=_reject_constant)
     _scan = _decoder.scan_once  # the C scanner; decode() adds two regex passes around it
 
     def _loads(text):
@@ -30,10 +40,139 @@ if _CPYTHON:
     _encoder = _json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
     _dumps = _encoder.encode
 else:  # pragma: no cover - MicroPython
-    _loads = _json.loads
+
+    def _loads(text):
+        check_grammar(text)
+        return _json.loads(text)
 
     def _dumps(obj):
         return _json.dumps(obj, separators=(",", ":"))
+
+
+_WS = " \t\n\r"
+_ESCAPES = '"\\/bfnrtu'
+_HEXDIGITS = "0123456789abcdefABCDEF"
+_DIGITS = "0123456789"
+
+
+def _number(t, i, n):
+    if t[i] == "-":
+        i += 1
+    if i >= n or t[i] not in _DIGITS:
+        raise ValueError("JSON: bad number")
+    if t[i] == "0":
+        i += 1
+    else:
+        while i < n and t[i] in _DIGITS:
+            i += 1
+    if i < n and t[i] == ".":
+        i += 1
+        if i >= n or t[i] not in _DIGITS:
+            raise ValueError("JSON: bad number")
+        while i < n and t[i] in _DIGITS:
+            i += 1
+    if i < n and t[i] in "eE":
+        i += 1
+        if i < n and t[i] in "+-":
+            i += 1
+        if i >= n or t[i] not in _DIGITS:
+            raise ValueError("JSON: bad number")
+        while i < n and t[i] in _DIGITS:
+            i += 1
+    return i
+
+
+def _string(t, i, n):
+    i += 1  # opening quote
+    while True:
+        if i >= n:
+            raise ValueError("JSON: unterminated string")
+        c = t[i]
+        if c == '"':
+            return i + 1
+        if c < " ":
+            raise ValueError("JSON: control character in string")
+        if c == "\\":
+            if i + 1 >= n or t[i + 1] not in _ESCAPES:
+                raise ValueError("JSON: bad escape")
+            if t[i + 1] == "u":
+                h = t[i + 2 : i + 6]
+                if len(h) != 4 or not all(x in _HEXDIGITS for x in h):
+                    raise ValueError("JSON: bad \\u escape")
+                i += 6
+                continue
+            i += 2
+            continue
+        i += 1
+
+
+def check_grammar(t):
+    """Raise ValueError unless `t` is exactly one RFC 8259 value (nesting <= MAX_DEPTH)."""
+    n = len(t)
+    stack = []  # "{" or "["
+    i = 0
+    expect = "value"  # value | key | colon | comma_or_end
+    while True:
+        while i < n and t[i] in _WS:
+            i += 1
+        if i >= n:
+            if expect == "comma_or_end" and not stack:
+                return
+            raise ValueError("JSON: unexpected end")
+        c = t[i]
+        if expect == "comma_or_end":
+            if not stack:
+                raise ValueError("JSON: trailing data")
+            if c == ",":
+                expect = "key" if stack[-1] == "{" else "value"
+                i += 1
+                continue
+            if (c == "}" and stack[-1] == "{") or (c == "]" and stack[-1] == "["):
+                stack.pop()
+                i += 1
+                continue
+            raise ValueError("JSON: expected , or end of container")
+        if expect == "colon":
+            if c != ":":
+                raise ValueError("JSON: expected :")
+            expect = "value"
+            i += 1
+            continue
+        if expect == "key":
+            if c != '"':
+                raise ValueError("JSON: expected a member name")
+            i = _string(t, i, n)
+            expect = "colon"
+            continue
+        # a value
+        if c == "{" or c == "[":
+            if len(stack) >= MAX_DEPTH:
+                raise ValueError("JSON: nested too deeply")
+            stack.append(c)
+            i += 1
+            j = i
+            while j < n and t[j] in _WS:
+                j += 1
+            if j < n and t[j] == ("}" if c == "{" else "]"):
+                stack.pop()
+                i = j + 1
+                expect = "comma_or_end"
+            else:
+                expect = "key" if c == "{" else "value"
+            continue
+        if c == '"':
+            i = _string(t, i, n)
+        elif c == "-" or c in _DIGITS:
+            i = _number(t, i, n)
+        elif t.startswith("true", i):
+            i += 4
+        elif t.startswith("false", i):
+            i += 5
+        elif t.startswith("null", i):
+            i += 4
+        else:
+            raise ValueError("JSON: unexpected character")
+        expect = "comma_or_end"
 
 
 def loads(text):
