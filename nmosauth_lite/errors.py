@@ -114,3 +114,11 @@ def with_attrs(exc, **attrs):
     for name in attrs:
         setattr(exc, name, attrs[name])
     return exc
+
+
+class RemoteError(NmosAuthError):
+    """A remote party (authorization server, DNS server) answered something unusable.
+
+    Raised for metadata and JWKS documents that break RFC 8414 / RFC 7517 or our
+    limits, and for failed fetches; the key store keeps its last good keys.
+    """

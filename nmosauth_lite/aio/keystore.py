@@ -1,0 +1,311 @@
+"""Trusted issuers' keys for a resource server: persisted, refreshed, fetched on demand.
+
+Plugs into TokenValidator(keys=KeyStore(...)) through keys_for/missing_key. At
+construction the persisted key sets are read (before any network I/O), so a Node
+validates tokens right after boot with the authorization server down. `run()`
+refreshes hourly plus 0-60 s jitter (IS-10 RS-02) with conditional GETs, tries
+each known server of an issuer in turn and backs off at random when none
+answers (RS-03), keeping the last good keys (RS-04). A key missing from a fresh
+set is withdrawn at once, with every cached token it signed. Unknown kids
+trigger one single-flight fetch per issuer, rate-limited (RS-10), answered 503
++ Retry-After meanwhile (RS-07). Only configured or discovered https issuers
+are trusted; a token naming any other `iss` never causes a fetch.
+"""
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import time
+
+from .. import jsonshim
+from ..errors import KeyFetchPendingError, KeyFormatError, NmosAuthError, RemoteError, with_attrs
+from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_url
+from ..jwks_cache import IssuerKeys
+from ..jws import DEFAULT_ALGORITHMS
+from .client import ClientError, HTTPClient
+from .files import atomic_write, ensure_private_dir, read_limited
+
+log = logging.getLogger("nmosauth_lite.keys")
+
+DEFAULT_RETRY_AFTER = 2  # seconds told to clients while a key is fetched (RS-07)
+MAX_JWKS_BYTES = 262144  # a JWK Set of a few RSA keys is < 10 KiB
+FETCH_TIMEOUT = 10.0  # per server, metadata + JWKS
+CACHE_SUBDIR = "jwks"
+
+
+class Server:
+    """One place an issuer's keys can be fetched: its metadata URL, and how to reach it.
+
+    `resolve` maps host names to addresses (DNS-SD answers: connect there, keep the
+    name for TLS and Host); `loose` compares the metadata's issuer per IS-10 DS-14.
+    """
+
+    def __init__(self, metadata_url, resolve=None, loose=False):
+        self.metadata_url = metadata_url
+        self.resolve = dict(resolve or {})
+        self.loose = loose
+
+
+class KeyStore:
+    def __init__(self, issuers=(), state_dir=None, ca_file=None, insecure_http=False,
+                 algorithms=DEFAULT_ALGORITHMS, retry_after=DEFAULT_RETRY_AFTER, rng=None, clock=None,
+                 fetch_timeout=FETCH_TIMEOUT):
+        self.algorithms = tuple(algorithms)
+        self.insecure_http = insecure_http
+        self.ca_file = ca_file
+        self.retry_after = retry_after
+        self.fetch_timeout = fetch_timeout
+        self._rng = rng or random.random
+        self._clock = clock or time.time
+        self._issuers = {}  # iss -> IssuerKeys
+        self._servers = {}  # iss -> [Server]
+        self._inflight = {}  # iss -> asyncio.Task
+        self._wakeup = None
+        self._clients = {}
+        self.fetch_count = 0  # JWKS/metadata exchanges started: observability and tests
+        self.cache_dir = None
+        self._read_only = False
+        if state_dir is not None:
+            d = os.path.join(state_dir, CACHE_SUBDIR)
+            try:
+                ensure_private_dir(d)
+            except OSError as e:
+                log.warning("key cache directory %s unusable (%s): keys are kept in memory only", d, e)
+            if os.path.isdir(d):
+                self.cache_dir = d
+                if not os.access(d, os.W_OK):
+                    log.warning("key cache directory %s is read-only: new keys are kept in memory only", d)
+                    self._read_only = True
+        for iss in issuers:
+            self.add_issuer(iss)
+
+    # --- trust ---------------------------------------------------------------------
+
+    def add_issuer(self, issuer, servers=None):
+        """Trust `issuer` (configured, or discovered through DNS-SD). Loads its persisted keys."""
+        check_issuer(issuer, self.insecure_http)
+        if servers is None:
+            servers = [Server(metadata_url(issuer))]
+        known = self._servers.get(issuer)
+        if known is not None:
+            urls = set(s.metadata_url for s in known)
+            known.extend(s for s in servers if s.metadata_url not in urls)
+            return self._issuers[issuer]
+        self._servers[issuer] = list(servers)
+        state = IssuerKeys(issuer, self.algorithms)
+        self._issuers[issuer] = state
+        self._load(state)
+        if self._wakeup is not None:
+            self._wakeup.set()
+        return state
+
+    @property
+    def issuers(self):
+        return list(self._issuers)
+
+    # --- the validator's interface ---------------------------------------------------
+
+    def keys_for(self, iss):
+        state = self._issuers.get(iss)
+        return None if state is None else state.keys
+
+    def missing_key(self, iss, kid, now):
+        """No held key verified a token of trusted `iss`: fetch once (single flight, rate-limited)."""
+        state = self._issuers[iss]
+        if iss in self._inflight:
+            raise with_attrs(KeyFetchPendingError("keys being fetched"), retry_after=self.retry_after)
+        if not state.may_fetch_for_unknown_kid(now, kid):
+            return None  # RS-10: rate limit reached; the token is simply refused (401)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None  # no event loop: nothing can fetch now
+        state.note_unknown_kid_fetch(now)
+        self._start_fetch(iss, loop)
+        raise with_attrs(KeyFetchPendingError("keys being fetched"), retry_after=self.retry_after)
+
+    # --- fetching --------------------------------------------------------------------
+
+    def _start_fetch(self, iss, loop=None):
+        task = self._inflight.get(iss)
+        if task is None:
+            loop = loop or asyncio.get_running_loop()
+            task = loop.create_task(self._refresh_issuer(iss))
+            self._inflight[iss] = task
+            task.add_done_callback(lambda t, iss=iss: self._inflight.pop(iss, None))
+        return task
+
+    async def wait(self, iss, timeout):
+        """Wait (bounded) for an in-flight fetch of `iss`; True when one finished in time."""
+        task = self._inflight.get(iss)
+        if task is None:
+            return False
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def refresh(self, issuers=None, force=False):
+        """Refresh the due (or, with force, all) issuers now; returns {iss: error or None}."""
+        now = self._clock()
+        names = list(self._issuers) if issuers is None else list(issuers)
+        tasks = {}
+        for iss in names:
+            if iss in self._issuers and (force or self._issuers[iss].due(now)):
+                tasks[iss] = self._start_fetch(iss)
+        out = {}
+        for iss, task in tasks.items():
+            await asyncio.shield(task)
+            out[iss] = self._issuers[iss].last_error
+        return out
+
+    async def run(self):
+        """Background refresh loop; cancel it to stop."""
+        self._wakeup = asyncio.Event()
+        while True:
+            await self.refresh()
+            now = self._clock()
+            nxt = min((s.next_refresh for s in self._issuers.values()), default=now + 3600)
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), max(0.05, nxt - now))
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self):
+        for task in list(self._inflight.values()):
+            task.cancel()
+        for c in self._clients.values():
+            await c.close()
+        self._clients = {}
+
+    def _client(self, server):
+        key = tuple(sorted(server.resolve.items()))
+        c = self._clients.get(key)
+        if c is None:
+            c = HTTPClient(ca_file=self.ca_file, insecure_http=self.insecure_http, resolve=server.resolve,
+                           connect_timeout=self.fetch_timeout, read_timeout=self.fetch_timeout,
+                           max_response=max(MAX_JWKS_BYTES, MAX_METADATA_BYTES))
+            self._clients[key] = c
+        return c
+
+    async def _refresh_issuer(self, iss):
+        state = self._issuers[iss]
+        errors = []
+        for server in self._servers[iss]:
+            try:
+                await asyncio.wait_for(self._fetch_from(state, server), self.fetch_timeout * 2)
+                return
+            except (NmosAuthError, asyncio.TimeoutError, OSError) as e:
+                reason = str(e) or type(e).__name__
+                errors.append(reason)
+                log.warning("key fetch for %s from %s failed: %s", iss, server.metadata_url, reason)
+        delay = state.fetch_failed(self._clock(), self._rng, "; ".join(errors)[:300])
+        log.warning("no server answered for %s; keeping %d keys, next try in %.0f s", iss, len(state.keys), delay)
+
+    async def _fetch_from(self, state, server):
+        client = self._client(server)
+        self.fetch_count += 1
+        jwks_uri = state.jwks_uri
+        if jwks_uri is None or state.failures:
+            resp = await client.get(server.metadata_url, headers=[("accept", "application/json")])
+            if resp.status != 200:
+                raise RemoteError("metadata: HTTP %d" % resp.status)
+            if len(resp.body) > MAX_METADATA_BYTES:
+                raise RemoteError("metadata document too large")
+            meta = check_metadata(_json(resp.body, "metadata"), state.issuer, self.insecure_http, server.loose)
+            jwks_uri = meta["jwks_uri"]
+        headers = [("accept", "application/json")]
+        if state.etag and jwks_uri == state.jwks_uri:
+            headers.append(("if-none-match", state.etag))
+        resp = await client.get(jwks_uri, headers=headers)
+        now = self._clock()
+        if resp.status == 304 and state.etag:
+            state.not_modified(now, self._rng)
+            self._save(state)
+            return
+        if resp.status != 200:
+            raise RemoteError("JWKS: HTTP %d" % resp.status)
+        try:
+            added, withdrawn = state.apply(_json(resp.body, "JWKS"), now, self._rng, resp.header("etag"), jwks_uri)
+        except KeyFormatError as e:
+            raise RemoteError("JWKS unusable: %s" % e.message)
+        for k in withdrawn:
+            log.warning("issuer %s withdrew key %s: its tokens are refused from now on", state.issuer, k.kid or k.thumbprint)
+        for k in added:
+            log.info("issuer %s: new key %s", state.issuer, k.kid or k.thumbprint)
+        self._save(state)
+
+    # --- persistence -------------------------------------------------------------------
+
+    def _path(self, iss):
+        return os.path.join(self.cache_dir, hashlib.sha256(iss.encode()).hexdigest()[:32] + ".json")
+
+    def _load(self, state):
+        if self.cache_dir is None:
+            return
+        path = self._path(state.issuer)
+        try:
+            state.load_json(jsonshim.loads(read_limited(path, MAX_JWKS_BYTES * 2)))
+            log.info("loaded %d persisted keys for %s", len(state.keys), state.issuer)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            # Corrupt, truncated or foreign: ignored, refetched, never fatal.
+            log.warning("ignoring key cache file %s: %s", path, e)
+
+    def _save(self, state):
+        if self.cache_dir is None or self._read_only:
+            return
+        try:
+            atomic_write(self._path(state.issuer), jsonshim.dumps(state.to_json()).encode())
+        except OSError as e:
+            log.warning("cannot persist keys for %s (%s): keeping them in memory only", state.issuer, e)
+            self._read_only = True
+
+    # --- reporting -----------------------------------------------------------------------
+
+    def status(self, now=None):
+        now = self._clock() if now is None else now
+        out = []
+        for iss, s in self._issuers.items():
+            out.append({
+                "issuer": iss,
+                "jwks_uri": s.jwks_uri,
+                "kids": [k.kid or k.thumbprint for k in s.keys],
+                "age": None if s.fetched_at is None else round(now - s.fetched_at, 1),
+                "next_refresh_in": round(s.next_refresh - now, 1),
+                "failures": s.failures,
+                "last_error": s.last_error,
+            })
+        return out
+
+
+def _json(body, what):
+    try:
+        return jsonshim.loads(body)
+    except ValueError:
+        raise RemoteError("%s is not JSON" % what)
+
+
+def read_persisted(state_dir):
+    """Every persisted key cache document under `state_dir` (for `jwks show`)."""
+    d = os.path.join(state_dir, CACHE_SUBDIR)
+    out = []
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        return out
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            doc = jsonshim.loads(read_limited(os.path.join(d, name), MAX_JWKS_BYTES * 2))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("format") and isinstance(doc.get("issuer"), str):
+            out.append(doc)
+    return out
