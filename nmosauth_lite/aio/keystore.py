@@ -105,6 +105,52 @@ class KeyStore:
     def issuers(self):
         return list(self._issuers)
 
+    async def add_discovered(self, advert):
+        """Trust the issuer a DNS-SD advert (dnssd.AuthServer) leads to (IS-10 RS-43, DS-05).
+
+        Its metadata is read at the advertised address while TLS, SNI and Host use
+        the advertised name; the document's issuer must fit the advert (DS-14).
+        That name -> address map serves every later fetch for this issuer.
+        """
+        host = advert.host.rstrip(".").lower()
+        resolve = {host: advert.addresses[0]} if advert.addresses else {}
+        server = Server(advert.metadata_url, resolve=resolve, loose=True)
+        expected = "%s://%s:%d%s" % (advert.api_proto, host, advert.port,
+                                     "/" + advert.api_selector if advert.api_selector else "")
+        resp = await asyncio.wait_for(self._client(server).get(server.metadata_url, headers=[("accept", "application/json")]),
+                                      self.fetch_timeout * 2)
+        self.fetch_count += 1
+        if resp.status != 200:
+            raise RemoteError("metadata: HTTP %d" % resp.status)
+        doc = check_metadata(_json(resp.body, "metadata"), expected, self.insecure_http, loose=True)
+        iss = doc["issuer"]
+        state = self.add_issuer(iss, servers=[server])
+        if state.jwks_uri is None:
+            state.jwks_uri = doc["jwks_uri"]
+        return iss
+
+    async def follow_discovery(self, cache, interval=60.0):
+        """Keep trusting what DNS-SD advertises: `cache` is an aio.dns.DiscoveryCache
+        (re-queried as records expire); servers that fail are marked so for a while."""
+        known = set()
+        while True:
+            try:
+                adverts = await cache.get()
+            except (NmosAuthError, OSError) as e:
+                log.warning("DNS-SD discovery failed: %s", e)
+                adverts = []
+            for adv in adverts:
+                if adv.metadata_url in known:
+                    continue
+                try:
+                    iss = await self.add_discovered(adv)
+                    known.add(adv.metadata_url)
+                    log.info("trusting discovered issuer %s (%s)", iss, adv.instance)
+                except (NmosAuthError, OSError, asyncio.TimeoutError) as e:
+                    log.warning("discovered server %s unusable: %s", adv.metadata_url, e)
+                    cache.mark_failed(adv)
+            await asyncio.sleep(interval)
+
     # --- the validator's interface ---------------------------------------------------
 
     def keys_for(self, iss):
