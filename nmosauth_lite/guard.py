@@ -1,0 +1,190 @@
+"""The resource-server guard: a request's method, target and headers in, an HTTP answer out.
+
+Owns the one mapping from a validator Decision to HTTP (ARCHITECTURE.md "Errors
+on the wire"): 401/403/400/503 with `WWW-Authenticate` as the AMWA tooling parses
+it (IS-10 RS-22..RS-27), NMOS error JSON bodies, CORS on every answer and CORS
+pre-flight answered here without a token, allowing `Authorization` (GEN-04,
+GEN-05, RS-29); token extraction from `Authorization: Bearer` or, on WebSocket
+upgrade requests only, the `access_token` query parameter (RS-37..RS-40); and
+one audit record per decision that names the token by a short hash, never by
+value (RS-41). Sans-I/O: the proxy, ASGI and WSGI adapters drive it.
+"""
+
+import hashlib
+
+from .jsonshim import dumps
+
+DEFAULT_ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"
+EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
+PREFLIGHT_MAX_AGE = "600"
+MAX_TOKEN_HASH_CACHE = 1024
+_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 204: "No Content"}
+
+
+class Answer:
+    """An HTTP response the guard gives instead of forwarding: status, [(name, value)], body bytes."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Verdict:
+    """What the guard decided for one request.
+
+    `answer` is None when the request may proceed (forward it, with `path` as the
+    canonical target if the adapter routes itself); `decision` is the validator's.
+    """
+
+    def __init__(self, decision, answer, token_hash=None):
+        self.decision = decision
+        self.answer = answer
+        self.token_hash = token_hash
+
+
+def strip_access_token(target):
+    """The target without any access_token query parameter (for logs and upstream)."""
+    q = target.find("?")
+    if q < 0 or "access_token" not in target:
+        return target
+    kept = [p for p in target[q + 1 :].split("&") if not (p == "access_token" or p.startswith("access_token="))]
+    return target[:q] + ("?" + "&".join(kept) if kept else "")
+
+
+def query_tokens(target):
+    """Values of every access_token parameter in the query (RFC 6750 §2.3), percent-decoded minimally."""
+    q = target.find("?")
+    if q < 0:
+        return []
+    out = []
+    for p in target[q + 1 :].split("&"):
+        if p.startswith("access_token="):
+            # base64url JWTs need no decoding; '%2E' style escapes are decoded for robustness
+            v = p[13:]
+            if "%" in v:
+                v = v.replace("%2E", ".").replace("%2e", ".").replace("%2D", "-").replace("%2d", "-").replace("%5F", "_").replace("%5f", "_")
+            out.append(v)
+    return out
+
+
+def is_websocket_upgrade(headers):
+    up = headers.get("upgrade")
+    conn = headers.get("connection")
+    return up is not None and up.lower() == "websocket" and conn is not None and "upgrade" in conn.lower()
+
+
+class Guard:
+    """Decide requests with a TokenValidator and shape the answers.
+
+    audit: None, or a callable taking one dict per decision (the adapter writes it
+    out as a JSON line). cors_origin: the Access-Control-Allow-Origin value.
+    """
+
+    def __init__(self, validator, audit=None, cors_origin="*", allow_methods=DEFAULT_ALLOW_METHODS):
+        self.validator = validator
+        self.audit = audit
+        self.cors_origin = cors_origin
+        self.allow_methods = allow_methods
+        self._hashes = {}
+        self._bodies = {}
+
+    def cors_headers(self):
+        return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
+
+    def check(self, method, target, headers, now=None):
+        """Decide one request. `headers`: dict of lower-case name -> value (joined with ', ' if repeated;
+        a repeated Authorization header must be passed as a list)."""
+        if method == "OPTIONS" and "access-control-request-method" in headers and "origin" in headers:
+            return Verdict(self.validator.check(None, "OPTIONS", target, now), self.preflight(headers))
+        auth = headers.get("authorization")
+        if isinstance(auth, list):
+            d = self.validator.check_header("", method, target, now)  # several Authorization headers
+            d = self.validator._invalid_request("more than one Authorization header") if d.status != 200 else d
+            return self._finish(method, target, d, None, now)
+        token_hash = None
+        if "access_token=" in target and is_websocket_upgrade(headers):
+            qt = query_tokens(target)
+            if len(qt) > 1 or (qt and auth is not None):
+                # RFC 6750 §2: one method per request (IS-10 RS-40)
+                d = self.validator._invalid_request("token sent more than once")
+                return self._finish(method, target, d, None, now)
+            if qt:
+                token = qt[0]
+                token_hash = self._hash(token)
+                d = self.validator.check(token, method, target, now)
+                return self._finish(method, target, d, token_hash, now)
+        if auth is not None and auth[:7].lower() == "bearer ":
+            token_hash = self._hash(auth[7:])
+        d = self.validator.check_header(auth, method, target, now)
+        return self._finish(method, target, d, token_hash, now)
+
+    def preflight(self, headers):
+        """CORS pre-flight: no token needed, Authorization allowed (IS-10 GEN-04, GEN-05)."""
+        requested = headers.get("access-control-request-headers")
+        allow = DEFAULT_ALLOW_HEADERS
+        if requested:
+            names = [h.strip() for h in requested.split(",") if h.strip()]
+            if "authorization" not in [n.lower() for n in names]:
+                names.append("Authorization")
+            allow = ", ".join(names)
+        return Answer(204, [
+            ("Access-Control-Allow-Origin", self.cors_origin),
+            ("Access-Control-Allow-Methods", self.allow_methods),
+            ("Access-Control-Allow-Headers", allow),
+            ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
+            ("Content-Length", "0"),
+        ], b"")
+
+    def _hash(self, token):
+        h = self._hashes.get(token)
+        if h is None:
+            if len(self._hashes) >= MAX_TOKEN_HASH_CACHE:
+                self._hashes = {}
+            h = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:16]
+            self._hashes[token] = h
+        return h
+
+    def _finish(self, method, target, d, token_hash, now):
+        answer = None if d.status == 200 else self.error_answer(d)
+        if self.audit is not None:
+            c = d.claims
+            rec = {
+                "time": now,
+                "method": method,
+                "path": strip_access_token(target),
+                "status": d.status,
+                "reason": d.reason,
+                "iss": None if c is None else c.get("iss"),
+                "sub": None if c is None else c.get("sub"),
+                "client_id": None if c is None else (c.get("client_id") or c.get("azp")),
+                "kid": d.kid,
+                "jti": None if c is None else c.get("jti"),
+                "token": token_hash,
+            }
+            self.audit(rec)
+        return Verdict(d, answer, token_hash)
+
+    def error_answer(self, d):
+        """The full HTTP answer for a deny Decision (NMOS error JSON; IS-10 RS-27)."""
+        key = (d.status, d.reason, d.www_authenticate, d.retry_after)
+        cached = self._bodies.get(key)
+        if cached is not None:
+            return cached
+        body = dumps({"code": d.status, "error": _TEXT.get(d.status, "Error") + ": " + d.reason, "debug": None}).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Access-Control-Allow-Origin", self.cors_origin),
+            ("Access-Control-Expose-Headers", EXPOSE_HEADERS),
+            ("Cache-Control", "no-store"),
+        ]
+        if d.www_authenticate is not None:
+            headers.append(("WWW-Authenticate", d.www_authenticate))
+        if d.retry_after is not None:
+            headers.append(("Retry-After", str(int(d.retry_after))))
+        a = Answer(d.status, headers, body)
+        if len(self._bodies) < 256:
+            self._bodies[key] = a
+        return a
