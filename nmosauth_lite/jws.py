@@ -94,8 +94,8 @@ def check_header(header, algorithms):
     if alg not in algorithms:
         # Covers none and HS* (never in SUPPORTED_ALGORITHMS): RS-12, RFC 8725 §3.1.
         raise UnsupportedAlgorithmError("alg %s not allowed" % alg[:16])
-    crit = header.get("crit")
-    if crit is not None:
+    if "crit" in header:
+        crit = header["crit"]
         if not isinstance(crit, list) or not crit:
             raise MalformedTokenError("crit must be a non-empty array")
         for name in crit:
@@ -103,11 +103,12 @@ def check_header(header, algorithms):
                 raise UnsupportedAlgorithmError("crit names an extension we do not understand")
     if "b64" in header:  # RFC 7797 unencoded payloads change the signing input; not supported
         raise UnsupportedAlgorithmError("b64 header parameter not supported")
-    typ = header.get("typ")
-    if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
-        raise MalformedTokenError("typ is not a JWT type")
-    kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
+    # A member that is present must have its type: null is not "absent" (RFC 7515 §4.1).
+    if "typ" in header:
+        typ = header["typ"]
+        if not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP:
+            raise MalformedTokenError("typ is not a JWT type")
+    if "kid" in header and not isinstance(header["kid"], str):
         raise MalformedTokenError("kid is not a string")
     return header
 
@@ -139,10 +140,11 @@ def verify(jws, keys, backend):
         for k in keys:
             if k.kid == kid and not k.withdrawn and k.fits(alg):
                 fitting += 1
+                if tried >= MAX_VERIFY_ATTEMPTS:
+                    break
                 tried += 1
                 if backend.verify(alg, k, si, sig):
                     return k
-                break  # kids are unique within a set; the rest is tried below
     for k in keys:
         if (kid is None or k.kid != kid) and not k.withdrawn and k.fits(alg):
             fitting += 1

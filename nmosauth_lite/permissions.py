@@ -81,8 +81,13 @@ def normalize_path(target):
                 raise InvalidRequestError("bad character in path")
     if "%" in target:
         target = _decode_unreserved(target)
+    segs = target.split("/")
+    if ".." in segs and "" in segs[1:-1]:
+        # `a//../b` is b under RFC 3986 §5.2.4 but a/b for a router that merges
+        # slashes first (nginx): refuse rather than authorize one and serve the other.
+        raise InvalidRequestError("ambiguous path: '..' with repeated slashes")
     out = []
-    for seg in target.split("/"):
+    for seg in segs:
         if seg == "" or seg == ".":
             continue  # repeated slashes collapse; "." segments vanish
         if seg == "..":

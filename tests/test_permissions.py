@@ -110,3 +110,11 @@ def test_scope_gives_base_read_only_rs31():
         p.check("POST", ["x-nmos", "node", "v1.3"])
     with pytest.raises(PermissionDeniedError):
         p.check("GET", ["x-nmos", "nod"])  # scope values compared exactly (RS-35)
+
+
+@pytest.mark.parametrize("target", ["/x-nmos/c/v1/bulk//../single/x", "/x-nmos/c/v1/bulk/a//../../single/x",
+                                    "/x-nmos/c/v1/bulk//%2e%2e/single/x"])
+def test_dot_dot_next_to_repeated_slashes_is_refused_as_ambiguous(target):  # RS-32
+    # RFC 3986 §5.2.4 gives bulk/single/x, a slash-merging router gives single/x: refuse both readings.
+    with pytest.raises(InvalidRequestError):
+        normalize_path(target)
