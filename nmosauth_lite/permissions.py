@@ -114,13 +114,20 @@ def classify(segments):
 
 # --- specifiers ---------------------------------------------------------------
 
+_ANY = True  # the specifier "*": matches every path
+
+
 def _compile_specifier(spec):
     if "*" not in spec:
         return spec  # literal: equality
+    if spec == "*":
+        return _ANY
     return spec.split("*")  # glob parts
 
 
 def _spec_match(m, s):
+    if m is _ANY:
+        return True
     if type(m) is str:
         return m == s
     first = m[0]
@@ -190,13 +197,17 @@ class Permissions:
 
     def check(self, method, segments):
         """Raise PermissionDeniedError unless (method, normalized path) is permitted."""
+        kind, api, rest = classify(segments)
+        return self.check_classified(method, kind, api, rest)
+
+    def check_classified(self, method, kind, api, rest):
+        """`check` for a path already classified by classify()."""
         if method in READ_METHODS:
             write = False
         elif method in WRITE_METHODS:
             write = True
         else:
             raise PermissionDeniedError("method not permitted")  # RS-33: never reaches a grant
-        kind, api, rest = classify(segments)
         if kind == PUBLIC:
             return
         if kind == OUTSIDE:

@@ -272,14 +272,16 @@ class TokenValidator:
 
     def _decide(self, e, method, path):
         try:
-            segments = None if path is None else normalize_path(path)
-            if segments is not None and classify(segments)[0] == PUBLIC:
+            kind = None
+            if path is not None:
+                kind, api, rest = classify(normalize_path(path))
+            if kind == PUBLIC:
                 d = ALLOW_PUBLIC
             elif not e.aud_ok:
                 d = self._deny_scope(_claims.AudienceError("audience does not name this server"), e)
             else:
-                if segments is not None:
-                    e.perms.check(method, segments)
+                if kind is not None:
+                    e.perms.check_classified(method, kind, api, rest)
                 d = Decision(200, None, "ok", None, e.claims, kid=e.key.kid)
         except ScopeError as err:
             d = self._deny_scope(err, e)
