@@ -8,7 +8,7 @@ configuration errors (one line on stderr, never a traceback).
 """
 
 import argparse
-import importlib
+import os
 import sys
 
 from .errors import NmosAuthError
@@ -27,7 +27,21 @@ COMMANDS = {
 }
 
 
+def _formatter(prog):
+    # An explicit width keeps argparse from importing shutil (and with it bz2 and
+    # lzma) to ask the terminal: a few ms of every cold start.
+    try:
+        width = int(os.environ.get("COLUMNS", "100"))
+    except ValueError:
+        width = 100
+    return argparse.HelpFormatter(prog, width=max(40, width) - 2)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # usage errors: exit 2, one line, no traceback
         sys.stderr.write("%s: error: %s (see --help)\n" % (self.prog, message))
         raise SystemExit(2)
@@ -35,7 +49,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _load(name):
     try:
-        return importlib.import_module("nmosauth_lite.commands." + COMMANDS[name])
+        # __import__ rather than importlib: one module less at every cold start
+        return __import__("nmosauth_lite.commands." + COMMANDS[name], fromlist=["run"])
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("nmosauth_lite.commands"):
             return None  # command not built yet

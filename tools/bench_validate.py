@@ -147,10 +147,10 @@ def bench_alg(m, alg, n):
     return rows
 
 
-def run_child(cmd, stdin_data=None):
+def run_child(cmd, stdin_data=None, env=None):
     """Wall time (ms) and peak RSS (MiB) of one child process."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     p.stdin.write(stdin_data or b"")
     p.stdin.close()
     _, status, ru = os.wait4(p.pid, 0)
@@ -161,7 +161,7 @@ def run_child(cmd, stdin_data=None):
 
 BASELINE_CHILD = r"""
 import sys
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 import base64, json
 jwks = json.load(open(sys.argv[1]))
@@ -175,6 +175,15 @@ pub.verify(d(s), (h + "." + p).encode(), padding.PKCS1v15(), hashes.SHA512())
 
 
 def bench_cold(m, rounds):
+    """Both processes as on a device: byte-compiled modules (pip compiles at install time;
+    this sandbox sets PYTHONDONTWRITEBYTECODE) and no site hook (`-S`; the editable
+    install's .pth finder would otherwise tax every import of ours), same PYTHONPATH."""
+    import compileall
+    import cryptography
+
+    compileall.compile_dir(os.path.join(ROOT, "nmosauth_lite"), quiet=1)
+    site_packages = os.path.dirname(os.path.dirname(cryptography.__file__))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + site_packages)
     with tempfile.TemporaryDirectory() as tmp:
         jf = os.path.join(tmp, "jwks.json")
         with open(jf, "w") as f:
@@ -183,21 +192,18 @@ def bench_cold(m, rounds):
         with open(bf, "w") as f:
             f.write(BASELINE_CHILD)
         tok = m.token("RS512", aud=[AUD]).encode()
-        exe = os.path.join(os.path.dirname(sys.executable), "nmosauth-lite")
-        ours_cmd = [exe if os.path.exists(exe) else sys.executable, "verify", "--jwks", jf, "--audience", AUD,
+        ours_cmd = [sys.executable, "-S", "-m", "nmosauth_lite", "verify", "--jwks", jf, "--audience", AUD,
                     "--backend", "cryptography", "--now", str(m.NOW), "--path", PATH, "--token", "-"]
-        if not os.path.exists(exe):
-            ours_cmd = [sys.executable, "-m", "nmosauth_lite"] + ours_cmd[1:]
-        base_cmd = [sys.executable, bf, jf]
+        base_cmd = [sys.executable, "-S", bf, jf]
         ours, base = [], []
         for _ in range(2):  # warm the page cache
-            run_child(ours_cmd, tok)
-            run_child(base_cmd, tok)
+            run_child(ours_cmd, tok, env)
+            run_child(base_cmd, tok, env)
         for _ in range(rounds):  # interleaved so drift hits both
-            w, r, rc = run_child(ours_cmd, tok)
+            w, r, rc = run_child(ours_cmd, tok, env)
             assert rc == 0, "nmosauth-lite verify failed"
             ours.append((w, r))
-            w, r, rc = run_child(base_cmd, tok)
+            w, r, rc = run_child(base_cmd, tok, env)
             assert rc == 0, "baseline failed"
             base.append((w, r))
     med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731

@@ -9,28 +9,39 @@ else happens: padding and hash objects are built on the first verify.
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 NAME = "cryptography"
+_KNOWN = ("RS256", "RS384", "RS512", "ES256", "ES384")
 
 # alg -> (kty, curve or None, padding or signature algorithm, hash or None);
-# replaced by _setup() on first use and then only read.
+# replaced by _setup() on first use and then only read. The EC modules pull in
+# cryptography's whole OpenSSL cipher binding (~15 ms at a cold start), so ES
+# entries (and `ec`) are added on the first ES256/ES384 verify only: an
+# RS512-only Node never pays for them.
 _ALGS = {}
+ec = None
+encode_dss_signature = None
 
 
-def _setup():
-    global _ALGS
+def _setup(with_ec):
+    global _ALGS, ec, encode_dss_signature
     pkcs1 = padding.PKCS1v15()
-    # Built whole, then published in one assignment, so a concurrent first verify
-    # never sees a half-filled table.
-    _ALGS = {
+    table = {
         "RS256": ("RSA", None, pkcs1, hashes.SHA256()),
         "RS384": ("RSA", None, pkcs1, hashes.SHA384()),
         "RS512": ("RSA", None, pkcs1, hashes.SHA512()),
-        "ES256": ("EC", "P-256", ec.ECDSA(hashes.SHA256()), None),
-        "ES384": ("EC", "P-384", ec.ECDSA(hashes.SHA384()), None),
     }
+    if with_ec:
+        from cryptography.hazmat.primitives.asymmetric import ec as _ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature as _enc
+
+        ec, encode_dss_signature = _ec, _enc
+        table["ES256"] = ("EC", "P-256", _ec.ECDSA(hashes.SHA256()), None)
+        table["ES384"] = ("EC", "P-384", _ec.ECDSA(hashes.SHA384()), None)
+    # Built whole, then published in one assignment, so a concurrent first verify
+    # never sees a half-filled table.
+    _ALGS = table
 
 
 def _native(key):
@@ -57,12 +68,10 @@ class Backend:
     def verify(self, alg, key, signing_input, signature):
         spec = _ALGS.get(alg)
         if spec is None:
-            if _ALGS:
+            if alg not in _KNOWN:
                 return False  # not an algorithm we verify (jws filters these earlier)
-            _setup()
-            spec = _ALGS.get(alg)
-            if spec is None:
-                return False
+            _setup(alg[0] == "E" or ec is not None)
+            spec = _ALGS[alg]
         kty, crv, scheme, digest = spec
         if key.kty != kty:
             return False

@@ -1,0 +1,135 @@
+"""TLS contexts per BCP-003-01, and a throw-away PKI for tests and demos.
+
+Server and client contexts allow TLS 1.2 and 1.3 only, with forward-secret AEAD
+suites for 1.2 (BCP-003-01 requires TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; ECDSA
+certificates are suggested for small devices). Client contexts always verify the
+chain and the host name (IS-10 CL-03). `make_test_pki` writes a CA and leaf
+certificates with `cryptography` (imported only when called): never for production.
+"""
+
+import datetime
+import ipaddress
+import os
+import ssl
+
+# TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites are
+# OpenSSL's defaults, all of which qualify.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def _harden(ctx):
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def server_context(cert_file, key_file, *, ca_file=None, client_cert="none", password=None):
+    """A server SSLContext. `client_cert`: "none", "optional" or "required" (needs `ca_file`)."""
+    ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    ctx.load_cert_chain(cert_file, key_file, password=password)
+    modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+    if client_cert not in modes:
+        raise ValueError("client_cert must be none, optional or required")
+    if client_cert != "none":
+        if not ca_file:
+            raise ValueError("client certificate checks need ca_file")
+        ctx.load_verify_locations(ca_file)
+        ctx.verify_mode = modes[client_cert]
+    return ctx
+
+
+def client_context(ca_file=None, *, cert_file=None, key_file=None):
+    """A client SSLContext: chain and host name always verified (system CAs plus `ca_file`)."""
+    ctx = _harden(ssl.create_default_context(ssl.Purpose.SERVER_AUTH))
+    if ca_file:
+        ctx.load_verify_locations(ca_file)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file)
+    return ctx
+
+
+class TestPKI:
+    """Paths of a generated CA and certificates (all PEM)."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.ca_cert = os.path.join(directory, "ca.pem")
+        self.ca_key = os.path.join(directory, "ca.key")
+        self.cert = os.path.join(directory, "server.pem")
+        self.key = os.path.join(directory, "server.key")
+        self.client_cert = os.path.join(directory, "client.pem")
+        self.client_key = os.path.join(directory, "client.key")
+
+
+def _write(path, data, private=False):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def make_test_pki(directory, dns_names=("localhost",), ip_addresses=("127.0.0.1", "::1"),
+                  *, client_name="test-client", days=7):
+    """Write a CA, a server certificate for the names/addresses and a client certificate.
+
+    Keys are ECDSA P-256. The server certificate's first DNS name is its CN and every
+    name and address is a SAN (BCP-003-01 advises against IP SANs in production: here
+    they let tools connect by address).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    os.makedirs(directory, exist_ok=True)
+    pki = TestPKI(directory)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def save_key(key, path):
+        _write(path, key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()), private=True)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = name("nmosauth-lite test CA")
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=days))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                         critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    _write(pki.ca_cert, ca.public_bytes(serialization.Encoding.PEM))
+    save_key(ca_key, pki.ca_key)
+
+    def leaf(cn, sans, usage, cert_path, key_path):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca_name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=days))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        save_key(key, key_path)
+
+    sans = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    cn = dns_names[0] if dns_names else ip_addresses[0]
+    leaf(cn, sans, ExtendedKeyUsageOID.SERVER_AUTH, pki.cert, pki.key)
+    leaf(client_name, [x509.DNSName(client_name)], ExtendedKeyUsageOID.CLIENT_AUTH,
+         pki.client_cert, pki.client_key)
+    return pki

@@ -1,0 +1,107 @@
+"""Test helpers for the HTTP/TLS tests: a generated PKI, our server on a background
+thread (for blocking peers such as http.client and curl), a response reader, and
+subprocesses that are always reaped. Import the `pki` fixture into a test module."""
+
+import asyncio
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from nmosauth_lite.aio.server import HTTPServer
+from nmosauth_lite.aio.tlsutil import client_context, make_test_pki, server_context
+from nmosauth_lite.http11 import CLOSED, NEED_DATA, Data, EndOfMessage, ResponseParser
+
+SERVER_NAME = "node.test"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A CA, a server certificate for node.test/localhost/127.0.0.1/::1, a client certificate."""
+    return make_test_pki(str(tmp_path_factory.mktemp("pki")), dns_names=[SERVER_NAME, "localhost"])
+
+
+def run(coro, timeout=30):
+    """Run a coroutine on a fresh loop, bounded in time."""
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(bounded())
+
+
+def server_ssl(pki, **kw):
+    return server_context(pki.cert, pki.key, **kw)
+
+
+def client_ssl(pki, **kw):
+    return client_context(pki.ca_cert, **kw)
+
+
+async def open_tls(port, pki, *, ctx=None, host="127.0.0.1"):
+    return await asyncio.open_connection(host, port, ssl=ctx or client_ssl(pki), server_hostname=SERVER_NAME)
+
+
+async def read_response(reader, method="GET", timeout=5):
+    """Read one response with our parser (kept on the reader, so pipelined answers
+    are not lost); returns (head, body), or None on a clean EOF."""
+    parser = getattr(reader, "test_parser", None)
+    if parser is None:
+        parser = reader.test_parser = ResponseParser(64 * 1024 * 1024)
+    parser.start(method)
+    head, body = None, b""
+    while True:
+        ev = parser.next_event()
+        if ev is CLOSED:
+            return None
+        if ev is NEED_DATA:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+            if not data:
+                if head is None and not parser.buffered:
+                    return None
+                parser.feed_eof()
+            parser.feed(data)
+        elif isinstance(ev, Data):
+            body += ev.data
+        elif isinstance(ev, EndOfMessage):
+            return head, body
+        elif ev.status >= 200 or ev.status == 101:
+            head = ev
+            if ev.status == 101:
+                return head, parser.take_buffer()
+
+
+class ServerThread:
+    """Our HTTPServer running on its own loop in a thread: `with ServerThread(h, ssl=...) as s:`."""
+
+    def __init__(self, handler, host="127.0.0.1", **kw):
+        self.handler, self.host, self.kw = handler, host, kw
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server = None
+
+    def __enter__(self):
+        self.thread.start()
+        self.server = HTTPServer(self.handler, **self.kw)
+        self.call(self.server.start(self.host, 0))
+        self.port = self.server.port
+        return self
+
+    def call(self, coro, timeout=20):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def __exit__(self, *exc):
+        try:
+            self.call(self.server.shutdown(2.0))
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+def run_tool(args, timeout=20, input=None):
+    """Run curl/openssl; on timeout the child is killed and reaped by subprocess.run."""
+    return subprocess.run(args, input=input, capture_output=True, timeout=timeout)
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
