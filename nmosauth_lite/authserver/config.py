@@ -1,0 +1,209 @@
+"""Settings of the lite authorization server: TOML (stdlib tomllib) over safe defaults.
+
+The file is the device's config.toml (ARCHITECTURE.md "Files on a device"); the
+server reads its `[authserver]` table (or the whole document when that table is
+absent). Unknown keys are refused so a typo never silently weakens a setting.
+Token lifetime stays within IS-10 TOK-07 (30 s .. 3600 s); the key publication
+delay defaults to IS-10 AS-16's 2 hours.
+"""
+
+import ipaddress
+import os
+import socket
+
+from ..errors import ConfigError
+from . import tokens as _tokens
+
+DEFAULT_LISTEN = "127.0.0.1:8443"  # loopback unless told otherwise: a fresh AS is not on the network
+DEFAULT_ISSUER_PATH = "/x-nmos/auth/v1.0"  # IS-10 AS-02
+DEFAULT_CONFIG_FILE = "/etc/nmosauth-lite/config.toml"
+DEFAULT_PUBLISH_DELAY = 7200  # IS-10 AS-16: publish >= 2 h before signing with a key
+DEFAULT_CODE_LIFETIME = 60  # RFC 6749 §4.1.2: codes are short-lived, 10 min at most
+DEFAULT_REFRESH_LIFETIME = 7 * 86400  # one refresh token (IS-10 AS-43: time-limited)
+DEFAULT_FAMILY_LIFETIME = 30 * 86400  # a rotation chain never outlives its first token (AS-46)
+MAX_CONFIG_FILE = 1 << 20
+
+_SCHEMA = {
+    "listen": str, "host": str, "issuer_path": str, "state_dir": str,
+    "tls": {"cert_file": str, "key_file": str, "ca_file": str, "trust_ca_file": str},
+    "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
+               "client_credentials_scopes": list, "permissions": dict},
+    "refresh": {"lifetime": int, "family_lifetime": int},
+    "keys": {"publish_before_use": int},
+    "registration": {"initial_access_token": bool, "manual_approval": bool,
+                     "open_authorization_code": bool, "max_pending": int},
+    "authorize": {"code_lifetime": int, "pkce_for_confidential": bool},
+}
+
+
+def default_state_dir(environ=None, euid=None):
+    """$STATE_DIRECTORY, /var/lib/nmosauth-lite as root, else ~/.local/state/nmosauth-lite."""
+    environ = os.environ if environ is None else environ
+    sd = environ.get("STATE_DIRECTORY")
+    if sd:
+        return sd.split(":")[0]  # systemd may list several
+    if (os.geteuid() if euid is None else euid) == 0:
+        return "/var/lib/nmosauth-lite"
+    return os.path.join(os.path.expanduser("~"), ".local", "state", "nmosauth-lite")
+
+
+def parse_listen(text):
+    """'HOST:PORT' or '[V6]:PORT' -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise ConfigError("listen address %r: use [IPv6]:PORT" % text)
+        port = rest[1:]
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ConfigError("listen address %r: use HOST:PORT" % text)
+    try:
+        port = int(port)
+    except ValueError:
+        raise ConfigError("listen address %r: bad port" % text)
+    if not 0 <= port <= 65535:
+        raise ConfigError("listen address %r: port out of range" % text)
+    return host, port
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(table, schema, where):
+    for key, value in table.items():
+        want = schema.get(key)
+        if want is None:
+            raise ConfigError("config: unknown setting %s%s" % (where, key))
+        if isinstance(want, dict):
+            if not isinstance(value, dict):
+                raise ConfigError("config: %s%s must be a table" % (where, key))
+            if key != "permissions":
+                _check(value, want, where + key + ".")
+        elif want is int and (type(value) is not int):
+            raise ConfigError("config: %s%s must be an integer" % (where, key))
+        elif not isinstance(value, want):
+            raise ConfigError("config: %s%s must be a %s" % (where, key, want.__name__))
+
+
+def _str_list(value, name):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError("config: %s must be a list of non-empty strings" % name)
+    return list(value)
+
+
+class Config:
+    """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
+
+    def __init__(self, table=None, *, listen=None, state_dir=None):
+        t = dict(table or {})
+        _check(t, _SCHEMA, "")
+        self.listen_host, self.listen_port = parse_listen(listen or t.get("listen", DEFAULT_LISTEN))
+        self.host = t.get("host") or self._default_host()
+        path = t.get("issuer_path", DEFAULT_ISSUER_PATH).rstrip("/")
+        if path and (not path.startswith("/") or "?" in path or "#" in path or "//" in path):
+            raise ConfigError("config: issuer_path must be an absolute path without query or fragment")
+        self.issuer_path = path
+        self.state_dir = os.path.abspath(state_dir or t.get("state_dir") or default_state_dir())
+        tls = t.get("tls", {})
+        self.cert_file = tls.get("cert_file")
+        self.key_file = tls.get("key_file")
+        self.ca_file = tls.get("ca_file")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError("config: tls.cert_file and tls.key_file go together")
+        self.trust_ca_file = tls.get("trust_ca_file")
+        tok = t.get("tokens", {})
+        self.token_lifetime = tok.get("lifetime", _tokens.DEFAULT_LIFETIME)
+        _tokens.check_lifetime(self.token_lifetime)
+        self.token_alg = tok.get("alg", "RS512")
+        if self.token_alg not in ("RS512", "ES256"):
+            raise ConfigError("config: tokens.alg must be RS512 (IS-10) or ES256")
+        self.rsa_bits = tok.get("rsa_bits", 2048)
+        if self.rsa_bits not in (2048, 3072, 4096):
+            raise ConfigError("config: tokens.rsa_bits must be 2048, 3072 or 4096")
+        aud = tok.get("audience")
+        self.audience = _str_list(aud, "tokens.audience") if aud is not None else None
+        self.permissions = _tokens.check_permissions(tok.get("permissions"))
+        self.scopes = sorted(self.permissions)
+        cc = tok.get("client_credentials_scopes", list(_tokens.CLIENT_CREDENTIALS_SCOPES))
+        self.client_credentials_scopes = _str_list(cc, "tokens.client_credentials_scopes") if cc else []
+        for s in self.client_credentials_scopes:
+            if s not in self.permissions:
+                raise ConfigError("config: client_credentials scope %r is not a supported scope" % s)
+        ref = t.get("refresh", {})
+        self.refresh_lifetime = ref.get("lifetime", DEFAULT_REFRESH_LIFETIME)
+        self.family_lifetime = ref.get("family_lifetime", DEFAULT_FAMILY_LIFETIME)
+        if not 60 <= self.refresh_lifetime <= self.family_lifetime:
+            raise ConfigError("config: refresh.lifetime must be >= 60 s and <= refresh.family_lifetime")
+        self.publish_delay = t.get("keys", {}).get("publish_before_use", DEFAULT_PUBLISH_DELAY)
+        if self.publish_delay < 0:
+            raise ConfigError("config: keys.publish_before_use must be >= 0")
+        reg = t.get("registration", {})
+        self.iat_enabled = reg.get("initial_access_token", True)
+        self.manual_approval = reg.get("manual_approval", True)
+        self.open_authorization_code = reg.get("open_authorization_code", False)
+        self.max_pending = reg.get("max_pending", 1000)
+        az = t.get("authorize", {})
+        self.code_lifetime = az.get("code_lifetime", DEFAULT_CODE_LIFETIME)
+        if not 10 <= self.code_lifetime <= 600:
+            raise ConfigError("config: authorize.code_lifetime must be 10..600 s (RFC 6749 §4.1.2)")
+        self.pkce_for_confidential = az.get("pkce_for_confidential", False)
+
+    def _default_host(self):
+        h = self.listen_host
+        if _is_loopback(h):
+            return "localhost"
+        if h in ("0.0.0.0", "::", ""):
+            return socket.getfqdn()
+        return h
+
+    def issuer(self, port=None):
+        """The RFC 8414 issuer identifier for the port actually bound."""
+        port = self.listen_port if port is None else port
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        hostport = host if port == 443 else "%s:%d" % (host, port)
+        return "https://" + hostport + self.issuer_path
+
+    def token_audience(self):
+        return self.audience if self.audience is not None else _tokens.default_audience(self.host)
+
+    @property
+    def db_path(self):
+        return os.path.join(self.state_dir, "authserver.db")
+
+    @property
+    def tls_dir(self):
+        return os.path.join(self.state_dir, "authserver-tls")
+
+
+def load(path=None, *, listen=None, state_dir=None):
+    """Read `path` (or the default file when it exists) and build a Config."""
+    import tomllib
+
+    table = {}
+    if path is None and os.path.exists(DEFAULT_CONFIG_FILE):
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_CONFIG_FILE + 1)
+        except OSError as e:
+            raise ConfigError("cannot read config %s: %s" % (path, e.strerror or e))
+        if len(raw) > MAX_CONFIG_FILE:
+            raise ConfigError("config %s is larger than 1 MiB" % path)
+        try:
+            doc = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError("config %s: %s" % (path, e))
+        # A shared device file keeps our settings in [authserver]; a file of its own may not.
+        table = doc["authserver"] if "authserver" in doc else doc
+        if not isinstance(table, dict):
+            raise ConfigError("config %s: [authserver] must be a table" % path)
+    return Config(table, listen=listen, state_dir=state_dir)

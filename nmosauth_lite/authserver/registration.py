@@ -1,0 +1,226 @@
+"""Client registration: RFC 7591 dynamic registration and the operator's `as client add`.
+
+Owns the metadata rules (RFC 7591 §2, IS-10 AS-17..AS-28): client_name and scope
+required, scopes from the supported set (and, for client-credentials-only clients,
+from the client-credentials set, BCP-G-04), grant/response type consistency, redirect
+URIs (https, or http on loopback for native apps, RFC 8252 §7.3; no fragment),
+private_key_jwt keys (jwks or jwks_uri, not both), client_id of 32 characters,
+secrets only for confidential clients (AS-24). Authentication of a dynamic
+registration: an initial access token, or the operator's later approval (AS-21, AS-22).
+"""
+
+import ipaddress
+import secrets
+import urllib.parse
+
+from .. import jsonshim
+from ..errors import KeyFormatError
+from ..jwk import parse_jwks
+from .clientauth import ASSERTION_ALGS
+from .protocol import NO_STORE, OAuthError, media_type
+from .store import digest
+from .tokens import parse_scope
+
+MAX_BODY = 64 * 1024
+MAX_REDIRECT_URIS = 16
+MAX_STRING = 2048
+AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
+GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+RESPONSE_TYPES = ("code", "none")
+STRING_FIELDS = ("client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri", "scope",
+                 "software_id", "software_version", "token_endpoint_auth_method")
+LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
+
+
+def _bad(description, error="invalid_client_metadata"):
+    return OAuthError(error, description, 400)
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uri(uri):
+    parts = urllib.parse.urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        raise _bad("redirect URI %s has a fragment (RFC 6749 §3.1.2)" % uri[:80], "invalid_redirect_uri")
+    if parts.scheme == "https" and parts.hostname:
+        return uri
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return uri  # RFC 8252 §7.3: native apps on the loopback interface
+    raise _bad("redirect URI %s must be https, or http on loopback" % uri[:80], "invalid_redirect_uri")
+
+
+def check_metadata(meta, config, allowed_scopes=None):
+    """Validate and normalise client metadata; returns the dict to store and echo (RFC 7591 §3.2.1)."""
+    if not isinstance(meta, dict):
+        raise _bad("registration body must be a JSON object")
+    out = {}
+    for name in STRING_FIELDS:
+        if name in meta:
+            v = meta[name]
+            if not isinstance(v, str) or not v or len(v) > MAX_STRING:
+                raise _bad("%s must be a non-empty string" % name)
+            out[name] = v
+    for name in LIST_FIELDS:
+        if name in meta:
+            v = meta[name]
+            if not isinstance(v, list) or not all(isinstance(x, str) and x and len(x) <= MAX_STRING for x in v):
+                raise _bad("%s must be an array of strings" % name)
+            out[name] = list(dict.fromkeys(v))
+    if "client_name" not in out:
+        raise _bad("client_name is required")
+    if "scope" not in out:
+        raise _bad("scope is required (IS-10)")  # IS-10 §12 B6: the schema forgets it
+    try:
+        scopes = parse_scope(out["scope"])
+    except ValueError as e:
+        raise _bad("scope: %s" % e)
+    for s in scopes:
+        if s not in config.permissions:
+            raise _bad("scope %s is not supported by this server" % s[:40])
+        if allowed_scopes is not None and s not in allowed_scopes:
+            raise _bad("scope %s is not allowed by the initial access token" % s[:40])
+    if not scopes:
+        raise _bad("scope is required (IS-10)")
+    out["scope"] = " ".join(scopes)
+    method = out.setdefault("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
+    if method not in AUTH_METHODS:
+        raise _bad("token_endpoint_auth_method must be one of " + ", ".join(AUTH_METHODS))
+    grants = out.setdefault("grant_types", ["authorization_code"])
+    for g in grants:
+        if g not in GRANT_TYPES:
+            raise _bad("grant type %s is not supported (IS-10 AS-32: no implicit or password)" % g[:40])
+    code = "authorization_code" in grants
+    responses = out.setdefault("response_types", ["code"] if code else ["none"])
+    for r in responses:
+        if r not in RESPONSE_TYPES:
+            raise _bad("response type %s is not supported" % r[:40])
+    if code != ("code" in responses):
+        raise _bad("grant_types and response_types disagree (RFC 7591 §2.1)")
+    if "client_credentials" in grants:
+        if method == "none":
+            raise _bad("client_credentials needs a confidential client (IS-10 AS-36)")
+        if not code and any(s not in config.client_credentials_scopes for s in scopes):
+            raise _bad("scopes allowed with client_credentials: " + " ".join(config.client_credentials_scopes))
+    if "refresh_token" in grants and not code:
+        raise _bad("refresh_token needs authorization_code")
+    uris = out.get("redirect_uris", [])
+    if code and not uris:
+        raise _bad("redirect_uris is required with authorization_code", "invalid_redirect_uri")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise _bad("too many redirect_uris", "invalid_redirect_uri")
+    for u in uris:
+        check_redirect_uri(u)
+    if "jwks" in meta:
+        try:
+            keys, _ = parse_jwks(meta["jwks"], ASSERTION_ALGS)
+        except KeyFormatError as e:
+            raise _bad("jwks: " + e.message)
+        if not keys:
+            raise _bad("jwks holds no usable signature key")
+        out["jwks"] = meta["jwks"]
+    if "jwks" in out and "jwks_uri" in out:
+        raise _bad("jwks and jwks_uri must not both be present (RFC 7591 §2)")
+    if "jwks_uri" in out and urllib.parse.urlsplit(out["jwks_uri"]).scheme != "https":
+        raise _bad("jwks_uri must be https")
+    if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
+        raise _bad("private_key_jwt needs jwks_uri or jwks")
+    return out
+
+
+def create_client(store, meta, now, *, status, actor):
+    """Store a validated client; returns the registration response body (with the secret, once)."""
+    client_id = secrets.token_urlsafe(24)  # 32 characters: IS-10 AS-23 wants >= 20
+    secret = None
+    if meta["token_endpoint_auth_method"] == "client_secret_basic":
+        secret = secrets.token_urlsafe(32)  # AS-24: only confidential clients get one
+    with store.transaction():
+        store.add_client(client_id, secret_hash=digest(secret) if secret else None,
+                         auth_method=meta["token_endpoint_auth_method"], scope=meta["scope"],
+                         grant_types=meta["grant_types"], redirect_uris=meta.get("redirect_uris", []),
+                         metadata=meta, status=status, now=now, approved_by=actor if status == "active" else None)
+        store.audit("client.register", now, client_id=client_id, actor=actor, status=status,
+                    client_name=meta["client_name"], grant_types=meta["grant_types"], scope=meta["scope"],
+                    auth_method=meta["token_endpoint_auth_method"])
+    body = {"client_id": client_id, "client_id_issued_at": int(now)}
+    if secret is not None:
+        body["client_secret"] = secret
+        body["client_secret_expires_at"] = 0
+    body.update(meta)
+    return body
+
+
+class Registrar:
+    """The registration endpoint: `register(body, content_type, authorization, now)`."""
+
+    def __init__(self, config, store, *, realm):
+        self.config = config
+        self.store = store
+        self.realm = realm
+
+    def _bearer_error(self, description):
+        # RFC 7591 §3 -> RFC 6750 §3: an invalid initial access token is a 401 with a challenge.
+        value = 'Bearer realm="%s",error="invalid_token",error_description="%s"' % (self.realm, description)
+        return OAuthError("invalid_token", description, 401, [("www-authenticate", value)])
+
+    def register(self, body, content_type, authorization, now):
+        """-> (status, body dict, headers)."""
+        try:
+            return 201, self._register(body, content_type, authorization, now), list(NO_STORE)
+        except OAuthError as e:
+            return e.status, e.body(), e.headers + NO_STORE
+
+    def _register(self, body, content_type, authorization, now):
+        iat = None
+        if authorization is not None:
+            if authorization[:7].lower() != "bearer " or not self.config.iat_enabled:
+                raise self._bearer_error("initial access tokens are presented as Bearer tokens")
+            iat = self.store.use_initial_token(digest(authorization[7:].strip()), now)
+            if iat is None:
+                raise self._bearer_error("initial access token invalid, expired or revoked")
+        if media_type(content_type) != "application/json":
+            raise _bad("registration requests are application/json (RFC 7591 §3.1)")
+        if len(body) > MAX_BODY:
+            raise _bad("registration request too large")
+        try:
+            meta = jsonshim.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise _bad("registration body is not JSON")
+        allowed = iat["scope"].split() if iat is not None and iat["scope"] else None
+        meta = check_metadata(meta, self.config, allowed)
+        if iat is not None:
+            status, actor = "active", "initial-access-token:" + iat["jti"]
+        elif "client_credentials" not in meta["grant_types"] and self.config.open_authorization_code:
+            status, actor = "active", "open-registration"  # IS-10 AS-22 allows this, by configuration
+        elif self.config.manual_approval:
+            if self.store.count_pending() >= self.config.max_pending:
+                raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
+            status, actor = "pending", "unauthenticated"
+        else:
+            raise self._bearer_error("an initial access token is required")
+        return create_client(self.store, meta, now, status=status, actor=actor)
+
+
+def issue_initial_access_token(store, keyring, *, issuer, registration_endpoint, scope, ttl, now):
+    """An initial access token (IS-10 AS-21: a JWT) for RFC 7591 §3 registration.
+
+    Signed by the AS so it is recognisably ours, but accepted by its digest in the
+    store (revocable, and valid across key rotation). Its `aud` is the registration
+    endpoint URL, which never matches a resource server's audience (it has a path),
+    and it carries no x-nmos-* claims: it authorizes nothing but registration.
+    `scope` ("" = any supported) caps the scopes of clients registered with it.
+    """
+    jti = secrets.token_urlsafe(16)
+    claims = {"iss": issuer, "sub": "initial-access-token", "aud": [registration_endpoint], "iat": int(now),
+              "exp": int(now + ttl), "jti": jti, "allowed_scope": scope}
+    token = keyring.signer(now).encode(claims)
+    with store.transaction():
+        store.add_initial_token(digest(token), jti, scope, now, now + ttl)
+        store.audit("initial_token.issue", now, actor="operator", jti=jti, scope=scope, expires_at=int(now + ttl))
+    return token, jti

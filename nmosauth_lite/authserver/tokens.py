@@ -1,0 +1,133 @@
+"""IS-10 access token claims, built from the granted scopes (IS-10 §3 TOK-*, BCP-003-02 §2-§3).
+
+Owns: scope strings (RFC 6749 §3.3), the default read/write path lists per NMOS API
+(each scope gives one `x-nmos-<api>` claim; keys that grant nothing are left out,
+TOK-23), lifetime bounds (TOK-07), the default audience (a wildcard of the AS's own
+domain, IS-10 §3.2 `aud`), and the full claim set (iss, sub, aud, exp, iat,
+client_id, scope, jti, x-nmos-*). Signing lives in keys.py.
+"""
+
+import ipaddress
+import secrets
+
+from ..errors import ConfigError
+
+MIN_LIFETIME = 30  # IS-10 TOK-07
+MAX_LIFETIME = 3600  # IS-10 TOK-07; also how long a superseded key stays published
+DEFAULT_LIFETIME = 600
+MAX_SCOPE_LEN = 1024
+MAX_SCOPE_VALUES = 32
+CLIENT_CREDENTIALS_SCOPES = ("registration", "events")  # BCP-003-02 BCP-G-02
+
+# Path specifiers after /x-nmos/<api>/<version>/ (TOK-29). List resources need their
+# bare name as well as name/* (IS-10 §12 A6, BCP-003-02 §3 notes).
+DEFAULT_PERMISSIONS = {
+    # BCP-003-02 §2: the simple choice for Node registration (resource, resource/*, health/nodes/*).
+    "registration": {"read": ["*"], "write": ["*"]},
+    # BCP-Q-01: POST subscriptions and DELETE subscriptions/{id}.
+    "query": {"read": ["*"], "write": ["subscriptions", "subscriptions/*"]},
+    # IS-04 Node API: PUT receivers/{id}/target (deprecated but still served).
+    "node": {"read": ["*"], "write": ["receivers/*/target"]},
+    # IS-05: PATCH staged endpoints, POST bulk.
+    "connection": {"read": ["*"], "write": ["single/senders/*/staged", "single/receivers/*/staged",
+                                            "bulk/senders", "bulk/receivers"]},
+    # IS-07: read only (BCP-E-01: the WebSocket needs read on sources/*).
+    "events": {"read": ["*"]},
+    # IS-08: POST map/activations, DELETE map/activations/{id} (BCP-O-01, generic IS-10 rules).
+    "channelmapping": {"read": ["*"], "write": ["map/activations", "map/activations/*"]},
+}
+
+
+def check_lifetime(seconds):
+    if type(seconds) is not int or not MIN_LIFETIME <= seconds <= MAX_LIFETIME:
+        raise ConfigError("token lifetime must be %d..%d seconds (IS-10 TOK-07)" % (MIN_LIFETIME, MAX_LIFETIME))
+    return seconds
+
+
+def _is_api_name(name):
+    # claim names must match ^x-nmos-[a-z]+$ (token_schema.json)
+    return bool(name) and all("a" <= c <= "z" for c in name)
+
+
+def check_permissions(table):
+    """Defaults merged with configured per-scope {"read": [...], "write": [...]} lists."""
+    perms = {k: {p: list(v) for p, v in d.items()} for k, d in DEFAULT_PERMISSIONS.items()}
+    for scope, entry in (table or {}).items():
+        if not _is_api_name(scope):
+            raise ConfigError("config: permissions scope %r is not an NMOS API name ([a-z]+)" % scope)
+        if not isinstance(entry, dict):
+            raise ConfigError("config: permissions.%s must be a table" % scope)
+        out = {}
+        for key, specs in entry.items():
+            if key not in ("read", "write"):
+                raise ConfigError("config: permissions.%s.%s: only read and write exist (IS-10 TOK-22)" % (scope, key))
+            if not isinstance(specs, list) or not all(isinstance(s, str) and s for s in specs):
+                raise ConfigError("config: permissions.%s.%s must be a list of paths" % (scope, key))
+            for s in specs:
+                if s.startswith("/") or s.startswith("x-nmos"):
+                    raise ConfigError("config: permissions.%s.%s: %r must start after the API version "
+                                      "(IS-10 TOK-29)" % (scope, key, s))
+            out[key] = list(specs)
+        perms[scope] = out
+    return perms
+
+
+def parse_scope(text):
+    """Space-separated scope tokens (RFC 6749 §3.3) -> list without duplicates, order kept.
+
+    Raises ValueError for characters outside scope-token or an oversized value.
+    """
+    if text is None:
+        return []
+    if len(text) > MAX_SCOPE_LEN:
+        raise ValueError("scope too long")
+    out = []
+    for tok in text.split(" "):
+        if not tok:
+            continue
+        for c in tok:
+            if c < "!" or c > "~" or c in '"\\':
+                raise ValueError("bad character in scope")
+        if tok not in out:
+            out.append(tok)
+    if len(out) > MAX_SCOPE_VALUES:
+        raise ValueError("too many scope values")
+    return out
+
+
+def default_audience(host):
+    """A wildcard of the AS's own domain: auth.studio.example.com -> *.studio.example.com.
+
+    A single-label host or an address has no domain to share with the Nodes; the
+    lab default is then "*" (every host), and the server logs that tokens.audience
+    should be set.
+    """
+    h = host.strip().rstrip(".").lower()
+    try:
+        ipaddress.ip_address(h.strip("[]"))
+        return ["*"]
+    except ValueError:
+        pass
+    label, dot, domain = h.partition(".")
+    return ["*." + domain] if dot and domain else ["*"]
+
+
+def build_claims(*, issuer, audience, client_id, sub, scopes, permissions, now, lifetime):
+    """The IS-10 claim set for one access token (TOK table, AS-41)."""
+    iat = int(now)
+    claims = {
+        "iss": issuer,
+        "sub": sub,
+        "aud": list(audience),  # IS-10 §12 A3: the AS sends an array
+        "exp": iat + lifetime,
+        "iat": iat,
+        "client_id": client_id,
+        "scope": " ".join(scopes),
+        "jti": secrets.token_urlsafe(16),
+    }
+    for s in scopes:
+        p = permissions.get(s) or {}
+        obj = {k: list(p[k]) for k in ("read", "write") if p.get(k)}
+        if obj:  # TOK-23: no empty permission keys, no claim that grants nothing
+            claims["x-nmos-" + s] = obj
+    return claims

@@ -1,0 +1,287 @@
+"""`nmosauth-lite as`: run and administer the lite IS-10 authorization server.
+
+serve (HTTPS until SIGTERM/SIGINT, one JSON line on stdout when ready), client
+add|list|remove|approve|iat, keys list|rotate|withdraw, user add|list, zone (DNS-SD
+records for BIND and dnsmasq). Administration commands open the server's SQLite store
+directly; a running server sees their changes at once. Needs `cryptography`.
+"""
+
+import getpass
+import json
+import os
+import sys
+import time
+
+from ..errors import ConfigError
+
+HELP = "run and administer the lite IS-10 authorization server"
+
+
+def add_arguments(p):
+    common = p.__class__(add_help=False)
+    common.add_argument("--state-dir", metavar="DIR", help="state directory (default: $STATE_DIRECTORY, "
+                        "/var/lib/nmosauth-lite as root, ~/.local/state/nmosauth-lite otherwise)")
+    common.add_argument("--config", metavar="FILE", help="TOML configuration ([authserver] table)")
+    sub = p.add_subparsers(dest="as_command", metavar="ACTION", parser_class=p.__class__)
+    s = sub.add_parser("serve", parents=[common], help="serve the Authorization API over HTTPS")
+    s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8443)")
+    s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    c = sub.add_parser("client", help="manage registered clients").add_subparsers(
+        dest="client_command", metavar="ACTION", parser_class=p.__class__)
+    a = c.add_parser("add", parents=[common], help="register a client; prints its JSON with the secret")
+    a.add_argument("--name", required=True)
+    a.add_argument("--scope", required=True, help='space-separated scopes, e.g. "registration"')
+    a.add_argument("--grant", action="append", metavar="GRANT",
+                   help="authorization_code, client_credentials, refresh_token (repeatable or comma-separated)")
+    a.add_argument("--auth", default="client_secret_basic", choices=["client_secret_basic", "private_key_jwt", "none"])
+    a.add_argument("--redirect-uri", action="append", default=[], metavar="URI")
+    a.add_argument("--jwks-uri", metavar="URL")
+    a.add_argument("--jwks", metavar="FILE", help="the client's public JWK Set (private_key_jwt)")
+    c.add_parser("list", parents=[common], help="list clients (JSON)")
+    for name, text in (("remove", "delete a client and revoke its refresh tokens"),
+                       ("approve", "approve a registration held for the operator")):
+        x = c.add_parser(name, parents=[common], help=text)
+        x.add_argument("client_id")
+    i = c.add_parser("iat", parents=[common], help="issue an initial access token for RFC 7591 registration")
+    i.add_argument("--scope", default="", help="scopes clients registered with it may have (default: any)")
+    i.add_argument("--ttl", type=int, default=86400, metavar="SECONDS")
+
+    k = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", metavar="ACTION",
+                                                                   parser_class=p.__class__)
+    k.add_parser("list", parents=[common], help="list signing keys and their states (JSON)")
+    r = k.add_parser("rotate", parents=[common], help="publish a new key now; it signs after --delay")
+    r.add_argument("--delay", type=int, metavar="SECONDS", help="default keys.publish_before_use (7200)")
+    r.add_argument("--alg", choices=["RS512", "ES256"])
+    w = k.add_parser("withdraw", parents=[common], help="remove a key from the JWKS and from signing at once")
+    w.add_argument("kid")
+
+    u = sub.add_parser("user", help="users who approve authorization requests").add_subparsers(
+        dest="user_command", metavar="ACTION", parser_class=p.__class__)
+    ua = u.add_parser("add", parents=[common], help="add or replace a user (password asked, or from stdin)")
+    ua.add_argument("username")
+    ua.add_argument("--scope", default="", help="scopes the user may grant (default: all)")
+    ua.add_argument("--password-stdin", action="store_true")
+    u.add_parser("list", parents=[common], help="list users (JSON)")
+
+    z = sub.add_parser("zone", parents=[common], help="print _nmos-auth._tcp records for BIND and dnsmasq")
+    z.add_argument("--domain", required=True)
+    z.add_argument("--host", help="the server's host name (default: configured host)")
+    z.add_argument("--port", type=int, help="default: the configured listen port")
+    z.add_argument("--address", action="append", default=[], help="A/AAAA address (repeatable)")
+    z.add_argument("--pri", type=int, default=0, help="0-99 live, 100+ development (IS-10 DS-09)")
+    z.add_argument("--instance", default="nmosauth-lite")
+    z.add_argument("--format", choices=["bind", "dnsmasq", "both"], default="both")
+
+
+def _config(args, listen=None):
+    from ..authserver import config
+
+    return config.load(args.config, listen=listen, state_dir=args.state_dir)
+
+
+def _print(obj):
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def run(args):
+    cmd = getattr(args, "as_command", None)
+    if cmd == "serve":
+        return _serve(args)
+    sub = {"client": "client_command", "keys": "keys_command", "user": "user_command"}.get(cmd)
+    action = getattr(args, sub, None) if sub else None
+    if cmd == "zone":
+        return _zone(args)
+    if action is None:
+        sys.stderr.write("nmosauth-lite as: choose serve, client, keys, user or zone (see --help)\n")
+        return 2
+    from ..authserver.service import open_store
+
+    cfg = _config(args)
+    store = open_store(cfg)
+    try:
+        return globals()["_%s_%s" % (cmd, action)](args, cfg, store, time.time())
+    finally:
+        store.close()
+
+
+def _serve(args):
+    import asyncio
+    import logging
+
+    from ..authserver.service import serve
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = _config(args, listen=args.listen)
+    os.umask(0o077)
+    return asyncio.run(serve(cfg))
+
+
+# --- clients ---------------------------------------------------------------------------------
+def _client_add(args, cfg, store, now):
+    from ..authserver.protocol import OAuthError
+    from ..authserver.registration import check_metadata, create_client
+
+    grants = [g.strip() for item in (args.grant or ["authorization_code"]) for g in item.split(",") if g.strip()]
+    meta = {"client_name": args.name, "scope": args.scope, "grant_types": grants,
+            "token_endpoint_auth_method": args.auth}
+    if args.redirect_uri:
+        meta["redirect_uris"] = args.redirect_uri
+    if args.jwks_uri:
+        meta["jwks_uri"] = args.jwks_uri
+    if args.jwks:
+        try:
+            with open(args.jwks, "rb") as f:
+                meta["jwks"] = json.loads(f.read(1 << 20))
+        except (OSError, ValueError) as e:
+            raise ConfigError("cannot read JWK Set %s: %s" % (args.jwks, e))
+    try:
+        meta = check_metadata(meta, cfg)
+    except OAuthError as e:
+        raise ConfigError("%s: %s" % (e.error, e.description))
+    _print(create_client(store, meta, now, status="active", actor="operator"))
+    return 0
+
+
+def _client_list(args, cfg, store, now):
+    _print([{"client_id": c["client_id"], "client_name": c["metadata"].get("client_name"), "status": c["status"],
+             "token_endpoint_auth_method": c["auth_method"], "grant_types": c["grant_types"],
+             "scope": c["scope"], "redirect_uris": c["redirect_uris"], "created_at": int(c["created_at"]),
+             "approved_by": c["approved_by"]} for c in store.list_clients()])
+    return 0
+
+
+def _client_remove(args, cfg, store, now):
+    if not store.remove_client(args.client_id, now):
+        sys.stderr.write("no client %s\n" % args.client_id)
+        return 1
+    store.audit("client.remove", now, client_id=args.client_id, actor="operator")
+    return 0
+
+
+def _client_approve(args, cfg, store, now):
+    with store.transaction():
+        ok = store.approve_client(args.client_id, "operator")
+        if ok:
+            store.audit("client.approve", now, client_id=args.client_id, actor="operator")
+    if not ok:
+        sys.stderr.write("no registration %s awaits approval\n" % args.client_id)
+        return 1
+    return 0
+
+
+def _client_iat(args, cfg, store, now):
+    from ..authserver.registration import issue_initial_access_token
+    from ..authserver.service import open_keyring
+    from ..authserver.tokens import parse_scope
+
+    scopes = parse_scope(args.scope)
+    bad = [s for s in scopes if s not in cfg.permissions]
+    if bad:
+        raise ConfigError("unsupported scope(s): " + " ".join(bad))
+    if not 60 <= args.ttl <= 366 * 86400:
+        raise ConfigError("--ttl must be 60 s .. 366 days")
+    issuer = cfg.issuer()
+    token, jti = issue_initial_access_token(store, open_keyring(cfg, store), issuer=issuer,
+                                            registration_endpoint=issuer + "/register", scope=" ".join(scopes),
+                                            ttl=args.ttl, now=now)
+    _print({"initial_access_token": token, "jti": jti, "expires_at": int(now + args.ttl), "scope": " ".join(scopes)})
+    return 0
+
+
+# --- keys ------------------------------------------------------------------------------------
+def _keys_list(args, cfg, store, now):
+    from ..authserver.service import open_keyring, utcnow_text
+
+    out = []
+    for k, state in open_keyring(cfg, store).states(now):
+        out.append({"kid": k.kid, "alg": k.alg, "state": state, "created_at": utcnow_text(k.created_at),
+                    "use_from": utcnow_text(k.use_from),
+                    "withdrawn_at": utcnow_text(k.withdrawn_at) if k.withdrawn_at else None})
+    _print(out)
+    return 0
+
+
+def _keys_rotate(args, cfg, store, now):
+    from ..authserver.service import open_keyring, utcnow_text
+
+    if args.delay is not None and args.delay < 0:
+        raise ConfigError("--delay must be >= 0")
+    ring = open_keyring(cfg, store)
+    ring.ensure(now)
+    kid = ring.rotate(now, args.delay, args.alg)
+    delay = cfg.publish_delay if args.delay is None else args.delay
+    _print({"kid": kid, "published_at": utcnow_text(now), "signs_from": utcnow_text(now + delay)})
+    return 0
+
+
+def _keys_withdraw(args, cfg, store, now):
+    from ..authserver.service import open_keyring
+
+    ring = open_keyring(cfg, store)
+    if not ring.withdraw(args.kid, now):
+        sys.stderr.write("no published key %s\n" % args.kid)
+        return 1
+    _print({"withdrawn": args.kid, "signing_kid": ring.signer(now).kid})
+    return 0
+
+
+# --- users -----------------------------------------------------------------------------------
+def _user_add(args, cfg, store, now):
+    from ..authserver.tokens import parse_scope
+    from ..authserver.users import MAX_PASSWORD, check_username, hash_password
+
+    try:
+        name = check_username(args.username)
+        scopes = parse_scope(args.scope)
+    except ValueError as e:
+        raise ConfigError(str(e))
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password for %s: " % name)
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("passwords differ")
+    else:
+        raise ConfigError("no terminal: use --password-stdin")
+    if not 8 <= len(password) <= MAX_PASSWORD:
+        raise ConfigError("passwords are 8..%d characters" % MAX_PASSWORD)
+    with store.transaction():
+        store.put_user(name, hash_password(password), " ".join(scopes), now)
+        store.audit("user.add", now, actor="operator", username=name, scope=" ".join(scopes))
+    return 0
+
+
+def _user_list(args, cfg, store, now):
+    _print(store.list_users())
+    return 0
+
+
+# --- DNS-SD records ------------------------------------------------------------------------------
+def _zone(args):
+    from ..authserver.zone import ZoneRecords, primary_address
+
+    cfg = _config(args)
+    port = args.port or cfg.listen_port
+    if not port:
+        raise ConfigError("give --port: the configured listen port is 0 (chosen at start)")
+    addresses = args.address
+    if not addresses:
+        a = cfg.listen_host if cfg.listen_host not in ("0.0.0.0", "::", "localhost") else primary_address()
+        addresses = [a] if a else []
+    host = args.host or cfg.host
+    if host == "localhost":
+        raise ConfigError("give --host: the server's name in %s" % args.domain)
+    try:
+        z = ZoneRecords(domain=args.domain, host=host, port=port, addresses=addresses,
+                        issuer_path=cfg.issuer_path, pri=args.pri, instance=args.instance)
+    except ValueError as e:
+        raise ConfigError(str(e))
+    if args.pri >= 100:
+        sys.stderr.write("note: pri >= 100 marks a development server (IS-10 DS-09)\n")
+    if args.format in ("bind", "both"):
+        sys.stdout.write(("; --- BIND zone file ---\n" if args.format == "both" else "") + z.bind())
+    if args.format in ("dnsmasq", "both"):
+        sys.stdout.write(("# --- dnsmasq.conf ---\n" if args.format == "both" else "") + z.dnsmasq())
+    return 0

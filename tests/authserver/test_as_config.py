@@ -1,0 +1,133 @@
+"""Configuration, token claims and password hashing of the lite AS (no network)."""
+
+import pytest
+
+from as_support import validate
+from nmosauth_lite.authserver import config as cfgmod
+from nmosauth_lite.authserver import tokens, users
+from nmosauth_lite.errors import ConfigError
+
+
+def test_defaults_give_loopback_issuer_with_nmos_path(tmp_path):
+    c = cfgmod.Config({}, state_dir=str(tmp_path))
+    assert (c.listen_host, c.listen_port) == ("127.0.0.1", 8443)
+    assert c.issuer() == "https://localhost:8443/x-nmos/auth/v1.0"  # IS-10 AS-02
+    assert c.issuer(443) == "https://localhost/x-nmos/auth/v1.0"
+    assert c.token_alg == "RS512" and c.publish_delay == 7200  # TOK-03, AS-16
+    assert c.client_credentials_scopes == ["registration", "events"]  # BCP-G-02
+
+
+@pytest.mark.parametrize("text,expect", [("0.0.0.0:8443", ("0.0.0.0", 8443)), ("[::1]:0", ("::1", 0)),
+                                         ("gw.example.com:443", ("gw.example.com", 443))])
+def test_parse_listen(text, expect):
+    assert cfgmod.parse_listen(text) == expect
+
+
+@pytest.mark.parametrize("bad", ["8443", ":80", "host:99999", "[::1]80", "host:x"])
+def test_parse_listen_refuses_malformed(bad):
+    with pytest.raises(ConfigError):
+        cfgmod.parse_listen(bad)
+
+
+@pytest.mark.parametrize("lifetime", [29, 3601, 0, "600"])
+def test_token_lifetime_outside_tok07_is_refused(lifetime, tmp_path):
+    with pytest.raises(ConfigError):
+        cfgmod.Config({"tokens": {"lifetime": lifetime}}, state_dir=str(tmp_path))
+
+
+def test_unknown_settings_and_bad_types_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown setting tokens.lifetim"):
+        cfgmod.Config({"tokens": {"lifetim": 60}}, state_dir=str(tmp_path))
+    with pytest.raises(ConfigError):
+        cfgmod.Config({"registration": {"manual_approval": "yes"}}, state_dir=str(tmp_path))
+    with pytest.raises(ConfigError):
+        cfgmod.Config({"tokens": {"alg": "RS256"}}, state_dir=str(tmp_path))
+    with pytest.raises(ConfigError):
+        cfgmod.Config({"tokens": {"permissions": {"connection": {"write": ["/x-nmos/connection/v1.1/*"]}}}},
+                      state_dir=str(tmp_path))
+
+
+def test_state_dir_default_follows_architecture():
+    assert cfgmod.default_state_dir({"STATE_DIRECTORY": "/run/sd:/other"}, 1000) == "/run/sd"
+    assert cfgmod.default_state_dir({}, 0) == "/var/lib/nmosauth-lite"
+    assert cfgmod.default_state_dir({"HOME": "/home/u"}, 1000).endswith("/.local/state/nmosauth-lite")
+
+
+def test_toml_file_with_authserver_table(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text('[authserver]\nlisten = "0.0.0.0:9443"\nhost = "auth.studio.example.com"\n'
+                 '[authserver.tokens]\nlifetime = 60\n[authserver.tokens.permissions.connection]\n'
+                 'read = ["single/*"]\nwrite = []\n')
+    c = cfgmod.load(str(p), state_dir=str(tmp_path))
+    assert c.issuer() == "https://auth.studio.example.com:9443/x-nmos/auth/v1.0"
+    assert c.token_lifetime == 60
+    assert c.token_audience() == ["*.studio.example.com"]  # wildcard of the AS's own domain
+    assert c.permissions["connection"] == {"read": ["single/*"], "write": []}
+    assert c.permissions["registration"] == {"read": ["*"], "write": ["*"]}  # defaults kept
+    p.write_text("not toml [")
+    with pytest.raises(ConfigError):
+        cfgmod.load(str(p), state_dir=str(tmp_path))
+    with pytest.raises(ConfigError):
+        cfgmod.load(str(tmp_path / "missing.toml"))
+
+
+@pytest.mark.parametrize("host,aud", [("auth.example.com", ["*.example.com"]), ("localhost", ["*"]),
+                                      ("192.0.2.1", ["*"]), ("gw.lab.local.", ["*.lab.local"])])
+def test_default_audience(host, aud):
+    assert tokens.default_audience(host) == aud
+
+
+def test_claims_follow_is10_and_validate_against_token_schema():
+    perms = tokens.check_permissions({"node": {"read": ["self"], "write": []}})
+    c = tokens.build_claims(issuer="https://auth.example.com/x-nmos/auth/v1.0", audience=["*.example.com"],
+                            client_id="c" * 32, sub="alice", scopes=["registration", "node", "events"],
+                            permissions=perms, now=1700000000.7, lifetime=60)
+    validate("token_schema.json", c)
+    assert c["iat"] == 1700000000 and c["exp"] == 1700000060
+    assert c["aud"] == ["*.example.com"] and c["client_id"] == "c" * 32 and c["jti"]
+    assert c["scope"] == "registration node events"
+    assert c["x-nmos-registration"] == {"read": ["*"], "write": ["*"]}
+    assert c["x-nmos-node"] == {"read": ["self"]}  # TOK-23: empty write left out
+    assert c["x-nmos-events"] == {"read": ["*"]}
+
+
+def test_claim_that_grants_nothing_is_left_out():
+    perms = tokens.check_permissions({"query": {"read": [], "write": []}})
+    c = tokens.build_claims(issuer="https://a", audience=["*"], client_id="x", sub="y", scopes=["query"],
+                            permissions=perms, now=0, lifetime=30)
+    assert "x-nmos-query" not in c and c["scope"] == "query"  # TOK-23
+
+
+def test_default_write_lists_cover_list_resources():
+    # IS-10 §12 A6: "subscriptions/*" alone would not allow POST .../subscriptions.
+    assert "subscriptions" in tokens.DEFAULT_PERMISSIONS["query"]["write"]
+    assert "map/activations" in tokens.DEFAULT_PERMISSIONS["channelmapping"]["write"]
+
+
+def test_parse_scope():
+    assert tokens.parse_scope("registration  events registration") == ["registration", "events"]
+    assert tokens.parse_scope(None) == []
+    for bad in ('a"b', "a\\b", "é"):
+        with pytest.raises(ValueError):
+            tokens.parse_scope(bad)
+
+
+@pytest.mark.parametrize("method", ["scrypt", "pbkdf2"])
+def test_password_hashes_are_salted_and_verify(method, monkeypatch):
+    monkeypatch.setattr(users, "PBKDF2_ITERATIONS", 1000)
+    h1 = users.hash_password("s3cret pw", method=method)
+    h2 = users.hash_password("s3cret pw", method=method)
+    assert h1 != h2 and h1.startswith(method + "$")
+    assert users.verify_password("s3cret pw", h1)
+    assert not users.verify_password("s3cret pX", h1)
+    assert not users.verify_password("s3cret pw", "md5$abc")
+    assert not users.verify_password("s3cret pw", "scrypt$bad")
+
+
+def test_login_limiter_locks_then_forgets():
+    lim = users.LoginLimiter()
+    for _ in range(users.MAX_FAILURES):
+        assert not lim.locked("bob", 100)
+        lim.failed("bob", 100)
+    assert lim.locked("bob", 101)
+    assert not lim.locked("bob", 100 + users.LOCKOUT_SECONDS)
