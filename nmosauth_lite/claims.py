@@ -7,6 +7,7 @@ this resource server's configured host names. Path permissions live in
 permissions.py. Nothing here reads a clock.
 """
 
+from .compare import glob_match
 from .errors import AudienceError, ClaimError, ExpiredTokenError, NotYetValidError
 
 MAX_NUMERIC_DATE = 1e13  # year ~318000: anything larger (or NaN, inf) is not a date
@@ -120,23 +121,6 @@ def _is_ip_literal(host):
     return True
 
 
-def _glob(pattern, host):
-    """`*` matches any run of characters (ARCHITECTURE.md audience rules), the rest literally."""
-    parts = pattern.split("*")
-    first = parts[0]
-    last = parts[-1]
-    if len(host) < len(first) + len(last) or not host.startswith(first) or not host.endswith(last):
-        return False
-    pos = len(first)
-    end = len(host) - len(last)
-    for mid in parts[1:-1]:
-        i = host.find(mid, pos, end)
-        if i < 0:
-            return False
-        pos = i + len(mid)
-    return True
-
-
 def normalize_audience(hosts):
     """Configured host names of this resource server, ready for `audience_matches`."""
     out = []
@@ -168,7 +152,7 @@ def audience_matches(aud, hosts):
         wild = "*" in v
         for host, is_ip in hosts:
             if wild:
-                if not is_ip and _glob(v, host):
+                if not is_ip and glob_match(v.split("*"), host):
                     return True
             elif v == host:
                 return True

@@ -131,28 +131,28 @@ def verify(jws, keys, backend):
     first; the others follow (IS-10 RS-05), up to MAX_VERIFY_ATTEMPTS verifications.
     """
     alg = jws.alg
-    kid = jws.kid
     si = jws.signing_input
     sig = jws.signature
     tried = 0
     fitting = 0
-    if kid is not None:
-        for k in keys:
-            if k.kid == kid and not k.withdrawn and k.fits(alg):
-                fitting += 1
-                if tried >= MAX_VERIFY_ATTEMPTS:
-                    break
-                tried += 1
-                if backend.verify(alg, k, si, sig):
-                    return k
-    for k in keys:
-        if (kid is None or k.kid != kid) and not k.withdrawn and k.fits(alg):
-            fitting += 1
-            if tried >= MAX_VERIFY_ATTEMPTS:
-                break
-            tried += 1
-            if backend.verify(alg, k, si, sig):
-                return k
+    for k in _candidates(keys, jws.kid, alg):
+        fitting += 1
+        if tried >= MAX_VERIFY_ATTEMPTS:
+            break
+        tried += 1
+        if backend.verify(alg, k, si, sig):
+            return k
     if not fitting:
         raise SignatureError("no trusted key fits alg %s" % alg)
     raise SignatureError("signature not verified by any trusted key")
+
+
+def _candidates(keys, kid, alg):
+    """Usable keys that fit `alg`: those named by `kid` first, then the rest (RS-05)."""
+    if kid is not None:
+        for k in keys:
+            if k.kid == kid and not k.withdrawn and k.fits(alg):
+                yield k
+    for k in keys:
+        if (kid is None or k.kid != kid) and not k.withdrawn and k.fits(alg):
+            yield k

@@ -8,6 +8,7 @@ and everything else is literal (TOK-27, RS-34), and method -> read/write
 (RS-33). Claims are compiled once per token; matching is then a few string ops.
 """
 
+from .compare import glob_match
 from .errors import ClaimError, InvalidRequestError, PermissionDeniedError
 
 MAX_PATH_LEN = 8192  # request targets beyond this are refused by the HTTP layer anyway
@@ -130,18 +131,7 @@ def _spec_match(m, s):
         return True
     if type(m) is str:
         return m == s
-    first = m[0]
-    last = m[-1]
-    if len(s) < len(first) + len(last) or not s.startswith(first) or not s.endswith(last):
-        return False
-    pos = len(first)
-    end = len(s) - len(last)
-    for mid in m[1:-1]:
-        i = s.find(mid, pos, end)
-        if i < 0:
-            return False
-        pos = i + len(mid)
-    return True
+    return glob_match(m, s)
 
 
 def _compile_list(value, counter):
