@@ -28,6 +28,8 @@ def glob_match(parts, text):
     The first piece must be a prefix, the last a suffix, and the middle ones must
     appear in order in between; leftmost placement is always safe for `*`-only globs.
     """
+    if len(parts) == 1:
+        return text == parts[0]  # no `*` at all: a literal
     first = parts[0]
     last = parts[-1]
     if len(text) < len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
