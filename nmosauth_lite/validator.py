@@ -22,11 +22,13 @@ from .errors import (
     UntrustedIssuerError,
 )
 from .jwk import parse_jwks
-from .permissions import Permissions, classify, normalize_path, PUBLIC
+from .permissions import PUBLIC, Permissions, classify, normalize_path
 
 DEFAULT_CACHE_SIZE = 1024  # tokens; a Node sees a handful of clients
 MAX_DECISIONS_PER_TOKEN = 64  # (method, path) results remembered per cached token
 MAX_REASON_LEN = 80
+MAX_PATHS = 512  # classified request paths remembered (a Node serves a handful)
+MAX_AUDIENCES = 64  # aud values remembered (tokens of one issuer share theirs)
 
 
 class Decision:
@@ -160,6 +162,8 @@ class TokenValidator:
         self._half = max(1, cache_size // 2)
         self._new = {}
         self._old = {}
+        self._paths = {}  # raw path -> (kind, api, rest), or the InvalidRequestError message
+        self._auds = {}  # aud value (str or tuple) -> bool
         self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
         if backend not in ("auto", "cryptography", "pure"):
             raise ConfigError("unknown backend '%s' (choose auto, cryptography or pure)" % str(backend)[:32])
@@ -266,7 +270,7 @@ class TokenValidator:
                 'Bearer realm="%s",error=invalid_token,error_description="key being fetched"' % self.realm,
                 retry_after=err.retry_after,
             )
-        e = _Entry(key, not_before, not_after, _claims.audience_matches(claims["aud"], self.hosts), claims, Permissions(claims))
+        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims, Permissions(claims))
         self._put(token, e)
         return e
 
@@ -274,7 +278,7 @@ class TokenValidator:
         try:
             kind = None
             if path is not None:
-                kind, api, rest = classify(normalize_path(path))
+                kind, api, rest = self._classify(path)
             if kind == PUBLIC:
                 d = ALLOW_PUBLIC
             elif not e.aud_ok:
@@ -294,6 +298,31 @@ class TokenValidator:
         e.decisions[(method, path)] = d
         return d
 
+    def _classify(self, path):
+        """classify(normalize_path(path)), remembered per raw path: pure, and paths repeat."""
+        c = self._paths.get(path)
+        if c is None:
+            try:
+                c = classify(normalize_path(path))
+            except InvalidRequestError as err:
+                c = err.message
+            if len(self._paths) >= MAX_PATHS:
+                self._paths = {}
+            self._paths[path] = c
+        if type(c) is str:
+            raise InvalidRequestError(c)
+        return c
+
+    def _audience_ok(self, aud):
+        k = aud if isinstance(aud, str) else tuple(aud)
+        ok = self._auds.get(k)
+        if ok is None:
+            ok = _claims.audience_matches(aud, self.hosts)
+            if len(self._auds) >= MAX_AUDIENCES:
+                self._auds = {}
+            self._auds[k] = ok
+        return ok
+
     def _decide_without_token(self, path):
         return self._public_or(self._no_token, path)
 
@@ -301,7 +330,7 @@ class TokenValidator:
         if path is None:
             return deny
         try:
-            if classify(normalize_path(path))[0] == PUBLIC:
+            if self._classify(path)[0] == PUBLIC:
                 return ALLOW_PUBLIC
         except InvalidRequestError as err:
             return self._invalid_request(err.message)
