@@ -32,6 +32,7 @@ test-mpy:
 	sh tools/mpy/run.sh
 
 bench: venv
+	sh tools/sysdeps.sh bench
 	$(BIN)/python tools/bench_validate.py
 
 clean:

@@ -1,0 +1,430 @@
+"""The authorizing reverse proxy behind `nmosauth-lite protect` (issue 3, item 5).
+
+Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit);
+allowed ones go to one upstream origin (http, or https verified against the
+system CAs plus a CA file) over a small keep-alive pool, with hop-by-hop fields
+dropped (RFC 9110 §7.6.1), Host and X-Forwarded-* set as reverse proxies do,
+bodies streamed both ways, and WebSocket upgrades spliced after the upstream's
+101 (RFC 6455 §4.1). The path sent upstream is the canonical path the guard
+judged (RS-32: authorise and route on the same string). Upstream failures are
+answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
+"""
+
+import asyncio
+import ipaddress
+import logging
+import time
+import urllib.parse
+
+from ..errors import ConfigError, InvalidRequestError
+from ..guard import strip_access_token
+from ..http11 import NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_chunk, build_request_head
+from ..permissions import normalize_path
+from .tlsutil import client_context
+from .web import Response, error_response
+
+log = logging.getLogger("nmosauth_lite.proxy")
+
+DEFAULT_CONNECT_TIMEOUT = 5.0  # TCP connect + TLS handshake to the upstream
+DEFAULT_UPSTREAM_TIMEOUT = 30.0  # waiting for the upstream: response head, each body read, each write
+DEFAULT_POOL_SIZE = 8  # idle upstream connections kept
+POOL_IDLE = 4.0  # below the common 5 s keep-alive timeout of upstream servers
+SPLICE_LINGER = 2.0  # after one side of a spliced WebSocket ends, the other gets this long
+READ_SIZE = 65536
+STREAM_LIMIT = 1 << 60  # bodies are streamed through: the parser enforces framing, not size
+# RFC 9110 §7.6.1 hop-by-hop fields, plus what we frame or set ourselves.
+_HOP_REQUEST = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+                b"host", b"content-length", b"expect", b"x-forwarded-for", b"x-forwarded-proto",
+                b"x-forwarded-host"}
+_FORWARDED = (b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+_HOP_RESPONSE = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
+                 b"content-length", b"date"}  # our server writes its own Date
+
+
+# The fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight): only these are
+# decoded for it, on every request (the hot path). Keep in step with guard.py.
+_GUARD_FIELDS = dict((n.encode(), n) for n in ("authorization", "upgrade", "connection", "origin",
+                                               "access-control-request-method", "access-control-request-headers"))
+
+
+def guard_headers(raw):
+    """The request's [(lowercase bytes, bytes)] as the guard wants them: str dict of the fields
+    it reads, repeated fields joined with ', ', a repeated Authorization kept as a list."""
+    out = {}
+    fields = _GUARD_FIELDS
+    for n, v in raw:
+        name = fields.get(n)
+        if name is None:
+            continue
+        value = v.decode("latin-1")
+        prev = out.get(name)
+        if prev is None:
+            out[name] = value
+        elif name == "authorization":
+            out[name] = (prev if isinstance(prev, list) else [prev]) + [value]
+        else:
+            out[name] = prev + ", " + value
+    return out
+
+
+def answer_response(answer):
+    """A guard Answer as a server Response (the server frames the body itself)."""
+    return Response(answer.status, answer.body, [h for h in answer.headers if h[0].lower() != "content-length"])
+
+
+def canonical_path(path):
+    """The path the validator judged, as a string: unreserved escapes decoded, dot segments
+    removed, repeated slashes merged; a trailing slash kept (NMOS listings use it)."""
+    if "%" not in path and "//" not in path and "/." not in path:
+        return path
+    segs = normalize_path(path)
+    tail = path.endswith("/") or path.endswith("/.") or path.endswith("/..")
+    return "/" + "/".join(segs) + ("/" if segs and tail else "")
+
+
+def _connection_tokens(headers):
+    out = set()
+    for n, v in headers:
+        if n == b"connection":
+            out.update(t.strip().lower() for t in v.split(b",") if t.strip())
+    return out
+
+
+class _Conn:
+    __slots__ = ("reader", "writer", "idle_since")
+
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+        self.idle_since = 0.0
+
+    def abort(self):
+        self.writer.transport.abort()
+
+
+class _Stale(Exception):
+    """A pooled connection the upstream had closed before answering."""
+
+
+class AuthProxy:
+    """An HTTPServer handler: `HTTPServer(AuthProxy(guard, "http://127.0.0.1:8080"), ssl=ctx)`.
+
+    keep_host: forward the client's Host instead of the upstream's. strip_authorization:
+    do not forward the Authorization header. `ca_file` adds trust anchors for an https upstream.
+    """
+
+    def __init__(self, guard, upstream, *, ca_file=None, ssl_context=None, keep_host=False,
+                 strip_authorization=False, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+                 timeout=DEFAULT_UPSTREAM_TIMEOUT, pool_size=DEFAULT_POOL_SIZE, clock=time.time):
+        parts = urllib.parse.urlsplit(upstream)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError("upstream must be an http:// or https:// URL without query: %r" % upstream[:80])
+        try:
+            self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ConfigError("bad port in upstream URL %r" % upstream[:80])
+        self.guard = guard
+        self.upstream = upstream
+        self.host = parts.hostname
+        self.base = parts.path.rstrip("/")
+        name = "[%s]" % self.host if ":" in self.host else self.host
+        default_port = 443 if parts.scheme == "https" else 80
+        self.host_header = (name if self.port == default_port else "%s:%d" % (name, self.port)).encode()
+        self._ssl = None
+        if parts.scheme == "https":
+            self._ssl = ssl_context or client_context(ca_file)
+        elif not _is_loopback(self.host):
+            log.warning("upstream %s is plain HTTP on the network: tokens and data cross it unencrypted "
+                        "(IS-10 GEN-01); use https or a loopback upstream", upstream)
+        self.keep_host = keep_host
+        self.strip_authorization = strip_authorization
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self.pool_size = pool_size
+        self.clock = clock
+        self._pool = []
+
+    # --- the handler ----------------------------------------------------------------
+    def __call__(self, request):
+        target = request.target
+        if target[:1] != "/":  # absolute-form or '*': judge the path, as the server routes it
+            target = request.path + ("?" + request.query if request.query else "")
+        verdict = self.guard.check(request.method, target, guard_headers(request.headers), self.clock())
+        if verdict.answer is not None:
+            return answer_response(verdict.answer)
+        return self._forward(request, target)
+
+    def error(self, status, message):
+        return error_response(status, message, self.guard.cors_headers())
+
+    async def close(self):
+        pool, self._pool = self._pool, []
+        for conn in pool:
+            conn.abort()
+
+    # --- the upstream request ----------------------------------------------------------
+    def _target(self, target):
+        path, q, query = target.partition("?")
+        try:
+            path = canonical_path(path)
+        except InvalidRequestError:
+            pass  # judged without a path (OPTIONS): forwarded as sent
+        return self.base + path + (strip_access_token("?" + query) if q else "")
+
+    def _headers(self, request, websocket):
+        hop = _HOP_REQUEST
+        listed = _connection_tokens(request.headers)
+        out = [None]
+        seen = {}  # host and earlier proxies' X-Forwarded-* values
+        for n, v in request.headers:
+            if n in hop or n in listed or n[:6] == b"proxy-":
+                if n in _FORWARDED:
+                    seen[n] = v if n not in seen else seen[n] + b", " + v
+                continue
+            if n == b"authorization" and self.strip_authorization:
+                continue
+            out.append((n, v))
+        client_host = seen.get(b"host")
+        out[0] = (b"host", client_host if self.keep_host and client_host else self.host_header)
+        mine = {b"x-forwarded-for": (request.client[0] if request.client else "unknown").encode(),
+                b"x-forwarded-proto": b"https" if request.tls else b"http", b"x-forwarded-host": client_host}
+        for name, value in mine.items():  # appended to what earlier proxies said
+            if value is not None:
+                out.append((name, value if name not in seen else seen[name] + b", " + value))
+        if websocket:
+            out.append((b"connection", b"upgrade"))
+            out.append((b"upgrade", b"websocket"))
+        head = request.head
+        if head.chunked:
+            out.append((b"transfer-encoding", b"chunked"))
+        elif head.content_length is not None:
+            out.append((b"content-length", b"%d" % head.content_length))
+        return out
+
+    async def _forward(self, request, target):
+        websocket = request.upgrade == "websocket"
+        head = build_request_head(request.method, self._target(target), self._headers(request, websocket))
+        has_body = request.has_body
+        conn = None
+        try:
+            conn = self._take()
+            try:
+                if conn is None:
+                    raise _Stale()
+                resp, parser = await self._exchange(conn, request, head, has_body)
+            except _Stale:
+                if conn is not None:
+                    conn.abort()
+                    if has_body:  # the body is gone: it cannot be sent again
+                        raise ConnectionResetError("pooled upstream connection closed")
+                conn = await self._connect()
+                resp, parser = await self._exchange(conn, request, head, has_body)
+        except BaseException as exc:
+            if conn is not None:
+                conn.abort()
+            if isinstance(exc, _ClientSide):  # the client's body failed: its own error, not a 502
+                raise exc.__cause__
+            what = "%s %s" % (request.method, strip_access_token(target)[:200])
+            if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
+                log.warning("upstream %s timed out for %s", self.upstream, what)
+                return self.error(504, "Gateway Timeout: upstream did not answer in time")
+            if isinstance(exc, (OSError, HTTPError, _Stale)):
+                log.warning("upstream %s failed for %s: %s", self.upstream, what, exc or type(exc).__name__)
+                return self.error(502, "Bad Gateway: upstream unreachable or invalid answer")
+            raise
+        if resp.status == 101:
+            if not websocket:
+                conn.abort()
+                return self.error(502, "Bad Gateway: unexpected protocol switch")
+            return Response(101, headers=self._response_headers(resp) + [("upgrade", "websocket")],
+                            upgrade=self._splice(conn, parser.take_buffer()))
+        return self._response(request, conn, resp, parser)
+
+    async def _connect(self):
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, ssl=self._ssl,
+                                        server_hostname=self.host if self._ssl else None, limit=READ_SIZE),
+                self.connect_timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError("connect timeout")
+        return _Conn(reader, writer)
+
+    async def _exchange(self, conn, request, head, has_body):
+        writer = conn.writer
+        writer.write(head)
+        if has_body:
+            chunked = request.head.chunked
+            body = request.iter_body()
+            while True:
+                try:
+                    chunk = await body.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # the client's side failed (408, reset): not a 502
+                    raise _ClientSide() from exc
+                writer.write(build_chunk(chunk) if chunked else chunk)
+                await asyncio.wait_for(writer.drain(), self.timeout)
+            if chunked:
+                writer.write(b"0\r\n\r\n")
+        try:
+            await asyncio.wait_for(writer.drain(), self.timeout)
+        except ConnectionError:  # a pooled connection the upstream had closed: retried if it can be
+            raise _Stale()
+        parser = ResponseParser(STREAM_LIMIT)
+        parser.start(request.method)
+        received = False
+        while True:
+            event = parser.next_event()
+            if event is NEED_DATA:
+                try:
+                    data = await asyncio.wait_for(conn.reader.read(READ_SIZE), self.timeout)
+                except ConnectionError:
+                    if received:
+                        raise
+                    data = b""
+                if data:
+                    received = True
+                    parser.feed(data)
+                elif not received:
+                    raise _Stale()
+                else:
+                    parser.feed_eof()
+            elif event.status >= 200 or event.status == 101:
+                return event, parser
+            # other 1xx: interim, the final answer follows (RFC 9110 §15.2)
+
+    def _response_headers(self, resp):
+        hop = _HOP_RESPONSE
+        listed = _connection_tokens(resp.headers)
+        out = [(n, v) for n, v in resp.headers if not (n in hop or n in listed or n[:6] == b"proxy-")]
+        names = set(n for n, _ in out)
+        # The guard's CORS fields where the upstream set none (IS-10 RS-27: on every response)
+        return out + [(n, v) for n, v in self.guard.cors_headers() if n.lower().encode() not in names]
+
+    def _response(self, request, conn, resp, parser):
+        headers = self._response_headers(resp)
+        if request.method == "HEAD" or resp.status in (204, 304):
+            try:
+                ended = parser.next_event().__class__ is EndOfMessage
+            except HTTPError:
+                ended = False
+            self._release(conn, resp, parser, ended)
+            length = None
+            if request.method == "HEAD":  # the parser does not read framing of a HEAD answer
+                cl = resp.get(b"content-length")
+                length = int(cl) if cl is not None and cl.isdigit() and len(cl) < 19 else None
+            return Response(resp.status, _empty(), headers, content_length=length)
+        parts = []
+        try:
+            while True:  # what already arrived with the head: small answers need no stream
+                event = parser.next_event()
+                if event is NEED_DATA:
+                    break
+                if event.__class__ is not Data:
+                    self._release(conn, resp, parser)
+                    return Response(resp.status, b"".join(parts), headers)
+                parts.append(event.data)
+        except HTTPError as exc:
+            conn.abort()
+            log.warning("upstream %s sent a bad body: %s", self.upstream, exc.message)
+            return self.error(502, "Bad Gateway: invalid answer from upstream")
+        return Response(resp.status, self._stream(conn, resp, parser, parts), headers,
+                        content_length=resp.content_length)
+
+    async def _stream(self, conn, resp, parser, parts):
+        done = False
+        try:
+            for part in parts:
+                yield part
+            while True:
+                event = parser.next_event()
+                if event is NEED_DATA:
+                    data = await asyncio.wait_for(conn.reader.read(READ_SIZE), self.timeout)
+                    if data:
+                        parser.feed(data)
+                    else:
+                        parser.feed_eof()
+                elif event.__class__ is Data:
+                    yield event.data
+                else:
+                    done = True
+                    return
+        except (OSError, HTTPError, asyncio.TimeoutError) as exc:
+            log.warning("upstream %s failed mid-response: %s", self.upstream, exc or type(exc).__name__)
+            raise ConnectionResetError("upstream failed mid-response")
+        finally:
+            if done:
+                self._release(conn, resp, parser)
+            else:
+                conn.abort()
+
+    # --- the pool -------------------------------------------------------------------------
+    def _release(self, conn, resp, parser, ended=True):
+        if ended and resp.keep_alive and not parser.buffered and len(self._pool) < self.pool_size \
+                and not conn.reader.at_eof() and not conn.writer.is_closing():
+            conn.idle_since = time.monotonic()
+            self._pool.append(conn)
+        else:
+            conn.abort()
+
+    def _take(self):
+        now = time.monotonic()
+        while self._pool:
+            conn = self._pool.pop()
+            if now - conn.idle_since < POOL_IDLE and not conn.reader.at_eof() and not conn.writer.is_closing():
+                return conn
+            conn.abort()
+        return None
+
+    # --- WebSocket splice -------------------------------------------------------------------
+    def _splice(self, conn, leftover):
+        async def splice(reader, writer):
+            if leftover:
+                writer.write(leftover)
+            a = asyncio.ensure_future(_pump(reader, conn.writer))
+            b = asyncio.ensure_future(_pump(conn.reader, writer))
+            try:
+                done, pending = await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
+                if pending:
+                    await asyncio.wait(pending, timeout=SPLICE_LINGER)
+            finally:
+                a.cancel()
+                b.cancel()
+                conn.abort()
+        return splice
+
+
+class _ClientSide(ConnectionError):
+    """Reading the client's body failed: re-raised as the original error, not a 502."""
+
+
+async def _pump(src, dst):
+    """Copy until EOF, then pass the EOF on (half-close where the transport can, else close)."""
+    try:
+        while True:
+            data = await src.read(READ_SIZE)
+            if not data:
+                break
+            dst.write(data)
+            await dst.drain()
+        if dst.can_write_eof():
+            dst.write_eof()
+        else:
+            dst.close()
+    except (OSError, RuntimeError):
+        dst.transport.abort()
+
+
+async def _empty():
+    return
+    yield  # an async generator with no items
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,112 @@
+"""ASGI middleware: the resource-server guard in front of an ASGI application.
+
+`NmosAuthMiddleware(app, guard)` decides every `http` and `websocket` scope with the
+Guard (IS-10 RS-22..RS-41) before the application sees it. Denied HTTP requests get
+the guard's answer (NMOS error JSON, WWW-Authenticate, CORS); CORS pre-flight is
+answered by the guard. A denied WebSocket handshake is refused before accept
+(RS-39): with an HTTP response where the server offers the `websocket.http.response`
+extension, else with `websocket.close` code 1008 (the server answers 403). Allowed
+responses get the CORS headers the application did not set. The guard judges the raw
+path (`raw_path`) when the server gives it (RS-32): `path` is already percent-decoded.
+Other scope types (lifespan) pass through untouched.
+"""
+
+import time
+import urllib.parse
+
+_ACAO = b"access-control-allow-origin"
+_ACEH = b"access-control-expose-headers"
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"  # RFC 3986 pchar minus '%': what re-encoding may leave as is
+
+
+def scope_target(scope):
+    """The request target for the guard: raw_path when present, else `path` re-encoded."""
+    raw = scope.get("raw_path")
+    if raw:
+        path = raw.decode("latin-1")
+    else:
+        # `path` is decoded (and, per the ASGI spec, includes root_path): re-encode it.
+        path = urllib.parse.quote(scope.get("path") or "/", safe=_PATH_SAFE)
+    qs = scope.get("query_string") or b""
+    return path + "?" + qs.decode("latin-1") if qs else path
+
+
+def scope_headers(scope):
+    """ASGI headers as the guard wants them (a repeated Authorization kept as a list)."""
+    out = {}
+    for n, v in scope.get("headers") or ():
+        name = n.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        prev = out.get(name)
+        if prev is None:
+            out[name] = value
+        elif name == "authorization":
+            out[name] = (prev if isinstance(prev, list) else [prev]) + [value]
+        else:
+            out[name] = prev + ", " + value
+    return out
+
+
+def _raw_headers(headers):
+    return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+
+
+class NmosAuthMiddleware:
+    """Wrap an ASGI 3 application: `app = NmosAuthMiddleware(app, Guard(validator))`."""
+
+    def __init__(self, app, guard, clock=time.time):
+        self.app = app
+        self.guard = guard
+        self.clock = clock
+        self._cors = _raw_headers(guard.cors_headers())
+
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            return await self.app(scope, receive, send)
+        headers = scope_headers(scope)
+        if kind == "websocket":
+            # The scope type says it is a handshake, whatever the server kept of the
+            # Upgrade/Connection fields: access_token in the query is allowed (RS-37).
+            headers["upgrade"] = "websocket"
+            headers["connection"] = "upgrade"
+            method = "GET"
+        else:
+            method = scope["method"]
+        verdict = self.guard.check(method, scope_target(scope), headers, self.clock())
+        answer = verdict.answer
+        if answer is None:
+            return await self.app(scope, receive, self._with_cors(send))
+        if kind == "http":
+            await send({"type": "http.response.start", "status": answer.status,
+                        "headers": _raw_headers(answer.headers)})
+            await send({"type": "http.response.body", "body": answer.body})
+            return
+        await self._refuse_websocket(scope, receive, send, answer, verdict.decision.reason)
+
+    async def _refuse_websocket(self, scope, receive, send, answer, reason):
+        message = await receive()  # websocket.connect comes first (ASGI spec)
+        if message.get("type") != "websocket.connect":
+            return
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send({"type": "websocket.http.response.start", "status": answer.status,
+                        "headers": _raw_headers(answer.headers)})
+            await send({"type": "websocket.http.response.body", "body": answer.body})
+        else:
+            # RFC 6455 §7.4.1: 1008 policy violation; the server turns it into a 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": reason[:100]})
+
+    def _with_cors(self, send):
+        cors = self._cors
+
+        async def send_with_cors(message):
+            t = message["type"]
+            if t == "http.response.start" or t == "websocket.http.response.start":
+                headers = list(message.get("headers") or ())
+                names = set(n.lower() for n, _ in headers)
+                for n, v in cors:
+                    if n not in names:
+                        headers.append((n, v))
+                message = dict(message, headers=headers)
+            await send(message)
+        return send_with_cors

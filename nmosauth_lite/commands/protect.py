@@ -1,0 +1,262 @@
+"""`nmosauth-lite protect`: put IS-10 in front of an existing NMOS Node, unchanged.
+
+Listens with TLS, checks every request with the resource-server guard and forwards
+the allowed ones to the upstream Node (nmosauth_lite.aio.proxy). Keys come from a
+JWKS file, or from trusted issuers (RFC 8414 metadata) kept in the state directory
+and refreshed in the background (IS-10 RS-01..RS-10). Settings come from flags or
+from the `[protect]` table of a TOML file (flags win). Prints one JSON line on stdout
+once listening; logs and audit lines go to stderr (or an audit file). SIGTERM or
+SIGINT: graceful shutdown, exit 0.
+"""
+
+import sys
+
+from ..errors import ConfigError
+
+HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests to a Node"
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
+MAX_CONFIG_FILE = 1 << 20
+SHUTDOWN_GRACE = 10.0
+
+# setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
+SETTINGS = {
+    "listen": (str, None), "upstream": (str, None), "audience": (list, None), "jwks": (str, None),
+    "issuer": (list, None), "cert": (str, None), "key": (str, None), "ca": (str, None),
+    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, 0.0), "audit": (str, "-"),
+    "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
+    "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
+    "idle_timeout": (float, 30.0), "upstream_timeout": (float, 30.0), "max_body": (int, DEFAULT_MAX_BODY),
+}
+
+
+def add_arguments(p):
+    p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on with TLS ([v6]:port for IPv6)")
+    p.add_argument("--upstream", metavar="URL", help="the protected Node's base URL (http or https)")
+    p.add_argument("--audience", action="append", metavar="HOST", help="this Node's host name (repeatable)")
+    p.add_argument("--jwks", metavar="FILE", help="JWK Set of the trusted issuer(s); or use --issuer")
+    p.add_argument("--issuer", action="append", metavar="URL",
+                   help="trusted issuer (repeatable); without --jwks its keys are fetched and kept in --state-dir")
+    p.add_argument("--cert", metavar="FILE", help="TLS certificate chain (PEM)")
+    p.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    p.add_argument("--ca", metavar="FILE", help="extra CA certificates for authorization servers and an https upstream")
+    p.add_argument("--config", metavar="FILE", help="TOML file ([protect] table) holding any of these settings")
+    p.add_argument("--state-dir", metavar="DIR", help="where fetched issuer keys are persisted")
+    p.add_argument("--strict", action="store_true", default=None, help="IS-10 strict profile: RS512 only")
+    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0)")
+    p.add_argument("--audit", metavar="FILE|-|off", help="audit JSON lines: - for stderr (default), a file, or off")
+    p.add_argument("--max-connections", type=int, metavar="N", help="concurrent client connections (default 512)")
+    p.add_argument("--backend", help="crypto backend: auto, cryptography or pure")
+    p.add_argument("--keep-host", action="store_true", default=None, help="forward the client's Host, not the upstream's")
+    p.add_argument("--strip-authorization", action="store_true", default=None,
+                   help="do not forward the Authorization header upstream")
+    p.add_argument("--cors-origin", metavar="ORIGIN", help="Access-Control-Allow-Origin value (default *)")
+    p.add_argument("--head-timeout", type=float, metavar="S", help="client must send a request head within this (default 10)")
+    p.add_argument("--idle-timeout", type=float, metavar="S", help="idle keep-alive connections close after this (default 30)")
+    p.add_argument("--upstream-timeout", type=float, metavar="S", help="wait this long for the upstream: 504 after (default 30)")
+    p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body forwarded (default 16 MiB)")
+
+
+def load_settings(args):
+    """Defaults < the config file < flags. Raises ConfigError for anything unusable."""
+    cfg = dict((name, default) for name, (_t, default) in SETTINGS.items())
+    if args.config:
+        cfg.update(_read_config(args.config))
+    for name in SETTINGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            cfg[name] = value
+    for name in ("listen", "upstream", "cert", "key"):
+        if not cfg[name]:
+            raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
+    if not cfg["audience"]:
+        raise ConfigError("--audience is required (flag or config file)")
+    if not cfg["jwks"] and not cfg["issuer"]:
+        raise ConfigError("give --jwks FILE or --issuer URL")
+    if cfg["max_connections"] < 1 or cfg["max_body"] < 0:
+        raise ConfigError("max_connections must be >= 1 and max_body >= 0")
+    for name in ("head_timeout", "idle_timeout", "upstream_timeout"):
+        if not cfg[name] > 0:
+            raise ConfigError("%s must be > 0" % name)
+    cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
+    return cfg
+
+
+def _read_config(path):
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_FILE + 1)
+    except OSError as e:
+        raise ConfigError("cannot read config file %s: %s" % (path, e.strerror or e))
+    if len(raw) > MAX_CONFIG_FILE:
+        raise ConfigError("config file %s is larger than 1 MiB" % path)
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError("config file %s: %s" % (path, e))
+    table = doc.get("protect", doc)
+    if not isinstance(table, dict):
+        raise ConfigError("config file %s: [protect] must be a table" % path)
+    out = {}
+    for name, value in table.items():
+        spec = SETTINGS.get(name)
+        if spec is None:  # a typo must never silently weaken a setting
+            raise ConfigError("config file %s: unknown setting %r" % (path, name))
+        want = spec[0]
+        if want is list and isinstance(value, str):
+            value = [value]
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, want) and (want is not int or not isinstance(value, bool))
+        if want is list:
+            ok = ok and all(isinstance(v, str) for v in value)
+        if not ok:
+            raise ConfigError("config file %s: %s must be %s" % (path, name, want.__name__))
+        out[name] = value
+    return out
+
+
+def parse_listen(text):
+    """'HOST:PORT' or '[V6]:PORT' -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        port = rest[1:] if sep and rest.startswith(":") else ""
+    else:
+        host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError("listen address %r: use HOST:PORT or [IPv6]:PORT" % text[:80])
+    return host, int(port)
+
+
+class AuditLog:
+    """The guard's audit callable: one JSON line per decision (IS-10 RS-41; the record
+    names the token by a short hash only). `target`: "-" (stderr), a file path, or "off"."""
+
+    def __init__(self, target="-"):
+        from ..jsonshim import dumps
+
+        self._dumps = dumps
+        self._own = False
+        if target in (None, "off"):
+            self.stream = None
+        elif target == "-":
+            self.stream = sys.stderr
+        else:
+            try:
+                import os
+
+                fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self.stream = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+            except OSError as e:
+                raise ConfigError("cannot open audit file %s: %s" % (target, e.strerror or e))
+            self._own = True
+
+    @property
+    def callback(self):
+        return None if self.stream is None else self
+
+    def __call__(self, record):
+        try:
+            self.stream.write(self._dumps(record) + "\n")
+        except (OSError, ValueError) as e:  # a full disk must not take the proxy down
+            import logging
+
+            logging.getLogger("nmosauth_lite.protect").error("audit write failed: %s", e)
+
+    def close(self):
+        if self._own:
+            self.stream.close()
+
+
+def _validator(cfg):
+    from ..jws import DEFAULT_ALGORITHMS, IS10_STRICT_ALGORITHMS
+    from ..validator import TokenValidator
+
+    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else DEFAULT_ALGORITHMS
+    store = None
+    if cfg["jwks"]:
+        from .verify import load_jwks
+
+        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"], issuers=cfg["issuer"],
+                           leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms)
+    else:
+        from ..aio.files import default_state_dir
+        from ..aio.keystore import KeyStore
+
+        try:
+            store = KeyStore(cfg["issuer"], state_dir=cfg["state_dir"] or default_state_dir(),
+                             ca_file=cfg["ca"], algorithms=algorithms)
+        except ValueError as e:
+            raise ConfigError(str(e))
+        v = TokenValidator(keys=store, audience=cfg["audience"], leeway=cfg["leeway"], backend=cfg["backend"],
+                           algorithms=algorithms)
+    v.backend  # resolve now: an unavailable backend is a configuration error
+    return v, store
+
+
+def run(args):
+    import asyncio
+    import logging
+
+    cfg = load_settings(args)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(_serve(cfg))
+
+
+async def _serve(cfg):
+    import asyncio
+    import json
+    import logging
+    import signal
+    import ssl
+
+    from ..aio.proxy import AuthProxy
+    from ..aio.server import HTTPServer
+    from ..aio.tlsutil import server_context
+    from ..guard import Guard
+
+    log = logging.getLogger("nmosauth_lite.protect")
+    try:
+        ctx = server_context(cfg["cert"], cfg["key"])
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError("cannot load --cert/--key: %s" % (getattr(e, "strerror", None) or e))
+    validator, store = _validator(cfg)
+    audit = AuditLog(cfg["audit"])
+    guard = Guard(validator, audit=audit.callback, cors_origin=cfg["cors_origin"])
+    try:
+        proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
+                          strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"])
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError("cannot load --ca: %s" % (getattr(e, "strerror", None) or e))
+    server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
+                        idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
+    try:
+        await server.start(cfg["host"], cfg["port"])
+    except OSError as e:
+        raise ConfigError("cannot listen on %s: %s" % (cfg["listen"], e.strerror or e))
+    refresher = asyncio.ensure_future(store.run()) if store is not None else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    host = cfg["host"]
+    listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
+    sys.stdout.write(json.dumps({"listen": listen, "upstream": cfg["upstream"]}) + "\n")
+    sys.stdout.flush()
+    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await server.shutdown(SHUTDOWN_GRACE)
+        await proxy.close()
+        if refresher is not None:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
+            await store.close()
+        audit.close()
+    return 0
