@@ -12,7 +12,6 @@ Leaves out HTTP/2, content codings, static files.
 """
 
 import asyncio
-import email.utils
 import logging
 import sys
 import time
@@ -47,6 +46,17 @@ def _status_line(status, reason):
         line = _STATUS_LINES[status] = build_status_line(status)
     return line
 
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds):
+    """IMF-fixdate (RFC 9110 §5.6.7), without importing email (about 1 MiB of RSS)."""
+    t = time.gmtime(seconds)
+    return ("%s, %02d %s %04d %02d:%02d:%02d GMT" % (_DAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year,
+                                                    t.tm_hour, t.tm_min, t.tm_sec)).encode()
 
 class HTTPServer:
     """`HTTPServer(handler, ssl=ctx)`; `await start(host, port)` (repeatable for more
@@ -115,7 +125,7 @@ class HTTPServer:
         second = int(time.time())
         if second != self._date_at:
             self._date_at = second
-            self._date = b"date: " + email.utils.formatdate(second, usegmt=True).encode() + b"\r\n"
+            self._date = b"date: " + http_date(second) + b"\r\n"
         for conn in list(self._conns) + list(self._waiting):
             if now >= conn.deadline or now >= conn.send_deadline:
                 conn.timed_out(now)
