@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sysdeps run test test-py test-mpy bench clean
+.PHONY: venv sysdeps run test test-py test-pure test-mpy bench bundle clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,6 +12,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The pure lane: a second venv WITHOUT cryptography, where the package must run on its pure backend.
+VENV_PURE := .venv-pure
+PURE_STAMP := $(VENV_PURE)/.installed
+PURE_TOOLS := pytest pytest-timeout hypothesis dnspython aiohttp flask uvicorn websockets ecdsa
+
+$(PURE_STAMP): pyproject.toml
+	$(PY) -m venv $(VENV_PURE)
+	$(VENV_PURE)/bin/pip install -q --disable-pip-version-check $(PURE_TOOLS)
+	$(VENV_PURE)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	@if $(VENV_PURE)/bin/python -c 'import cryptography' 2>/dev/null; then echo "test-pure: cryptography in $(VENV_PURE)" >&2; exit 1; fi
+	touch $(PURE_STAMP)
 
 # Debian packages the tests use (dnsmasq for DNS-SD, curl for interop, node for the MicroPython lane).
 sysdeps:
@@ -23,17 +35,24 @@ run: venv
 	  --audience node1.example.com --now 1548779500 \
 	  --path /x-nmos/connection/v1.1/single/senders --token - < nmosauth_lite/data/is10-example-token.txt
 
-test: venv sysdeps test-py test-mpy
+test: venv sysdeps test-py test-pure test-mpy
 
 test-py: venv
 	$(BIN)/python -m pytest
 
+test-pure: venv $(PURE_STAMP)
+	PYTHONPATH=tests/pure NMOSAUTH_PEER_PYTHON=$(CURDIR)/$(BIN)/python \
+	  $(VENV_PURE)/bin/python -m pytest -p purelane $$(grep -v '^#' tests/pure/lane.txt)
+
 test-mpy:
 	sh tools/mpy/run.sh
 
+bundle: venv
+	$(BIN)/python tools/build_bundle.py
+
 bench: venv
 	sh tools/sysdeps.sh bench
-	$(BIN)/python tools/bench_validate.py
+	$(BIN)/python tools/bench_all.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info tools/mpy/node_modules
+	rm -rf $(VENV) $(VENV_PURE) build dist *.egg-info tools/mpy/node_modules

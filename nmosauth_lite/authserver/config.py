@@ -22,6 +22,7 @@ DEFAULT_CODE_LIFETIME = 60  # RFC 6749 §4.1.2: codes are short-lived, 10 min at
 DEFAULT_REFRESH_LIFETIME = 7 * 86400  # one refresh token (IS-10 AS-43: time-limited)
 DEFAULT_FAMILY_LIFETIME = 30 * 86400  # a rotation chain never outlives its first token (AS-46)
 MAX_CONFIG_FILE = 1 << 20
+OTHER_COMPONENTS = ("protect", "client")  # tables of a shared device config file (board/config.toml.example)
 
 _SCHEMA = {
     "listen": str, "host": str, "issuer_path": str, "state_dir": str,
@@ -202,8 +203,12 @@ def load(path=None, *, listen=None, state_dir=None):
             doc = tomllib.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ConfigError("config %s: %s" % (path, e))
-        # A shared device file keeps our settings in [authserver]; a file of its own may not.
-        table = doc["authserver"] if "authserver" in doc else doc
+        # A shared device file keeps our settings in [authserver]; a file of its own may not,
+        # and then the other components' tables in it are not ours to judge.
+        if "authserver" in doc:
+            table = doc["authserver"]
+        else:
+            table = {k: v for k, v in doc.items() if k not in OTHER_COMPONENTS}
         if not isinstance(table, dict):
             raise ConfigError("config %s: [authserver] must be a table" % path)
     return Config(table, listen=listen, state_dir=state_dir)

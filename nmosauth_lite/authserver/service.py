@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 
+from ..aio.sdnotify import notify
 from ..errors import ConfigError
 from .app import AuthServerApp
 from .keys import KeyRing
@@ -203,9 +204,11 @@ async def serve(config, out=None):
         loop.add_signal_handler(sig, stop.set)
     out.write(running.ready_line() + "\n")
     out.flush()
+    notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     try:
         await stop.wait()
     finally:
+        notify("STOPPING=1")
         log.info("shutting down")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

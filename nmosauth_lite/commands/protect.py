@@ -11,6 +11,7 @@ SIGINT: graceful shutdown, exit 0.
 
 import sys
 
+from ..aio.sdnotify import notify
 from ..errors import ConfigError
 
 HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests to a Node"
@@ -247,10 +248,12 @@ async def _serve(cfg):
     listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
     sys.stdout.write(json.dumps({"listen": listen, "upstream": cfg["upstream"]}) + "\n")
     sys.stdout.flush()
+    notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
     try:
         await stop.wait()
         log.info("shutting down")
+        notify("STOPPING=1")
     finally:
         await server.shutdown(SHUTDOWN_GRACE)
         await proxy.close()

@@ -131,3 +131,11 @@ def test_login_limiter_locks_then_forgets():
         lim.failed("bob", 100)
     assert lim.locked("bob", 101)
     assert not lim.locked("bob", 100 + users.LOCKOUT_SECONDS)
+
+
+def test_shared_device_file_without_authserver_table_ignores_other_components(tmp_path):
+    from nmosauth_lite.authserver.config import load
+
+    f = tmp_path / "config.toml"
+    f.write_text('[protect]\nupstream = "http://127.0.0.1:8080"\n\n[tokens]\nlifetime = 120\n')
+    assert load(str(f), state_dir=str(tmp_path)).token_lifetime == 120
