@@ -14,6 +14,8 @@ Other scope types (lifespan) pass through untouched.
 import time
 import urllib.parse
 
+from .guard import fold_header
+
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"  # RFC 3986 pchar minus '%': what re-encoding may leave as is
@@ -35,15 +37,7 @@ def scope_headers(scope):
     """ASGI headers as the guard wants them (a repeated Authorization kept as a list)."""
     out = {}
     for n, v in scope.get("headers") or ():
-        name = n.decode("latin-1").lower()
-        value = v.decode("latin-1")
-        prev = out.get(name)
-        if prev is None:
-            out[name] = value
-        elif name == "authorization":
-            out[name] = (prev if isinstance(prev, list) else [prev]) + [value]
-        else:
-            out[name] = prev + ", " + value
+        fold_header(out, n.decode("latin-1").lower(), v.decode("latin-1"))
     return out
 
 

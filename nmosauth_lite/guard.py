@@ -19,6 +19,9 @@ DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"
 EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 MAX_TOKEN_HASH_CACHE = 1024
+# The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
+FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
+          "access-control-request-headers")
 _TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 204: "No Content"}
 
 
@@ -67,6 +70,18 @@ def query_tokens(target):
                 v = v.replace("%2E", ".").replace("%2e", ".").replace("%2D", "-").replace("%2d", "-").replace("%5F", "_").replace("%5f", "_")
             out.append(v)
     return out
+
+
+def fold_header(headers, name, value):
+    """Add one request field to the dict Guard.check reads: a repeated field is joined with
+    ', ' (RFC 9110 §5.3), a repeated Authorization kept as a list (then refused, RFC 6750 §2)."""
+    prev = headers.get(name)
+    if prev is None:
+        headers[name] = value
+    elif name == "authorization":
+        headers[name] = (prev if isinstance(prev, list) else [prev]) + [value]
+    else:
+        headers[name] = prev + ", " + value
 
 
 def is_websocket_upgrade(headers):

@@ -5,18 +5,27 @@ either the old file or the new one, never half of one. Directories we create
 are 0700 and files 0600: they hold keys, credentials and caches.
 """
 
+import ipaddress
 import os
 import tempfile
 
+from ..errors import ConfigError
 
-def default_state_dir():
-    """$STATE_DIRECTORY (systemd), else /var/lib/nmosauth-lite as root, else ~/.local/state/nmosauth-lite."""
-    env = os.environ.get("STATE_DIRECTORY")
+MAX_CONFIG_FILE = 1 << 20
+# The tables of one shared device configuration file (board/config.toml.example).
+COMPONENTS = ("protect", "authserver", "client")
+
+
+def default_state_dir(environ=None, euid=None):
+    """$STATE_DIRECTORY (systemd; the first of several), else /var/lib/nmosauth-lite as root,
+    else $XDG_STATE_HOME/nmosauth-lite or ~/.local/state/nmosauth-lite."""
+    environ = os.environ if environ is None else environ
+    env = environ.get("STATE_DIRECTORY")
     if env:
         return env.split(":")[0]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    if (os.geteuid() if euid is None else euid) == 0:
         return "/var/lib/nmosauth-lite"
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "nmosauth-lite")
 
 
@@ -62,3 +71,40 @@ def read_limited(path, limit):
     if len(data) > limit:
         raise ValueError("%s is larger than %d bytes" % (path, limit))
     return data
+
+
+def read_config_table(path, section):
+    """The `[section]` table of a TOML file, capped at 1 MiB; raises ConfigError.
+
+    A shared device file keeps each component's settings in its own table; a file
+    without `[section]` is taken whole, less the other components' tables.
+    """
+    import tomllib
+
+    try:
+        raw = read_limited(path, MAX_CONFIG_FILE)
+    except OSError as e:
+        raise ConfigError("cannot read config file %s: %s" % (path, e.strerror or e))
+    except ValueError:
+        raise ConfigError("config file %s is larger than 1 MiB" % path)
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError("config file %s: %s" % (path, e))
+    if section in doc:
+        table = doc[section]
+    else:
+        table = {k: v for k, v in doc.items() if k not in COMPONENTS}
+    if not isinstance(table, dict):
+        raise ConfigError("config file %s: [%s] must be a table" % (path, section))
+    return table
+
+
+def is_loopback(host):
+    """True for localhost and loopback address literals (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -11,15 +11,16 @@ answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
 import asyncio
-import ipaddress
 import logging
 import time
 import urllib.parse
 
 from ..errors import ConfigError, InvalidRequestError
-from ..guard import strip_access_token
+from ..guard import FIELDS as GUARD_FIELDS
+from ..guard import fold_header, strip_access_token
 from ..http11 import NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_chunk, build_request_head
 from ..permissions import normalize_path
+from .files import is_loopback
 from .tlsutil import client_context
 from .web import Response, error_response
 
@@ -43,8 +44,7 @@ _HOP_RESPONSE = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-enc
 
 # The fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight): only these are
 # decoded for it, on every request (the hot path). Keep in step with guard.py.
-_GUARD_FIELDS = dict((n.encode(), n) for n in ("authorization", "upgrade", "connection", "origin",
-                                               "access-control-request-method", "access-control-request-headers"))
+_GUARD_FIELDS = dict((n.encode(), n) for n in GUARD_FIELDS)
 
 
 def guard_headers(raw):
@@ -54,16 +54,8 @@ def guard_headers(raw):
     fields = _GUARD_FIELDS
     for n, v in raw:
         name = fields.get(n)
-        if name is None:
-            continue
-        value = v.decode("latin-1")
-        prev = out.get(name)
-        if prev is None:
-            out[name] = value
-        elif name == "authorization":
-            out[name] = (prev if isinstance(prev, list) else [prev]) + [value]
-        else:
-            out[name] = prev + ", " + value
+        if name is not None:
+            fold_header(out, name, v.decode("latin-1"))
     return out
 
 
@@ -133,7 +125,7 @@ class AuthProxy:
         self._ssl = None
         if parts.scheme == "https":
             self._ssl = ssl_context or client_context(ca_file)
-        elif not _is_loopback(self.host):
+        elif not is_loopback(self.host):
             log.warning("upstream %s is plain HTTP on the network: tokens and data cross it unencrypted "
                         "(IS-10 GEN-01); use https or a loopback upstream", upstream)
         self.keep_host = keep_host
@@ -419,12 +411,3 @@ async def _pump(src, dst):
 async def _empty():
     return
     yield  # an async generator with no items
-
-
-def _is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -7,10 +7,10 @@ Token lifetime stays within IS-10 TOK-07 (30 s .. 3600 s); the key publication
 delay defaults to IS-10 AS-16's 2 hours.
 """
 
-import ipaddress
 import os
 import socket
 
+from ..aio.files import default_state_dir, is_loopback, read_config_table
 from ..errors import ConfigError
 from . import tokens as _tokens
 
@@ -21,8 +21,6 @@ DEFAULT_PUBLISH_DELAY = 7200  # IS-10 AS-16: publish >= 2 h before signing with 
 DEFAULT_CODE_LIFETIME = 60  # RFC 6749 §4.1.2: codes are short-lived, 10 min at most
 DEFAULT_REFRESH_LIFETIME = 7 * 86400  # one refresh token (IS-10 AS-43: time-limited)
 DEFAULT_FAMILY_LIFETIME = 30 * 86400  # a rotation chain never outlives its first token (AS-46)
-MAX_CONFIG_FILE = 1 << 20
-OTHER_COMPONENTS = ("protect", "client")  # tables of a shared device config file (board/config.toml.example)
 
 _SCHEMA = {
     "listen": str, "host": str, "issuer_path": str, "state_dir": str,
@@ -35,17 +33,6 @@ _SCHEMA = {
                      "open_authorization_code": bool, "max_pending": int},
     "authorize": {"code_lifetime": int, "pkce_for_confidential": bool},
 }
-
-
-def default_state_dir(environ=None, euid=None):
-    """$STATE_DIRECTORY, /var/lib/nmosauth-lite as root, else ~/.local/state/nmosauth-lite."""
-    environ = os.environ if environ is None else environ
-    sd = environ.get("STATE_DIRECTORY")
-    if sd:
-        return sd.split(":")[0]  # systemd may list several
-    if (os.geteuid() if euid is None else euid) == 0:
-        return "/var/lib/nmosauth-lite"
-    return os.path.join(os.path.expanduser("~"), ".local", "state", "nmosauth-lite")
 
 
 def parse_listen(text):
@@ -67,15 +54,6 @@ def parse_listen(text):
     if not 0 <= port <= 65535:
         raise ConfigError("listen address %r: port out of range" % text)
     return host, port
-
-
-def _is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check(table, schema, where):
@@ -159,7 +137,7 @@ class Config:
 
     def _default_host(self):
         h = self.listen_host
-        if _is_loopback(h):
+        if is_loopback(h):
             return "localhost"
         if h in ("0.0.0.0", "::", ""):
             return socket.getfqdn()
@@ -186,29 +164,9 @@ class Config:
 
 def load(path=None, *, listen=None, state_dir=None):
     """Read `path` (or the default file when it exists) and build a Config."""
-    import tomllib
-
     table = {}
     if path is None and os.path.exists(DEFAULT_CONFIG_FILE):
         path = DEFAULT_CONFIG_FILE
     if path is not None:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_CONFIG_FILE + 1)
-        except OSError as e:
-            raise ConfigError("cannot read config %s: %s" % (path, e.strerror or e))
-        if len(raw) > MAX_CONFIG_FILE:
-            raise ConfigError("config %s is larger than 1 MiB" % path)
-        try:
-            doc = tomllib.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError("config %s: %s" % (path, e))
-        # A shared device file keeps our settings in [authserver]; a file of its own may not,
-        # and then the other components' tables in it are not ours to judge.
-        if "authserver" in doc:
-            table = doc["authserver"]
-        else:
-            table = {k: v for k, v in doc.items() if k not in OTHER_COMPONENTS}
-        if not isinstance(table, dict):
-            raise ConfigError("config %s: [authserver] must be a table" % path)
+        table = read_config_table(path, "authserver")
     return Config(table, listen=listen, state_dir=state_dir)

@@ -9,11 +9,11 @@ secrets only for confidential clients (AS-24). Authentication of a dynamic
 registration: an initial access token, or the operator's later approval (AS-21, AS-22).
 """
 
-import ipaddress
 import secrets
 import urllib.parse
 
 from .. import jsonshim
+from ..aio.files import is_loopback
 from ..errors import KeyFormatError
 from ..jwk import parse_jwks
 from .clientauth import ASSERTION_ALGS
@@ -36,22 +36,13 @@ def _bad(description, error="invalid_client_metadata"):
     return OAuthError(error, description, 400)
 
 
-def _is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_redirect_uri(uri):
     parts = urllib.parse.urlsplit(uri)
     if parts.fragment or "#" in uri:
         raise _bad("redirect URI %s has a fragment (RFC 6749 §3.1.2)" % uri[:80], "invalid_redirect_uri")
     if parts.scheme == "https" and parts.hostname:
         return uri
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return uri  # RFC 8252 §7.3: native apps on the loopback interface
     raise _bad("redirect URI %s must be https, or http on loopback" % uri[:80], "invalid_redirect_uri")
 

@@ -17,7 +17,6 @@ from ..errors import ConfigError
 HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests to a Node"
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
-MAX_CONFIG_FILE = 1 << 20
 SHUTDOWN_GRACE = 10.0
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
@@ -84,22 +83,9 @@ def load_settings(args):
 
 
 def _read_config(path):
-    import tomllib
+    from ..aio.files import read_config_table
 
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_CONFIG_FILE + 1)
-    except OSError as e:
-        raise ConfigError("cannot read config file %s: %s" % (path, e.strerror or e))
-    if len(raw) > MAX_CONFIG_FILE:
-        raise ConfigError("config file %s is larger than 1 MiB" % path)
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError("config file %s: %s" % (path, e))
-    table = doc.get("protect", doc)
-    if not isinstance(table, dict):
-        raise ConfigError("config file %s: [protect] must be a table" % path)
+    table = read_config_table(path, "protect")
     out = {}
     for name, value in table.items():
         spec = SETTINGS.get(name)
