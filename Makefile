@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sysdeps run test test-py test-pure test-mpy bench bundle clean
+.PHONY: venv sysdeps run example test test-py test-pure test-mpy bench bundle clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,8 +29,12 @@ $(PURE_STAMP): pyproject.toml
 sysdeps:
 	sh tools/sysdeps.sh
 
-# Main job on embedded defaults: verify the IS-10 example token (until `demo` exists).
+# Main job on embedded defaults: the IS-10 story on loopback (authorization server, protected Node, client).
 run: venv
+	$(BIN)/nmosauth-lite demo
+
+# The offline check of the IS-10 specification's own example token.
+example: venv
 	$(BIN)/nmosauth-lite verify --jwks nmosauth_lite/data/is10-example-jwks.json \
 	  --audience node1.example.com --now 1548779500 \
 	  --path /x-nmos/connection/v1.1/single/senders --token - < nmosauth_lite/data/is10-example-token.txt

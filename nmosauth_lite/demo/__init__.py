@@ -1,0 +1,1 @@
+"""`nmosauth-lite demo`: the whole IS-10 story on loopback, for newcomers and for device bring-up."""
