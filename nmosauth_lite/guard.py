@@ -10,6 +10,7 @@ one audit record per decision that names the token by a short hash, never by
 value (RS-41). Sans-I/O: the proxy, ASGI and WSGI adapters drive it.
 """
 
+import binascii
 import hashlib
 
 from .jsonshim import dumps
@@ -156,7 +157,8 @@ class Guard:
         if h is None:
             if len(self._hashes) >= MAX_TOKEN_HASH_CACHE:
                 self._hashes = {}
-            h = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:16]
+            # hexlify, not hexdigest(): MicroPython's hashlib objects have digest() only
+            h = binascii.hexlify(hashlib.sha256(token.encode("utf-8", "replace")).digest()[:8]).decode()
             self._hashes[token] = h
         return h
 
