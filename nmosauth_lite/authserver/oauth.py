@@ -11,12 +11,11 @@ RFC 6749 §5.2. Access tokens are self-contained JWTs: revoking one is answered
 
 import hashlib
 import hmac
-import secrets
 
 from .. import b64url
 from .. import jws as _jws
 from ..errors import TokenError
-from .protocol import NO_STORE, OAuthError
+from .protocol import NO_STORE, OAuthError, credential
 from .store import digest
 from .tokens import build_claims, parse_scope
 
@@ -126,7 +125,7 @@ class OAuthServer:
             raise OAuthError("invalid_grant", "code_verifier sent but no code_challenge was")
         scopes = row["scope"].split()
         body, claims = self._access_token(client, row["sub"], scopes, now)
-        refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        refresh = credential(REFRESH_TOKEN_BYTES)
         first_expiry = now + self.config.refresh_lifetime
         # IS-10 AS-46: for public (browser-based) clients no rotated token outlives the first one;
         # confidential clients get a sliding window capped by the family lifetime.
@@ -146,7 +145,7 @@ class OAuthServer:
         if old is None:
             raise OAuthError("invalid_request", "refresh_token missing")
         requested = _scopes(form.get("scope"))
-        new = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+        new = credential(REFRESH_TOKEN_BYTES)
         state, row = self.store.rotate_refresh(digest(old), client["client_id"], now, digest(new),
                                                now + self.config.refresh_lifetime, requested)
         if state == "reused":

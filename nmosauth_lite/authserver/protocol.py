@@ -8,6 +8,7 @@ are an error). NO_STORE is what every response carrying tokens or secrets needs
 """
 
 import urllib.parse
+import secrets
 
 MAX_FORM = 64 * 1024  # a token request with a client assertion is ~2 KiB
 MAX_FIELDS = 32
@@ -74,3 +75,13 @@ def add_query(uri, params):
     """Append query parameters to a redirect URI that may already have a query (RFC 6749 §3.1.2)."""
     sep = "&" if "?" in uri else "?"
     return uri + sep + urllib.parse.urlencode([(k, v) for k, v in params if v is not None])
+
+
+def credential(nbytes):
+    """A random base64url credential (client id, secret, refresh token) that never starts
+    with '-': people paste these into command lines, where `--client-secret -3aN...`
+    would be read as an option (1 draw in 64 otherwise)."""
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if value[0] != "-":
+            return value

@@ -17,7 +17,7 @@ from ..aio.files import is_loopback
 from ..errors import KeyFormatError
 from ..jwk import parse_jwks
 from .clientauth import ASSERTION_ALGS
-from .protocol import NO_STORE, OAuthError, media_type
+from .protocol import NO_STORE, OAuthError, credential, media_type
 from .store import digest
 from .tokens import parse_scope
 
@@ -127,10 +127,10 @@ def check_metadata(meta, config, allowed_scopes=None):
 
 def create_client(store, meta, now, *, status, actor):
     """Store a validated client; returns the registration response body (with the secret, once)."""
-    client_id = secrets.token_urlsafe(24)  # 32 characters: IS-10 AS-23 wants >= 20
+    client_id = credential(24)  # 32 characters: IS-10 AS-23 wants >= 20
     secret = None
     if meta["token_endpoint_auth_method"] == "client_secret_basic":
-        secret = secrets.token_urlsafe(32)  # AS-24: only confidential clients get one
+        secret = credential(32)  # AS-24: only confidential clients get one
     with store.transaction():
         store.add_client(client_id, secret_hash=digest(secret) if secret else None,
                          auth_method=meta["token_endpoint_auth_method"], scope=meta["scope"],

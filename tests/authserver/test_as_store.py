@@ -127,3 +127,12 @@ def test_audit_records_events_in_order(store):
     rows = store.audit_entries()
     assert [r["event"] for r in rows] == ["token.refresh", "client.register"]
     assert rows[0]["detail"] == {"family": "f"} and rows[1]["at"] == 1.5
+
+
+def test_credentials_never_start_with_a_dash():
+    # `--client-secret -3aN...` would be read as an option by every CLI (a 1-in-64 flake once).
+    from nmosauth_lite.authserver.protocol import credential
+
+    values = [credential(24) for _ in range(2000)]
+    assert all(v[0] != "-" for v in values) and len(set(values)) == 2000
+    assert all(len(credential(32)) == 43 for _ in range(10))

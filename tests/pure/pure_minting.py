@@ -10,15 +10,17 @@ Independent of the code under test; tests/pure/test_pure_fixtures.py checks in t
 main lane that it signs byte-for-byte like pyca/cryptography.
 """
 
-import base64
 import binascii
 import hashlib
-import json
 import os
 import subprocess
+import sys
 
 import ecdsa
 import ecdsa.util
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: minting_common
+from minting_common import MinterBase, assemble, b64, uint  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -117,17 +119,6 @@ class ECKey:
 
 
 # --- the tests/minting.py API ----------------------------------------------------------------
-def b64(data):
-    if isinstance(data, str):
-        data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def uint(v, size=None):
-    size = size or (v.bit_length() + 7) // 8
-    return b64(v.to_bytes(size, "big"))
-
-
 def public_jwk(priv, kid=None, alg=None):
     if isinstance(priv, RSAKey):
         d = {"kty": "RSA", "n": uint(priv.n), "e": uint(priv.e)}
@@ -152,17 +143,13 @@ def sign_raw(priv, alg, signing_input):
 
 def encode_token(header, claims, priv, alg=None):
     alg = alg or header["alg"]
-    h = b64(json.dumps(header, separators=(",", ":")))
-    p = b64(json.dumps(claims, separators=(",", ":")))
-    si = (h + "." + p).encode()
-    return h + "." + p + "." + b64(sign_raw(priv, alg, si))
+    return assemble(header, claims, lambda si: sign_raw(priv, alg, si))
 
 
-class Minter:
-    """Keys and a default IS-10 claim set for node1.example.com at now=1700000100."""
+class Minter(MinterBase):
+    """MinterBase with pure-Python (and ecdsa) keys."""
 
-    NOW = 1700000100
-    ISS = "https://auth.example.com"
+    sign_raw = staticmethod(sign_raw)
 
     def __init__(self):
         self.rsa = RSAKey.from_pem_file(TEST_KEY)
@@ -170,53 +157,4 @@ class Minter:
         self.ec256 = ECKey("P-256")
         self.ec384 = ECKey("P-384")
         self.attacker = RSAKey.generate()
-        self.jwks = {
-            "keys": [
-                public_jwk(self.rsa, "rsa-1"),
-                public_jwk(self.rsa2, "rsa-2"),
-                public_jwk(self.ec256, "ec-256"),
-                public_jwk(self.ec384, "ec-384"),
-            ]
-        }
-        self.key_by_alg = {
-            "RS256": (self.rsa, "rsa-1"),
-            "RS384": (self.rsa, "rsa-1"),
-            "RS512": (self.rsa, "rsa-1"),
-            "ES256": (self.ec256, "ec-256"),
-            "ES384": (self.ec384, "ec-384"),
-        }
-
-    def claims(self, **over):
-        c = {
-            "iss": self.ISS,
-            "sub": "tester@example.com",
-            "aud": ["https://*.example.com"],
-            "iat": self.NOW - 100,
-            "exp": self.NOW + 500,
-            "client_id": "test-client-0123456789abcdef",
-            "scope": "registration query node connection",
-            "x-nmos-registration": {"read": ["*"], "write": ["*"]},
-            "x-nmos-query": {"read": ["*"], "write": ["subscriptions"]},
-            "x-nmos-node": {"read": ["*"]},
-            "x-nmos-connection": {"read": ["*"], "write": ["single/*"]},
-            "jti": "4f0e3c1a-0000-4000-8000-000000000001",
-        }
-        for k, v in over.items():
-            if v is None:
-                c.pop(k, None)
-            else:
-                c[k] = v
-        return c
-
-    def token(self, alg="RS512", claims=None, header=None, key=None, kid=True, **over):
-        priv, default_kid = self.key_by_alg[alg]
-        if key is not None:
-            priv = key
-        h = {"alg": alg, "typ": "JWT"}
-        if kid is True:
-            h["kid"] = default_kid
-        elif kid:
-            h["kid"] = kid
-        if header:
-            h.update(header)
-        return encode_token(h, claims if claims is not None else self.claims(**over), priv, alg)
+        self._index(public_jwk)
