@@ -20,12 +20,13 @@ import os
 import platform
 import re
 import select
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchproc import peak_rss_mib, stop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -184,24 +185,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def peak_rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def stop(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)  # the process we started, by its PID
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
 
 
 def start_protect(backend, upstream_port, files):

@@ -21,11 +21,12 @@ import multiprocessing
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchproc import stop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -48,23 +49,13 @@ def start_server(state_dir, alg):
     ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
     line = proc.stdout.readline() if ready else ""
     if not line:
-        stop_server(proc)
+        stop(proc)
         raise SystemExit("server did not start; see %s/server.log" % state_dir)
     info = json.loads(line)
     out = subprocess.run([sys.executable, "-m", "nmosauth_lite", "as", "client", "add", "--name", "bench",
                           "--grant", "client_credentials", "--scope", "registration", "--state-dir", state_dir,
                           "--config", cfg], capture_output=True, text=True, env=env, check=True)
     return proc, info, json.loads(out.stdout)
-
-
-def stop_server(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)  # the process we started, by its PID
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
 
 
 async def _worker(url, ca_file, auth, warm_until, stop_at, lat, errors):
@@ -137,7 +128,7 @@ def main():
             lat, errors = run_load(info, client, args)
         finally:
             if proc is not None:
-                stop_server(proc)
+                stop(proc)
             shutil.rmtree(state, ignore_errors=True)
         lat.sort()
         rows.append((alg, args.processes * args.concurrency, len(lat) / args.duration, pct(lat, 0.5) * 1e3,

@@ -22,6 +22,8 @@ import re
 import sys
 import time
 
+from benchproc import peak_rss_mib, stop
+
 # shutil, signal, statistics, subprocess, tempfile: imported where used, so that the server
 # processes (this script with --serve) carry only what they need into the RSS figures.
 
@@ -198,14 +200,6 @@ def load_main(port, token, connections, duration):
 
 # --- the run ----------------------------------------------------------------------------------------
 
-def peak_rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def cpu_seconds(pid):
     """utime + stime of a process (/proc/PID/stat fields 14 and 15)."""
     with open("/proc/%d/stat" % pid) as f:
@@ -214,7 +208,6 @@ def cpu_seconds(pid):
 
 
 def measure(kind, jwks_path, token, args, load):
-    import signal
     import subprocess
 
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--jwks", jwks_path], cwd=ROOT,
@@ -228,12 +221,7 @@ def measure(kind, jwks_path, token, args, load):
         cpu_us = (cpu_seconds(proc.pid) - cpu0) / max(count, 1) * 1e6
         rss = peak_rss_mib(proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
     if bad:
         raise SystemExit("%s answered %d requests with a non-2xx status: the measurement is void" % (kind, bad))
     return rps, p99, rss, cpu_us, errors
