@@ -271,6 +271,13 @@ class _Parser:
             self._error = exc
             raise
 
+    def _fixed_length(self, msg, cl):
+        """Frame `msg` by its Content-Length value `cl` (RFC 9112 §6.3), within max_body."""
+        n = _content_length(cl, self._err)
+        if n > self.max_body:
+            raise _error("body too large", 413, BodyTooLargeError)
+        msg.content_length = self._remaining = n
+
     def _err(self, message, status=400):
         # A bad request gets its own status; a bad response is always a 502 for a proxy.
         return _error(message, self._bad_status if self._bad_status != 400 else status)
@@ -560,10 +567,7 @@ class RequestParser(_Parser):
             req.chunked = True
             self._state = _CHUNK_SIZE
         elif cl is not None:
-            n = _content_length(cl, self._err)
-            if n > self.max_body:
-                raise _error("body too large", 413, BodyTooLargeError)
-            req.content_length = self._remaining = n
+            self._fixed_length(req, cl)
         self._keep_alive = req.keep_alive
         return req
 
@@ -613,10 +617,7 @@ class ResponseParser(_Parser):
                     resp.keep_alive = False
                 self._state = _CHUNK_SIZE
         elif cl is not None:
-            n = _content_length(cl, self._err)
-            if n > self.max_body:
-                raise _error("body too large", 413, BodyTooLargeError)
-            resp.content_length = self._remaining = n
+            self._fixed_length(resp, cl)
         else:
             resp.keep_alive = False  # RFC 9112 §6.3 (8): delimited by close
             self._state = _UNTIL_CLOSE
