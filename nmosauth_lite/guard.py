@@ -121,14 +121,13 @@ class Guard:
         if method == "OPTIONS" and "access-control-request-method" in headers and "origin" in headers:
             return Verdict(self.validator.check(None, "OPTIONS", target, now), self.preflight(headers))
         if isinstance(auth, list):
-            d = self.validator.check_header("", method, target, now)  # several Authorization headers
-            d = self.validator._invalid_request("more than one Authorization header") if d.status != 200 else d
+            d = self.validator.refuse_request("more than one Authorization header", method, target)
             return self._finish(method, target, d, None, now)
         if "access_token=" in target and is_websocket_upgrade(headers):
             qt = query_tokens(target)
             if len(qt) > 1 or (qt and auth is not None):
                 # RFC 6750 §2: one method per request (IS-10 RS-40)
-                d = self.validator._invalid_request("token sent more than once")
+                d = self.validator.refuse_request("token sent more than once")
                 return self._finish(method, target, d, None, now)
             if qt:
                 return self._finish(method, target, self.validator.check(qt[0], method, target, now), qt[0], now)

@@ -218,12 +218,19 @@ class TokenValidator:
             token = authorization[7:]
             if token and token[0] != " ":
                 return self.check(token, method, path, now)
+        if not authorization.strip() or authorization.strip().lower() == "bearer":
+            return self.refuse_request("empty Authorization header", method, path)
         if method == "OPTIONS":
             return ALLOW_PUBLIC
-        if not authorization.strip() or authorization.strip().lower() == "bearer":
-            return self._public_or(self._invalid_request("empty Authorization header"), path)
         # Another scheme, or a malformed Bearer value: a token defect (IS-10 §8 table).
         return self._public_or(self._deny_token(TokenError("not a Bearer token")), path)
+
+    def refuse_request(self, message, method="GET", path=None):
+        """400 invalid_request for credentials sent in a malformed way (RFC 6750 §3.1), unless
+        the request needs none (OPTIONS, public paths; `path` None: always refused)."""
+        if method == "OPTIONS":
+            return ALLOW_PUBLIC
+        return self._public_or(self._invalid_request(message), path)
 
     def forget(self):
         """Drop every cached token (e.g. after keys changed wholesale)."""
