@@ -5,7 +5,6 @@ either the old file or the new one, never half of one. Directories we create
 are 0700 and files 0600: they hold keys, credentials and caches.
 """
 
-import ipaddress
 import os
 import tempfile
 
@@ -104,6 +103,8 @@ def is_loopback(host):
     """True for localhost and loopback address literals (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
+    import ipaddress  # lazily: every command imports this module at start-up
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
