@@ -124,6 +124,24 @@ def test_size_table_accounts_for_every_byte(bundle, tmp_path):
     assert aio == grouped["nmosauth_lite/aio/"][2]
 
 
+def test_board_readme_size_table_is_this_build(bundle):
+    # issue 12: one source of truth for the bundle size; the README's table is the build's own output
+    out, _ = bundle
+    with open(os.path.join(ROOT, "board", "README.md")) as f:
+        text = f.read()
+    table = text.split("<!-- bundle-size-table -->")[1].split("<!-- /bundle-size-table -->")[0]
+    shown = {}
+    for line in table.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        shown[cells[0].strip("*")] = float(cells[2]) * 1024
+    rows = {r[0]: r[2] for r in load_tool().size_table(str(out), by_package=True)}
+    rows["total"] = os.path.getsize(out)
+    assert set(shown) == set(rows)
+    for name, size in rows.items():
+        assert abs(shown[name] - size) <= max(0.1 * size, 1024), (name, shown[name], size)
+    assert "KiB" not in text.split("## Firmware bundle")[0]  # no other bundle size above the table
+
+
 def test_contents_are_the_package_and_the_vendored_modules_only(bundle, pyc_bundle):
     out, _ = bundle
     names = set(zipfile.ZipFile(out).namelist())

@@ -10,7 +10,8 @@ files (PEP 552) for this interpreter's version (others fall back to the sources)
 `--strip-docstrings` drops docstrings and comments. Prints a size table by module (every byte of
 the file). Reproducible: sorted entries, fixed timestamps (SOURCE_DATE_EPOCH when set).
 
-    python3 tools/build_bundle.py [--out F] [--compile none|pyc] [--strip-docstrings] [--by-file] [--measure]
+    python3 tools/build_bundle.py [--out F] [--compile none|pyc] [--strip-docstrings]
+        [--by-file | --by-package] [--measure]
 """
 
 import argparse
@@ -231,14 +232,22 @@ def _group(name):
     return parts[0] + ("/" if len(parts) > 1 else "")
 
 
-def size_table(path, by_file=False):
+def _package(name):
+    """The coarse row (board/README.md's table): a subpackage, our core modules, or a vendored package."""
+    g = _group(name)
+    if g.startswith(PACKAGE + "/") and not g.endswith("/"):
+        return PACKAGE + "/*.py (core, cli)" if g.endswith(".py") else g
+    return g.split("/")[0] + "/" if g.startswith("ecdsa/") else g
+
+
+def size_table(path, by_file=False, by_package=False):
     """[(row, entries, stored bytes, raw bytes)] of the bundle at `path`, largest first; the stored
     bytes of a row are its compressed data plus its local and central zip headers, and the last row
     holds the shebang and the end record, so the rows add up to the file's size."""
     rows = {}
     with zipfile.ZipFile(path) as z:
         for i in z.infolist():
-            key = i.filename if by_file else _group(i.filename)
+            key = i.filename if by_file else _package(i.filename) if by_package else _group(i.filename)
             head = 30 + 46 + 2 * len(i.filename.encode()) + len(i.extra) + len(i.comment)
             n, stored, raw = rows.get(key, (0, 0, 0))
             rows[key] = (n + 1, stored + i.compress_size + head, raw + i.file_size)
@@ -322,14 +331,17 @@ def _cold(pyz, python, rounds):
     return statistics.median(times)
 
 
-def measure(python, rounds=9):
-    """Build every variant in a temporary directory and compare size and cold start."""
+def measure(python, rounds=9, strip=(False,)):
+    """Build each bytecode mode (times each `strip` choice) in a temporary directory; return
+    [(mode, size, cold ms)], or [(mode, strip, size, cold ms)] when several strip choices are given.
+    tools/bench_all.py reads the first form."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode in COMPILE_MODES:
-            for strip in (False, True):
-                info = build(os.path.join(tmp, "b-%s-%d.pyz" % (mode, strip)), mode, strip_docstrings=strip)
-                rows.append((mode, strip, info["size"], _cold(info["path"], python, rounds)))
+            for s in strip:
+                info = build(os.path.join(tmp, "b-%s-%d.pyz" % (mode, s)), mode, strip_docstrings=s)
+                cold = _cold(info["path"], python, rounds)
+                rows.append((mode, s, info["size"], cold) if len(strip) > 1 else (mode, info["size"], cold))
     return rows
 
 
@@ -342,6 +354,7 @@ def main():
     ap.add_argument("--strip-docstrings", action="store_true",
                     help="drop docstrings and comments from every module (smaller; tracebacks keep names)")
     ap.add_argument("--by-file", action="store_true", help="size table by file instead of by module")
+    ap.add_argument("--by-package", action="store_true", help="size table by package (board/README.md's)")
     ap.add_argument("--measure", action="store_true",
                     help="also build every variant and print their sizes and cold starts")
     ap.add_argument("--python", default=sys.executable, help="interpreter for --measure (default: this one)")
@@ -352,10 +365,10 @@ def main():
              " for Python %s" % info["python"] if info["bytecode"] != "none" else " (any Python >= 3.11)",
              "kept" if info["docstrings"] else "stripped",
              ", ".join("%s %s" % kv for kv in sorted(info["vendored"].items()))))
-    print("\n" + format_table(size_table(info["path"], args.by_file), info["size"]))
+    print("\n" + format_table(size_table(info["path"], args.by_file, args.by_package), info["size"]))
     if args.measure:
         print("\n| bytecode | docstrings | size KiB | cold `verify` ms (pure, median) |\n|---|---|---:|---:|")
-        for mode, strip, size, ms in measure(args.python):
+        for mode, strip, size, ms in measure(args.python, strip=(False, True)):
             print("| %s | %s | %.1f | %.1f |" % (mode, "stripped" if strip else "kept", size / 1024, ms))
     return 0
 
