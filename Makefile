@@ -51,8 +51,18 @@ test-pure: venv $(PURE_STAMP)
 test-mpy:
 	sh tools/mpy/run.sh
 
-bundle: venv
-	$(BIN)/python tools/build_bundle.py
+# The firmware bundle needs only the standard library and the two modules it vendors (pinned:
+# tools/build_bundle.py prunes ecdsa by rules written for this release), not the test venv.
+VENV_BUNDLE := build/venv-bundle
+BUNDLE_STAMP := $(VENV_BUNDLE)/.installed
+
+$(BUNDLE_STAMP):
+	$(PY) -m venv $(VENV_BUNDLE)
+	$(VENV_BUNDLE)/bin/pip install -q --disable-pip-version-check 'ecdsa==0.19.2' 'six==1.17.0'
+	touch $(BUNDLE_STAMP)
+
+bundle: $(BUNDLE_STAMP)
+	$(VENV_BUNDLE)/bin/python tools/build_bundle.py $(BUNDLE_FLAGS)
 
 bench: venv
 	sh tools/sysdeps.sh bench

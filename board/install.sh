@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install nmosauth-lite on Raspberry Pi OS (bookworm) or another Debian-like embedded Linux:
-# the firmware bundle (or a wheel), the `nmosauth` user, the systemd units and a config file.
+# the firmware bundle (or a wheel), one system user per service, the systemd units and a config.
 # Idempotent: run it again to upgrade; an existing /etc/nmosauth-lite/config.toml is kept.
 #
 #   sudo sh board/install.sh                 # dist/nmosauth-lite.pyz, with python3-cryptography
@@ -13,7 +13,10 @@
 #   --wheel FILE   install this wheel into /opt/nmosauth-lite (a venv that sees apt's packages)
 #   --pure         do not install python3-cryptography (the `as serve` unit then cannot run)
 #   --no-apt       never call apt-get (packages are the image's business)
-#   --root DIR     install below DIR; no apt, no user creation, no systemctl (prints what to do)
+#   --root DIR     install below DIR; no apt, no users, no chown, no systemctl: the users and
+#                  owners are made at first boot from sysusers.d and tmpfiles.d (see board/README)
+#   --protect-cert FILE, --protect-key FILE   protect's TLS chain and key, to tls/protect/
+#   --as-cert FILE, --as-key FILE             the authorization server's, to tls/as/
 #   --enable UNIT  enable and start `protect` or `as` (repeatable; not with --root)
 set -eu
 
@@ -25,6 +28,7 @@ pure=0
 apt=1
 root=""
 enable=""
+protect_cert="" protect_key="" as_cert="" as_key=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,7 +38,11 @@ while [ $# -gt 0 ]; do
         --no-apt) apt=0; shift ;;
         --root) root=$2; shift 2 ;;
         --enable) enable="$enable $2"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --protect-cert) protect_cert=$2; shift 2 ;;
+        --protect-key) protect_key=$2; shift 2 ;;
+        --as-cert) as_cert=$2; shift 2 ;;
+        --as-key) as_key=$2; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -56,6 +64,11 @@ bin="$root/usr/local/bin/nmosauth-lite"
 venv="$root/opt/nmosauth-lite"
 etc="$root/etc/nmosauth-lite"
 units="$root/etc/systemd/system"
+sysusers="$root/usr/local/lib/sysusers.d"
+tmpfiles="$root/usr/local/lib/tmpfiles.d"
+for f in "$protect_cert" "$protect_key" "$as_cert" "$as_key"; do
+    [ -z "$f" ] || [ -f "$f" ] || die "no such file: $f"
+done
 
 # --- packages -----------------------------------------------------------------------------
 if [ "$apt" = 1 ]; then
@@ -112,27 +125,65 @@ WRAPPER
     mv -f "$bin.new" "$bin"
 fi
 
-# --- user, configuration, units -----------------------------------------------------------
-if [ -n "$root" ]; then
-    say "staging: create the user on the target with"
-    say "  useradd --system --user-group --home-dir /var/lib/nmosauth-lite --no-create-home --shell /usr/sbin/nologin nmosauth"
-elif ! id nmosauth >/dev/null 2>&1; then
-    say "creating system user nmosauth"
-    useradd --system --user-group --home-dir /var/lib/nmosauth-lite --no-create-home \
-        --shell /usr/sbin/nologin --comment "nmosauth-lite services" nmosauth
+# --- users, configuration, TLS files -------------------------------------------------------
+# Users come from board/sysusers.d and every owner and mode from board/tmpfiles.d: those two files
+# are the one record, applied here on a live system and by systemd at first boot of a staged image.
+install -d -m 0755 "$sysusers" "$tmpfiles"
+install -m 0644 "$here/sysusers.d/nmosauth-lite.conf" "$sysusers/nmosauth-lite.conf"
+install -m 0644 "$here/tmpfiles.d/nmosauth-lite.conf" "$tmpfiles/nmosauth-lite.conf"
+if [ -z "$root" ]; then
+    if command -v systemd-sysusers >/dev/null 2>&1; then
+        systemd-sysusers "$sysusers/nmosauth-lite.conf"
+    else  # no systemd: the same users with useradd
+        awk '$1 == "u" { print $2, $(NF-1), $NF }' "$here/sysusers.d/nmosauth-lite.conf" |
+        while read -r name home shell; do
+            id "$name" >/dev/null 2>&1 ||
+                useradd --system --user-group --no-create-home --home-dir "$home" --shell "$shell" "$name"
+        done
+    fi
 fi
 
+# apply_modes: every d/z line of the tmpfiles file below $root; owners too unless staging.
+apply_modes() {
+    grep -E '^[dz] ' "$here/tmpfiles.d/nmosauth-lite.conf" | while read -r type path mode user group _age; do
+        case "$type" in
+            d) install -d -m "$mode" "$root$path"; targets="$root$path" ;;
+            z) targets=$(for f in $root$path; do if [ -e "$f" ]; then echo "$f"; fi; done) ;;
+        esac
+        for f in $targets; do
+            chmod "$mode" "$f"
+            [ -n "$root" ] || chown "$user:$group" "$f"
+        done
+    done
+}
+
 install -d -m 0755 "$etc"
-install -d -m 0750 "$etc/tls"
-if [ -z "$root" ]; then
-    chgrp nmosauth "$etc/tls"
-fi
 install -m 0644 "$here/config.toml.example" "$etc/config.toml.example"
 if [ ! -e "$etc/config.toml" ]; then
     install -m 0644 "$here/config.toml.example" "$etc/config.toml"
     say "wrote $etc/config.toml: edit [protect] (upstream, audience, issuer, cert, key)"
 else
     say "kept $etc/config.toml (the new template is $etc/config.toml.example)"
+fi
+apply_modes  # the tls/ directories exist (and are closed) before a key is copied in
+# put_tls SRC DEST MODE: atomically, never readable by anyone else in between (umask 077)
+put_tls() {
+    [ -n "$1" ] || return 0
+    (umask 077 && cp "$1" "$2.new") && chmod "$3" "$2.new" && mv -f "$2.new" "$2"
+    say "installed $2"
+}
+put_tls "$protect_cert" "$etc/tls/protect/node.pem" 0644
+put_tls "$protect_key" "$etc/tls/protect/node.key" 0600
+put_tls "$as_cert" "$etc/tls/as/auth.pem" 0644
+put_tls "$as_key" "$etc/tls/as/auth.key" 0600
+apply_modes  # keys: 0640 root:<service group>, also for keys put there by hand earlier
+if [ -z "$root" ] && [ -e /var/lib/nmosauth-lite/authserver.db ]; then
+    say "WARNING: /var/lib/nmosauth-lite holds an authorization server store from an older install:"
+    say "  stop both services, then move authserver.db* and authserver-tls/ to /var/lib/nmosauth-lite-as/"
+    say "  (chown -R nmosauth-as:nmosauth-as) and the issuer key files to /var/lib/nmosauth-lite-protect/"
+fi
+if [ -e "$etc/tls/node.key" ] || [ -e "$etc/tls/node.pem" ]; then
+    say "WARNING: $etc/tls/node.* is from an older install: move it to $etc/tls/protect/ (see board/README)"
 fi
 
 install -d -m 0755 "$units"
@@ -145,7 +196,8 @@ for unit in nmosauth-lite-protect.service nmosauth-lite-as.service; do
 done
 
 if [ -n "$root" ]; then
-    say "staged into $root"
+    say "staged into $root (modes set; users and owners are made at first boot by systemd-sysusers"
+    say "  and systemd-tmpfiles, or in the image build: systemd-sysusers --root DIR && systemd-tmpfiles --root DIR --create)"
     exit 0
 fi
 if [ -d /run/systemd/system ]; then
@@ -161,5 +213,5 @@ if [ -d /run/systemd/system ]; then
 else
     say "systemd is not running here: units installed, not started"
 fi
-say "done: check with \`sudo -u nmosauth STATE_DIRECTORY=/var/lib/nmosauth-lite nmosauth-lite doctor\`"
+say "done: check with \`sudo -u nmosauth-protect nmosauth-lite doctor --state-dir /var/lib/nmosauth-lite-protect\`"
 say "then: systemctl enable --now nmosauth-lite-protect (and/or nmosauth-lite-as)"

@@ -1,10 +1,13 @@
 """The firmware bundle (tools/build_bundle.py): one .pyz that runs on a bare Python.
 
 The bundle runs in a fresh venv made with --without-pip (nothing installed: no
-cryptography, no ecdsa), so the pure backend and the vendored ecdsa must carry it;
+cryptography, no ecdsa), so the pure backend and the vendored, pruned ecdsa must carry it;
 and with this suite's Python (cryptography installed), where it must use cryptography.
+The default build is portable (sources only) and within the issue 13 size target.
 """
 
+import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +24,16 @@ EXAMPLE_ARGS = ["--jwks", os.path.join(DATA, "is10-example-jwks.json"), "--audie
                 "--now", "1548779500", "--path", "/x-nmos/connection/v1.1/single/senders"]
 
 
+MAX_BUNDLE = 300 * 1024  # issue 13 item 4: the firmware bundle's size target
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("build_bundle", os.path.join(ROOT, "tools", "build_bundle.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def build(out, *extra, env=None):
     p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_bundle.py"), "--out", str(out)]
                        + list(extra), capture_output=True, text=True, timeout=120, env=env)
@@ -33,6 +46,18 @@ def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist") / "nmosauth-lite.pyz"
     printed = build(out)
     return out, printed
+
+
+@pytest.fixture(scope="module")
+def pyc_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist-pyc") / "nmosauth-lite.pyz"
+    return out, build(out, "--compile", "pyc")
+
+
+@pytest.fixture(scope="module")
+def stripped_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist-strip") / "nmosauth-lite.pyz"
+    return out, build(out, "--strip-docstrings")
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +87,62 @@ def run(python, pyz, args, token=None, cwd=None):
 
 def test_build_prints_the_size(bundle):
     out, printed = bundle
-    assert "%d bytes" % os.path.getsize(out) in printed and "bytecode pyc" in printed
+    assert "%d bytes" % os.path.getsize(out) in printed and "bytecode none (any Python >= 3.11)" in printed
     with open(out, "rb") as f:
         assert f.readline() == b"#!/usr/bin/env python3\n"
     assert os.stat(out).st_mode & 0o111
 
 
-def test_contents_are_the_package_and_the_vendored_modules_only(bundle):
+def test_default_bundle_is_portable_and_within_the_size_target(bundle):
+    # issue 13 item 4: <= 300 KiB; .pyc only when asked (it is specific to one Python version)
+    out, _ = bundle
+    assert os.path.getsize(out) <= MAX_BUNDLE
+    assert not [n for n in zipfile.ZipFile(out).namelist() if n.endswith(".pyc")]
+
+
+def test_size_table_accounts_for_every_byte(bundle, tmp_path):
+    out, printed = bundle
+    tool = load_tool()
+    size = os.path.getsize(out)
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+    for by_file in (False, True):
+        rows = tool.size_table(str(out), by_file)
+        assert sum(r[2] for r in rows) == size  # every byte in one row
+        assert sum(r[1] for r in rows) == len(names)
+        assert all(r[2] >= 0 for r in rows)
+    by_file = {r[0]: r for r in tool.size_table(str(out), True)}
+    assert set(names) <= set(by_file)
+    grouped = {r[0]: r for r in tool.size_table(str(out))}
+    assert {"nmosauth_lite/aio/", "nmosauth_lite/validator.py", "ecdsa/keys.py", "six.py"} <= set(grouped)
+    # the printed table is the same table, with a total line that matches the file
+    for name, n, stored, _raw in grouped.values():
+        assert "| %s | %d | %.1f |" % (name, n, stored / 1024) in printed
+    assert "| **total** | %d | %.1f |" % (len(names), size / 1024) in printed
+    # and the file rows add up to their group
+    aio = sum(r[2] for k, r in by_file.items() if k.startswith("nmosauth_lite/aio/"))
+    assert aio == grouped["nmosauth_lite/aio/"][2]
+
+
+def test_board_readme_size_table_is_this_build(bundle):
+    # issue 12: one source of truth for the bundle size; the README's table is the build's own output
+    out, _ = bundle
+    with open(os.path.join(ROOT, "board", "README.md")) as f:
+        text = f.read()
+    table = text.split("<!-- bundle-size-table -->")[1].split("<!-- /bundle-size-table -->")[0]
+    shown = {}
+    for line in table.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        shown[cells[0].strip("*")] = float(cells[2]) * 1024
+    rows = {r[0]: r[2] for r in load_tool().size_table(str(out), by_package=True)}
+    rows["total"] = os.path.getsize(out)
+    assert set(shown) == set(rows)
+    for name, size in rows.items():
+        assert abs(shown[name] - size) <= max(0.1 * size, 1024), (name, shown[name], size)
+    assert "KiB" not in text.split("## Firmware bundle")[0]  # no other bundle size above the table
+
+
+def test_contents_are_the_package_and_the_vendored_modules_only(bundle, pyc_bundle):
     out, _ = bundle
     names = set(zipfile.ZipFile(out).namelist())
     assert "__main__.py" in names and "nmosauth_lite/data/build.json" in names
@@ -83,12 +157,32 @@ def test_contents_are_the_package_and_the_vendored_modules_only(bundle):
             if not f.endswith(".pyc"):
                 package.add(os.path.relpath(os.path.join(dirpath, f), ROOT).replace(os.sep, "/"))
     assert package <= names
-    # our modules carry an unchecked-hash pyc (PEP 552 flags == 1) next to the source
-    with zipfile.ZipFile(out) as z:
+    # asked for: our modules carry an unchecked-hash pyc (PEP 552 flags == 1) next to the source
+    with zipfile.ZipFile(pyc_bundle[0]) as z:
         pyc = z.read("nmosauth_lite/validator.pyc")
+        assert "nmosauth_lite/validator.py" in z.namelist()
     assert int.from_bytes(pyc[4:8], "little") == 1
-    info = json.loads(zipfile.ZipFile(out).read("nmosauth_lite/data/build.json"))
+    info = json.loads(zipfile.ZipFile(pyc_bundle[0]).read("nmosauth_lite/data/build.json"))
     assert info["bytecode"] == "pyc" and set(info["vendored"]) == {"ecdsa", "six"}
+    info = json.loads(zipfile.ZipFile(out).read("nmosauth_lite/data/build.json"))
+    assert info["bytecode"] == "none" and info["docstrings"] is True
+
+
+def test_ecdsa_is_pruned_to_p256_and_p384(bundle):
+    out, _ = bundle
+    tool = load_tool()
+    with zipfile.ZipFile(out) as z:
+        names = set(z.namelist())
+        curves = z.read("ecdsa/curves.py").decode()
+        standin = z.read("ecdsa/eddsa.py")
+    assert not set(tool.ECDSA_DROP) & names
+    assert standin == tool.STANDIN
+    tree = ast.parse(curves)
+    defined = {n.targets[0].id: n.value for n in tree.body if isinstance(n, ast.Assign)
+               and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Call)
+               and getattr(n.value.func, "id", None) == "Curve"}
+    assert set(defined) == {"NIST256p", "NIST384p"}
+    assert "NIST521p = None" in curves and "Ed25519 = None" in curves
 
 
 def test_verify_is10_example_without_cryptography(bundle, bare_python, tmp_path):
@@ -145,16 +239,57 @@ def test_uses_cryptography_when_the_target_has_it(bundle, tmp_path):
     assert p.returncode == 0 and json.loads(p.stdout)["status"] == 200
 
 
-def test_sources_only_build_is_smaller_and_works(bundle, bare_python, tmp_path):
-    out, _ = bundle
-    small = tmp_path / "small.pyz"
-    assert "bytecode none" in build(small, "--compile", "none")
-    assert not [n for n in zipfile.ZipFile(small).namelist() if n.endswith(".pyc")]
-    assert os.path.getsize(small) < os.path.getsize(out)
+def test_pyc_build_is_asked_for_and_works(bundle, pyc_bundle, bare_python):
+    out, printed = pyc_bundle
+    assert "bytecode pyc for Python %d.%d" % sys.version_info[:2] in printed
+    assert os.path.getsize(out) > os.path.getsize(bundle[0])
     with open(os.path.join(DATA, "is10-example-token.txt")) as f:
         token = f.read()
-    p = run(bare_python, small, ["verify"] + EXAMPLE_ARGS + ["--token", "-"], token)
+    p = run(bare_python, out, ["verify"] + EXAMPLE_ARGS + ["--token", "-"], token)
     assert p.returncode == 0, p.stderr
+
+
+def has_docstring(source):
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            return True
+    return False
+
+
+def test_stripped_bundle_has_no_docstrings_and_is_smaller(bundle, stripped_bundle):
+    out, printed = stripped_bundle
+    assert "docstrings stripped" in printed
+    assert os.path.getsize(out) < os.path.getsize(bundle[0])
+    with zipfile.ZipFile(out) as z:
+        sources = [n for n in z.namelist() if n.endswith(".py") and n != "__main__.py"]
+        assert len(sources) > 60
+        with_doc = [n for n in sources if has_docstring(z.read(n)) and not z.read(n) == load_tool().STANDIN]
+    assert with_doc == []
+
+
+@pytest.mark.parametrize("variant", ["bundle", "stripped_bundle"])
+@pytest.mark.parametrize("alg", ["RS512", "ES256", "ES384"])
+def test_verify_without_cryptography(variant, alg, request, bare_python, tmp_path):
+    # the pure backend (pow() for RS512, the pruned vendored ecdsa for ES*): accepts the good
+    # token and refuses a tampered signature and a tampered payload (IS-10 RS-07 / RFC 7515 §5.2)
+    out, _ = request.getfixturevalue(variant)
+    m = Minter()
+    key = {"RS512": (m.rsa, "rsa-1"), "ES256": (m.ec256, "ec-256"), "ES384": (m.ec384, "ec-384")}[alg]
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public_jwk(key[0], key[1])]}))
+    token = m.token(alg, aud=["node1.example.com"])
+    args = ["verify", "--jwks", str(jwks), "--audience", "node1.example.com", "--now", str(m.NOW),
+            "--path", "/x-nmos/node/v1.3/self", "--backend", "pure", "--token", "-"]
+    p = run(bare_python, out, args, token)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["status"] == 200
+    head, body, sig = token.split(".")
+    for bad in (".".join((head, body, sig[:-4] + ("AAAA" if not sig.endswith("AAAA") else "BBBB"))),
+                ".".join((head, body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1], sig))):
+        p = run(bare_python, out, args, bad)
+        assert p.returncode == 1 and json.loads(p.stdout)["status"] == 401, p.stderr
 
 
 def test_builds_are_reproducible(tmp_path):

@@ -1,18 +1,17 @@
 #!/usr/bin/env python3
-"""Build the firmware bundle: dist/nmosauth-lite.pyz, one zipapp run with `python3` (issue 8 item 3).
+"""Build the firmware bundle: dist/nmosauth-lite.pyz, one zipapp run with `python3` (issues 8, 13).
 
-Holds the nmosauth_lite package (no tests, no __pycache__) and its data files, and
-vendors the pure-Python dependency of the pure backend's ES256/ES384: `ecdsa` (MIT)
-and the `six` module it imports (MIT), with their licence texts under LICENSES/.
-`cryptography` is never vendored (it is a compiled extension): the bundle uses it
-when the target's Python can import it and falls back to the pure backend
-otherwise. Byte-code: by default every module also gets an unchecked-hash .pyc
-(PEP 552) next to its .py, which zipimport loads directly on the interpreter
-version that built it (a cold start without compiling) and skips elsewhere,
-falling back to the .py; `--compile none` leaves them out. Builds are
-reproducible: sorted entries, fixed timestamps (SOURCE_DATE_EPOCH when set).
+Holds the nmosauth_lite package and its data files, and vendors what the pure backend's ES256/ES384
+verify needs: `ecdsa` (MIT) pruned to P-256/P-384 (no tests, no other curves, no ECDH/EdDSA/SSH/
+RFC 6979 code: see ECDSA_*), and `six` (MIT), with their licence texts under LICENSES/. `cryptography`
+is never vendored (compiled code): the bundle uses it when the target's Python has it. The default
+is portable (sources only, runs on any Python >= 3.11); `--compile pyc` adds unchecked-hash .pyc
+files (PEP 552) for this interpreter's version (others fall back to the sources);
+`--strip-docstrings` drops docstrings and comments. Prints a size table by module (every byte of
+the file). Reproducible: sorted entries, fixed timestamps (SOURCE_DATE_EPOCH when set).
 
-    python3 tools/build_bundle.py [--out dist/nmosauth-lite.pyz] [--compile pyc|none] [--measure]
+    python3 tools/build_bundle.py [--out F] [--compile none|pyc] [--strip-docstrings]
+        [--by-file | --by-package] [--measure]
 """
 
 import argparse
@@ -49,6 +48,22 @@ from nmosauth_lite.cli import main
 sys.exit(main())
 '''
 ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can carry
+COMPILE_MODES = ("none", "pyc")
+DEFAULT_COMPILE = "none"  # .pyc is interpreter-version-specific: a portable bundle by default
+# What the device never runs from ecdsa. JWS ES256/ES384 need P-256/P-384 only (RFC 7518 §3.4);
+# every other curve constant becomes None (its name stays importable, so the modules still load).
+ECDSA_KEEP_CURVES = ("NIST256p", "NIST384p")
+# imported by nothing we keep (ecdh only by ecdsa/__init__, whose import of it is removed)
+ECDSA_DROP = ("ecdsa/_rwlock.py", "ecdsa/_sha3.py", "ecdsa/ecdh.py")
+# imported at the top of keys.py, used only by methods for Edwards curves, SSH encoding and
+# deterministic signing: a stand-in whose every attribute raises ImportError
+ECDSA_STANDIN = ("ecdsa/eddsa.py", "ecdsa/ssh.py", "ecdsa/rfc6979.py")
+STANDIN = b'''"""Left out of the nmosauth-lite bundle (tools/build_bundle.py): P-256/P-384 verify only."""
+
+
+def __getattr__(name):
+    raise ImportError("%s.%s is not in the nmosauth-lite bundle (P-256/P-384 verify only)" % (__name__, name))
+'''
 
 sys.path.insert(0, ROOT)
 
@@ -110,10 +125,151 @@ def _pyc(source, archive_name):
     return header + marshal.dumps(code)
 
 
-def build(out=DEFAULT_OUT, compile_mode="pyc", built=None):
+class _Docstrings(ast.NodeTransformer):
+    """Drops the docstring of every module, class and function (a `pass` where it was all)."""
+
+    def _strip(self, node):
+        self.generic_visit(node)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _strip
+
+
+def _unparse(tree, name):
+    """Source for `tree`, checked to parse back to the same tree (ast.unparse must not change code)."""
+    ast.fix_missing_locations(tree)
+    text = ast.unparse(tree)
+    if ast.dump(ast.parse(text, name)) != ast.dump(tree):
+        raise SystemExit("build_bundle: %s does not round-trip through ast.unparse: build without the option" % name)
+    return text.encode() + b"\n"
+
+
+def _prune_ecdsa(name, tree):
+    """The rules of ECDSA_*: other curves become None in curves.py, ecdsa/__init__ stops importing ecdh.
+    Fails the build when a rule no longer finds what it expects (a new ecdsa release: review)."""
+    if name == "ecdsa/curves.py":
+        kept = set()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                target = node.targets[0].id
+                value = node.value
+                if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "Curve":
+                    if target in ECDSA_KEEP_CURVES:
+                        kept.add(target)
+                    else:
+                        node.value = ast.Constant(None)
+                elif target == "curves" and isinstance(value, ast.List):
+                    value.elts = [e for e in value.elts if getattr(e, "id", None) in ECDSA_KEEP_CURVES]
+                    kept.add("curves")
+        if kept != set(ECDSA_KEEP_CURVES) | {"curves"}:
+            raise SystemExit("build_bundle: ecdsa/curves.py changed shape (found %s): review ECDSA_KEEP_CURVES"
+                             % sorted(kept))
+    elif name == "ecdsa/__init__.py":
+        gone = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module == "ecdh"]
+        if len(gone) != 1:
+            raise SystemExit("build_bundle: ecdsa/__init__.py no longer imports ecdh once: review ECDSA_DROP")
+        names = {a.asname or a.name for a in gone[0].names}
+        tree.body.remove(gone[0])
+        for node in tree.body:  # the names it imported, from lists such as _hush_pyflakes
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
+                node.value.elts = [e for e in node.value.elts if getattr(e, "id", None) not in names]
+    return tree
+
+
+def _imported(name, tree):
+    """Archive names of the modules `tree` (archive `name`) imports relatively or as ecdsa.*/six."""
+    pkg = name.rsplit("/", 1)[0].split("/")
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = "/".join(pkg[:len(pkg) - node.level + 1])
+            mods = [node.module] if node.module else [a.name for a in node.names]
+            out |= {"%s/%s.py" % (base, m.replace(".", "/")) for m in mods}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ecdsa."):
+            out.add(node.module.replace(".", "/") + ".py")
+    return out
+
+
+def _transform(entries, strip_docstrings):
+    """Prune ecdsa (ECDSA_*) and optionally strip docstrings; refuse a dropped module still imported."""
+    out = []
+    for name, data in entries:
+        if name in ECDSA_DROP:
+            continue
+        if name in ECDSA_STANDIN:
+            out.append((name, STANDIN))
+            continue
+        pruned = name in ("ecdsa/curves.py", "ecdsa/__init__.py")
+        if name.endswith(".py") and (pruned or strip_docstrings):
+            tree = ast.parse(data, name)
+            if pruned:
+                tree = _prune_ecdsa(name, tree)
+            if strip_docstrings:
+                tree = _Docstrings().visit(tree)
+            data = _unparse(tree, name)
+        out.append((name, data))
+    for name, data in out:
+        if name.startswith("ecdsa/") and name.endswith(".py"):
+            missing = _imported(name, ast.parse(data, name)) & set(ECDSA_DROP)
+            if missing:
+                raise SystemExit("build_bundle: %s imports %s, left out by ECDSA_DROP" % (name, sorted(missing)))
+    return out
+
+
+def _group(name):
+    """The size-table row of an archive entry: a module of ours or of a vendored package."""
+    if name.endswith(".pyc"):
+        name = name[:-1]
+    parts = name.split("/")
+    if parts[0] == PACKAGE and len(parts) > 2:
+        return "/".join(parts[:2]) + "/"  # a subpackage (aio/, authserver/, ...) or data/
+    if parts[0] in ("ecdsa", PACKAGE) and len(parts) == 2:
+        return name
+    return parts[0] + ("/" if len(parts) > 1 else "")
+
+
+def _package(name):
+    """The coarse row (board/README.md's table): a subpackage, our core modules, or a vendored package."""
+    g = _group(name)
+    if g.startswith(PACKAGE + "/") and not g.endswith("/"):
+        return PACKAGE + "/*.py (core, cli)" if g.endswith(".py") else g
+    return g.split("/")[0] + "/" if g.startswith("ecdsa/") else g
+
+
+def size_table(path, by_file=False, by_package=False):
+    """[(row, entries, stored bytes, raw bytes)] of the bundle at `path`, largest first; the stored
+    bytes of a row are its compressed data plus its local and central zip headers, and the last row
+    holds the shebang and the end record, so the rows add up to the file's size."""
+    rows = {}
+    with zipfile.ZipFile(path) as z:
+        for i in z.infolist():
+            key = i.filename if by_file else _package(i.filename) if by_package else _group(i.filename)
+            head = 30 + 46 + 2 * len(i.filename.encode()) + len(i.extra) + len(i.comment)
+            n, stored, raw = rows.get(key, (0, 0, 0))
+            rows[key] = (n + 1, stored + i.compress_size + head, raw + i.file_size)
+    out = sorted(((k,) + v for k, v in rows.items()), key=lambda r: (-r[2], r[0]))
+    rest = os.path.getsize(path) - sum(r[2] for r in out)
+    out.append(("(shebang, zip end record)", 0, rest, 0))
+    return out
+
+
+def format_table(rows, total):
+    lines = ["| module | files | KiB in bundle | % | KiB raw |", "|---|---:|---:|---:|---:|"]
+    for name, n, stored, raw in rows:
+        lines.append("| %s | %d | %.1f | %.1f | %.1f |" % (name, n, stored / 1024, 100.0 * stored / total, raw / 1024))
+    lines.append("| **total** | %d | %.1f | 100.0 | %.1f |" % (sum(r[1] for r in rows), total / 1024,
+                                                             sum(r[3] for r in rows) / 1024))
+    return "\n".join(lines)
+
+
+def build(out=DEFAULT_OUT, compile_mode=DEFAULT_COMPILE, built=None, strip_docstrings=False):
     """Write the bundle to `out`; return a dict describing it."""
-    if compile_mode not in ("pyc", "none"):
-        raise ValueError("compile_mode must be pyc or none")
+    if compile_mode not in COMPILE_MODES:
+        raise ValueError("compile_mode must be one of %s" % ", ".join(COMPILE_MODES))
     built = int(built if built is not None else os.environ.get("SOURCE_DATE_EPOCH") or time.time())
     stamp = time.gmtime(max(built, ZIP_EPOCH))[:6]
     from nmosauth_lite import __version__
@@ -121,11 +277,13 @@ def build(out=DEFAULT_OUT, compile_mode="pyc", built=None):
     files = _source_files(os.path.join(ROOT, PACKAGE))
     vend_files, licences, versions = _vendored()
     info = {"name": "nmosauth-lite", "version": __version__, "built": built,
-            "python": "%d.%d" % sys.version_info[:2], "bytecode": compile_mode, "vendored": versions}
+            "python": "%d.%d" % sys.version_info[:2], "bytecode": compile_mode, "vendored": versions,
+            "docstrings": not strip_docstrings, "ecdsa_curves": list(ECDSA_KEEP_CURVES)}
     entries = [("__main__.py", MAIN)]
     for name, path in files + vend_files:
         with open(path, "rb") as f:
             entries.append((name, f.read()))
+    entries = _transform(entries, strip_docstrings)
     entries.append((PACKAGE + "/data/build.json", json.dumps(info, sort_keys=True).encode() + b"\n"))
     for dist_name, text in sorted(licences.items()):
         entries.append(("LICENSES/%s-%s.txt" % (dist_name, versions[dist_name]), text.encode()))
@@ -173,33 +331,45 @@ def _cold(pyz, python, rounds):
     return statistics.median(times)
 
 
-def measure(python, rounds=9):
-    """Build both variants in a temporary directory and compare size and cold start."""
+def measure(python, rounds=9, strip=(False,)):
+    """Build each bytecode mode (times each `strip` choice) in a temporary directory; return
+    [(mode, size, cold ms)], or [(mode, strip, size, cold ms)] when several strip choices are given.
+    tools/bench_all.py reads the first form."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in ("none", "pyc"):
-            info = build(os.path.join(tmp, "b-%s.pyz" % mode), mode)
-            rows.append((mode, info["size"], _cold(info["path"], python, rounds)))
+        for mode in COMPILE_MODES:
+            for s in strip:
+                info = build(os.path.join(tmp, "b-%s-%d.pyz" % (mode, s)), mode, strip_docstrings=s)
+                cold = _cold(info["path"], python, rounds)
+                rows.append((mode, s, info["size"], cold) if len(strip) > 1 else (mode, info["size"], cold))
     return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=DEFAULT_OUT, help="where to write the bundle (default dist/nmosauth-lite.pyz)")
-    ap.add_argument("--compile", default="pyc", choices=["pyc", "none"],
-                    help="pyc: add unchecked-hash .pyc files for this Python version (default); none: sources only")
+    ap.add_argument("--compile", default=DEFAULT_COMPILE, choices=COMPILE_MODES,
+                    help="none: sources only, any Python >= 3.11 (default); pyc: also unchecked-hash .pyc "
+                    "for this Python version (faster cold start there, sources elsewhere)")
+    ap.add_argument("--strip-docstrings", action="store_true",
+                    help="drop docstrings and comments from every module (smaller; tracebacks keep names)")
+    ap.add_argument("--by-file", action="store_true", help="size table by file instead of by module")
+    ap.add_argument("--by-package", action="store_true", help="size table by package (board/README.md's)")
     ap.add_argument("--measure", action="store_true",
-                    help="also build both variants and print their sizes and cold starts")
+                    help="also build every variant and print their sizes and cold starts")
     ap.add_argument("--python", default=sys.executable, help="interpreter for --measure (default: this one)")
     args = ap.parse_args()
-    info = build(args.out, args.compile)
-    print("%s: %d bytes (%.1f KiB), %d entries, bytecode %s for Python %s, vendored %s"
+    info = build(args.out, args.compile, strip_docstrings=args.strip_docstrings)
+    print("%s: %d bytes (%.1f KiB), %d entries, bytecode %s%s, docstrings %s, vendored %s"
           % (os.path.relpath(info["path"]), info["size"], info["size"] / 1024, info["entries"], info["bytecode"],
-             info["python"], ", ".join("%s %s" % kv for kv in sorted(info["vendored"].items()))))
+             " for Python %s" % info["python"] if info["bytecode"] != "none" else " (any Python >= 3.11)",
+             "kept" if info["docstrings"] else "stripped",
+             ", ".join("%s %s" % kv for kv in sorted(info["vendored"].items()))))
+    print("\n" + format_table(size_table(info["path"], args.by_file, args.by_package), info["size"]))
     if args.measure:
-        print("\n| bytecode | size KiB | cold `verify` ms (pure, median) |\n|---|---:|---:|")
-        for mode, size, ms in measure(args.python):
-            print("| %s | %.1f | %.1f |" % (mode, size / 1024, ms))
+        print("\n| bytecode | docstrings | size KiB | cold `verify` ms (pure, median) |\n|---|---|---:|---:|")
+        for mode, strip, size, ms in measure(args.python, strip=(False, True)):
+            print("| %s | %s | %.1f | %.1f |" % (mode, "stripped" if strip else "kept", size / 1024, ms))
     return 0
 
 

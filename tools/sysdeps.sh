@@ -6,6 +6,8 @@ command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need="$need dn
 command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v node >/dev/null 2>&1 || need="$need nodejs npm"
+# systemd-analyze verify, systemd-sysusers and systemd-tmpfiles check board/ (tests/test_board.py)
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 # `tools/sysdeps.sh bench`: also the HTTP load generator the benchmarks prefer
 if [ "${1:-}" = "bench" ]; then
     command -v wrk >/dev/null 2>&1 || need="$need wrk"
