@@ -116,6 +116,20 @@ class ASThread:
     def store(self):
         return Store(self.config.db_path)
 
+    def reset_backoffs(self):
+        """Forget failed logins and client authentications (each test starts clean)."""
+        from nmosauth_lite.authserver.throttle import Backoff
+
+        app = self.running.app
+
+        async def reset():
+            for owner, name in ((app.authenticator, "by_client"), (app.authenticator, "by_source"),
+                                (app.authz, "logins"), (app.authz, "sources")):
+                old = getattr(owner, name)
+                setattr(owner, name, Backoff(free=old.free))
+
+        self.call(reset())
+
     def __enter__(self):
         return self.start()
 
@@ -188,7 +202,9 @@ def as_pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def as_server(tmp_path_factory, as_pki):
-    srv = ASThread(server_table(as_pki), str(tmp_path_factory.mktemp("as-state")))
+    # Client JWKS servers in these tests are on loopback: the lab allowance (clientkeys.py) is on.
+    srv = ASThread(server_table(as_pki, client_jwks={"allow_private_addresses": True}),
+                   str(tmp_path_factory.mktemp("as-state")))
     srv.start()
     yield srv
     srv.stop()
