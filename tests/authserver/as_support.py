@@ -227,3 +227,25 @@ def token_form(http, srv, form, auth=None, **kw):
 
 def refresh_digest(token):
     return digest(token)
+
+
+def request_from(srv, method, url, source="127.0.0.1", body=None, headers=None, timeout=10):
+    """One HTTPS request to the server from a chosen loopback source address (127.0.0.2 is
+    "another machine" to the server's per-source rules). -> (status, headers dict, body bytes)."""
+    import http.client
+    import ssl
+
+    parts = urllib.parse.urlsplit(url if "://" in url else srv.base + url)
+    if isinstance(body, dict):
+        body = urllib.parse.urlencode(body)
+        headers = dict(headers or {}, **{"Content-Type": "application/x-www-form-urlencoded"})
+    ctx = ssl.create_default_context(cafile=srv.ca_file)
+    conn = http.client.HTTPSConnection("localhost", srv.port, context=ctx, timeout=timeout,
+                                       source_address=(source, 0))
+    try:
+        conn.request(method, parts.path + ("?" + parts.query if parts.query else ""), body=body,
+                     headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
