@@ -173,7 +173,8 @@ class AuthorizationEndpoint:
             self.logins.failed((username, source), now)
             self.sources.failed(source, now)
             req["attempts"] += 1
-            self.store.audit("authorize.login_failed", now, client_id=req["client_id"], actor=username[:64])
+            self.store.audit("authorize.login_failed", now, client_id=req["client_id"], actor=username[:64],
+                             source=source)
             if req["attempts"] >= MAX_ATTEMPTS:
                 del self._pending[rid]
                 return _redirect(req["uri"], [("error", "access_denied")] + back)
