@@ -19,6 +19,7 @@ from ..errors import ConfigError, InvalidRequestError
 from ..guard import FIELDS as GUARD_FIELDS
 from ..guard import fold_header, strip_access_token
 from ..http11 import NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_chunk, build_request_head
+from ..logfield import escape
 from ..permissions import normalize_path
 from .files import is_loopback
 from .tlsutil import client_context
@@ -218,10 +219,11 @@ class AuthProxy:
                 raise exc.__cause__
             what = "%s %s" % (request.method, strip_access_token(target)[:200])
             if isinstance(exc, TimeoutError):  # before OSError, of which it is a subclass
-                log.warning("upstream %s timed out for %s", self.upstream, what)
+                log.warning("upstream %s timed out for %s", self.upstream, escape(what))
                 return self.error(504, "Gateway Timeout: upstream did not answer in time")
             if isinstance(exc, (OSError, HTTPError, _Stale)):
-                log.warning("upstream %s failed for %s: %s", self.upstream, what, exc or type(exc).__name__)
+                log.warning("upstream %s failed for %s: %s", self.upstream, escape(what),
+                            escape(exc or type(exc).__name__))
                 return self.error(502, "Bad Gateway: upstream unreachable or invalid answer")
             raise
         if resp.status == 101:
@@ -319,7 +321,7 @@ class AuthProxy:
                 parts.append(event.data)
         except HTTPError as exc:
             conn.abort()
-            log.warning("upstream %s sent a bad body: %s", self.upstream, exc.message)
+            log.warning("upstream %s sent a bad body: %s", self.upstream, escape(exc.message))
             return self.error(502, "Bad Gateway: invalid answer from upstream")
         return Response(resp.status, self._stream(conn, resp, parser, parts), headers,
                         content_length=resp.content_length)
@@ -343,7 +345,7 @@ class AuthProxy:
                     done = True
                     return
         except (OSError, HTTPError, asyncio.TimeoutError) as exc:
-            log.warning("upstream %s failed mid-response: %s", self.upstream, exc or type(exc).__name__)
+            log.warning("upstream %s failed mid-response: %s", self.upstream, escape(exc or type(exc).__name__))
             raise ConnectionResetError("upstream failed mid-response")
         finally:
             if done:

@@ -19,6 +19,7 @@ import time
 from ..errors import ProtocolError
 from ..http11 import (CLOSED, NEED_DATA, Data, HeaderError, HTTPError, RequestParser,
                       build_chunk, build_fields, build_status_line, is_known_name)
+from ..logfield import escape
 from .web import Request, Response, Router, error_response, json_response
 
 __all__ = ["HTTPServer", "Request", "Response", "Router", "error_response", "json_response"]
@@ -289,7 +290,7 @@ class _Connection(asyncio.Protocol):
                 try:
                     event = self.parser.next_event()
                 except HTTPError as exc:
-                    log.info("bad request from %s: %s", self.peername, exc.message)
+                    log.info("bad request from %s: %s", self.peername, escape(exc.message))
                     self._send_error(exc.status_hint, exc.message)
                     return
                 if event is NEED_DATA:
@@ -326,7 +327,7 @@ class _Connection(asyncio.Protocol):
             try:
                 self._write_fixed(result)
             except HeaderError as exc:  # raised before anything is written
-                log.error("bad response from handler: %s", exc.message)
+                log.error("bad response from handler: %s", escape(exc.message))
                 self._send_error(500, "internal server error")
                 return
             self._end_cycle()
@@ -362,7 +363,7 @@ class _Connection(asyncio.Protocol):
             else:
                 await self._write_stream(result)
         except HeaderError as exc:  # raised before anything is written
-            log.error("bad response from handler: %s", exc.message)
+            log.error("bad response from handler: %s", escape(exc.message))
             self._send_error(500, "internal server error")
             return
         except ConnectionError:

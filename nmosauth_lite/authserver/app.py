@@ -6,6 +6,9 @@ Paths are the ones the RFC 8414 metadata advertises (IS-10 AS-03..AS-05): metada
 answered everywhere, allowing the Authorization header (IS-10 GEN-04, GEN-05). Token
 and revocation bodies must be form-encoded; credentials in a query string are refused
 (IS-10 §12 B4). JSON answers are application/json (GEN-03); tokens and secrets no-store.
+Like every NMOS API, /x-nmos/ and /x-nmos/auth/ list what is below them (with or without
+the trailing slash) and unknown paths get 404 with the NMOS error JSON. The client's
+address for throttling is the connection's peer address (never X-Forwarded-For).
 """
 
 import time
@@ -14,6 +17,7 @@ import urllib.parse
 from ..aio.web import Response, Router, json_response
 from .authorize import AuthorizationEndpoint
 from .clientauth import ASSERTION_ALGS, ClientAuthenticator
+from .clientkeys import ClientKeys
 from .oauth import GRANTS, OAuthServer
 from .protocol import MAX_FORM, NO_STORE, OAuthError, media_type, parse_form
 from .registration import MAX_BODY, Registrar
@@ -27,8 +31,13 @@ PREFLIGHT_HEADERS = [("access-control-allow-methods", "GET, HEAD, POST, OPTIONS"
 DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"  # GEN-05: Authorization is a must
 _QUERY_CREDENTIALS = ("client_secret", "client_assertion", "code", "refresh_token", "token", "code_verifier",
                       "password")
-MAX_JWKS_DOCUMENT = 256 * 1024
 AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
+
+
+def _source(request):
+    """The peer's address as the server saw it (X-Forwarded-For is the client's to write)."""
+    peer = request.client
+    return peer[0] if peer else None
 
 
 def _oauth_json(status, body, headers):
@@ -40,7 +49,7 @@ def _oauth_json(status, body, headers):
 class AuthServerApp:
     """A request handler (a callable returning a Response or an awaitable of one)."""
 
-    def __init__(self, config, store, keyring, *, issuer, clock=time.time, fetch_json=None):
+    def __init__(self, config, store, keyring, *, issuer, clock=time.time, client_keys=None):
         self.config = config
         self.store = store
         self.keyring = keyring
@@ -48,9 +57,11 @@ class AuthServerApp:
         self.clock = clock
         self.endpoints = {n: self.issuer + "/" + n for n in ("authorize", "token", "jwks", "register", "revoke")}
         self.metadata_path = WELL_KNOWN + urllib.parse.urlsplit(self.issuer).path
-        self._http = None
+        self.client_keys = client_keys or ClientKeys(
+            algorithms=ASSERTION_ALGS, allow_private=config.jwks_allow_private, min_ttl=config.jwks_min_ttl,
+            max_ttl=config.jwks_max_ttl, negative_ttl=config.jwks_negative_ttl, ca_file=config.trust_ca_file)
         self.authenticator = ClientAuthenticator(store, issuer=self.issuer, token_endpoint=self.endpoints["token"],
-                                                 fetch_json=fetch_json or self._fetch_json)
+                                                 client_keys=self.client_keys)
         self.oauth = OAuthServer(config, store, keyring, self.authenticator, issuer=self.issuer,
                                  token_endpoint=self.endpoints["token"],
                                  revocation_endpoint=self.endpoints["revoke"])
@@ -64,6 +75,18 @@ class AuthServerApp:
         r.add("POST", path["register"], self._register)
         r.add(["GET", "POST"], path["authorize"], self._authorize)
         r.add("POST", path["revoke"], self._revoke)
+        self._add_listings(urllib.parse.urlsplit(self.issuer).path)
+
+    def _add_listings(self, issuer_path):
+        """NMOS API listings above the issuer path, e.g. /x-nmos/ -> ["auth/"], /x-nmos/auth/ -> ["v1.0/"]."""
+        segments = [s for s in issuer_path.split("/") if s]
+        if not segments or segments[0] != "x-nmos":
+            return  # a configured issuer_path outside /x-nmos: nothing NMOS to list
+        for depth in range(1, len(segments)):
+            base = "/" + "/".join(segments[:depth])
+            body = [segments[depth] + "/"]
+            for p in (base, base + "/"):
+                self.router.add("GET", p, lambda request, body=body: json_response(body))
 
     def metadata(self):
         """RFC 8414 §2 metadata; valid against IS-10 auth_metadata.json (AS-03)."""
@@ -88,17 +111,7 @@ class AuthServerApp:
         }
 
     async def close(self):
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    async def _fetch_json(self, url):
-        if self._http is None:
-            from ..aio.client import HTTPClient
-
-            self._http = HTTPClient(ca_file=self.config.trust_ca_file, connect_timeout=5.0, read_timeout=5.0,
-                                    max_response=MAX_JWKS_DOCUMENT)
-        return await self._http.get_json(url)
+        await self.client_keys.close()
 
     # --- CORS around everything (IS-10 GEN-05) -----------------------------------------------
     def __call__(self, request):
@@ -142,7 +155,8 @@ class AuthServerApp:
             form = await self._form(request)
         except OAuthError as e:
             return _oauth_json(e.status, e.body(), NO_STORE)
-        status, body, headers = await self.oauth.token(form, request.header("authorization"), self.clock())
+        status, body, headers = await self.oauth.token(form, request.header("authorization"), self.clock(),
+                                                       _source(request))
         return _oauth_json(status, body, headers)
 
     async def _revoke(self, request):
@@ -150,13 +164,15 @@ class AuthServerApp:
             form = await self._form(request)
         except OAuthError as e:
             return _oauth_json(e.status, e.body(), NO_STORE)
-        status, body, headers = await self.oauth.revoke(form, request.header("authorization"), self.clock())
+        status, body, headers = await self.oauth.revoke(form, request.header("authorization"), self.clock(),
+                                                        _source(request))
         return _oauth_json(status, body, headers)
 
     async def _register(self, request):
         body = await request.read(limit=MAX_BODY)
         status, out, headers = self.registrar.register(body, request.header("content-type"),
-                                                       request.header("authorization"), self.clock())
+                                                       request.header("authorization"), self.clock(),
+                                                       _source(request))
         return json_response(out, status, headers)
 
     async def _authorize(self, request):
@@ -165,7 +181,7 @@ class AuthServerApp:
             body = await request.read(limit=MAX_FORM)
             if media_type(request.header("content-type")) != FORM:
                 return Response(415, b"form expected", [("content-type", "text/plain")])
-            result = await self.authz.finish(body, now)
+            result = await self.authz.finish(body, now, _source(request))
         else:
             result = self.authz.start(request.query, now)
         return Response(result.status, result.body, result.headers)

@@ -5,7 +5,7 @@ error page and never a redirect (RFC 6749 §4.1.2.1); every other error goes bac
 client as a 302 (never 307, IS-10 AS-10) with `state`. PKCE is required for public
 clients (IS-10 AS-33) and, when sent, needs an explicit S256 or plain method (AS-35).
 The pending request stays server-side; POST checks the user's password (scrypt, off the
-event loop), narrows the scopes to what the user may grant, and redirects with a
+event loop; failures back off per user name and source address, never per name alone), narrows the scopes to what the user may grant, and redirects with a
 single-use code, `state` and `iss` (RFC 9207).
 """
 
@@ -18,12 +18,14 @@ from .oauth import is_pkce_value
 from .protocol import OAuthError, add_query, parse_form
 from .store import digest
 from .tokens import parse_scope
-from .users import LoginLimiter, hash_password, verify_password
+from .throttle import Backoff
+from .users import hash_password, verify_password
 
 PENDING_TTL = 600  # seconds a user has to fill in the form
 MAX_PENDING = 1000
 MAX_ATTEMPTS = 5  # wrong passwords per pending request before it is refused
 MAX_QUERY = 8192
+SOURCE_FREE_FAILURES = 20  # one address trying many user names: a looser, per-address back-off
 
 
 class _Result:
@@ -51,7 +53,9 @@ class AuthorizationEndpoint:
         self.issuer = issuer
         self.endpoint = endpoint
         self.action = urllib.parse.urlsplit(endpoint).path
-        self.limiter = LoginLimiter()
+        # Keyed by (user name, source address): an attacker elsewhere can never lock a user out.
+        self.logins = Backoff()
+        self.sources = Backoff(free=SOURCE_FREE_FAILURES)
         self._pending = {}
         self._dummy_hash = None  # compared against for unknown users: same cost, no user enumeration
 
@@ -136,7 +140,7 @@ class AuthorizationEndpoint:
             self._pending = {k: v for k, v in self._pending.items() if v["expires"] > now}
 
     # --- POST: authenticate the user, ask consent, issue the code ----------------------------
-    async def finish(self, body, now):
+    async def finish(self, body, now, source=None):
         try:
             form = parse_form(body)
         except OAuthError:
@@ -152,8 +156,12 @@ class AuthorizationEndpoint:
             self.store.audit("authorize.deny", now, client_id=req["client_id"], actor=form.get("username"))
             return _redirect(req["uri"], [("error", "access_denied")] + back)
         username = form.get("username", "")
-        if self.limiter.locked(username, now):
-            return self._form(rid, req, "Too many failed sign-ins. Wait a minute and try again.", username, 429)
+        wait = max(self.logins.retry_after((username, source), now), self.sources.retry_after(source, now))
+        if wait:
+            page = self._form(rid, req, "Too many failed sign-ins. Wait %d s and try again." % (wait + 0.999),
+                              username, 429)
+            page.headers.append(("retry-after", str(int(wait + 0.999))))
+            return page
         user = self.store.get_user(username) if username else None
         if user is None and self._dummy_hash is None:
             self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_hex(8))
@@ -162,14 +170,16 @@ class AuthorizationEndpoint:
         if rid not in self._pending:  # answered meanwhile by another submission of the same form
             return _error_page("this authorization request was already answered")
         if not ok:
-            self.limiter.failed(username, now)
+            self.logins.failed((username, source), now)
+            self.sources.failed(source, now)
             req["attempts"] += 1
-            self.store.audit("authorize.login_failed", now, client_id=req["client_id"], actor=username[:64])
+            self.store.audit("authorize.login_failed", now, client_id=req["client_id"], actor=username[:64],
+                             source=source)
             if req["attempts"] >= MAX_ATTEMPTS:
                 del self._pending[rid]
                 return _redirect(req["uri"], [("error", "access_denied")] + back)
             return self._form(rid, req, "Wrong user name or password.", username)
-        self.limiter.succeeded(username)
+        self.logins.succeeded((username, source))
         del self._pending[rid]
         allowed = user["scope"].split()
         scopes = [s for s in req["scopes"] if not allowed or s in allowed]

@@ -4,32 +4,49 @@ Methods: client_secret_basic (RFC 6749 §2.3.1: client_id and secret are
 form-urlencoded before base64, then compared as SHA-256 digests in constant time),
 private_key_jwt (RFC 7523 §2.2, §3: iss = sub = client_id, aud = the token endpoint,
 the endpoint called or the issuer, exp required and near, single-use jti, keys from
-the client's registered `jwks` or `jwks_uri`), and `none` for public clients (client_id
-only). One method per request; the registered method is the only one accepted.
+the client's registered `jwks` or its fenced `jwks_uri`, clientkeys.py), and `none` for
+public clients (client_id only). One method per request; the registered method is the
+only one accepted. An unknown client runs the same digest or signature check against a
+dummy (no client-id enumeration by timing); failures back off per (client, source
+address) and per source address, answered 429 + Retry-After with an RFC 6749 §5.2 body.
 """
 
 import base64
 import binascii
 import hmac
-import logging
 import urllib.parse
 
 from .. import jws as _jws
-from ..errors import KeyFormatError, NmosAuthError, TokenError
+from ..errors import KeyFormatError, TokenError
 from ..jwk import parse_jwks
+from .clientkeys import ClientKeys, FetchError
 from .protocol import OAuthError
 from .store import digest
-
-log = logging.getLogger("nmosauth_lite.authserver.clientauth")
+from .throttle import Backoff
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 §2.2
 ASSERTION_ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384")  # not access tokens: TOK-03 does not bind
 MAX_ASSERTION_LIFETIME = 3600  # exp further ahead than this is refused (RFC 7523 §3 item 4)
 LEEWAY = 10  # clock skew allowed on exp/nbf/iat of an assertion
 MAX_JTI = 256
-JWKS_TTL = 300  # a fetched client jwks_uri is reused this long
-JWKS_MIN_REFETCH = 10  # ...and refetched on a failed signature at most this often
-MAX_CACHED_JWKS = 1024
+MAX_CLAIMED_ID = 256
+SOURCE_FREE_FAILURES = 20  # one address failing for many client ids: a looser, per-address back-off
+DUMMY_SECRET_HASH = "0" * 64  # compared against when the client is unknown or has no secret
+
+# Public keys nobody holds the private half of: an assertion naming an unknown client is
+# verified against these, so it costs what a known client's does (same path, same work).
+DUMMY_JWKS = {"keys": [
+    {"kty": "RSA", "kid": "dummy-rsa", "e": "AQAB",
+     "n": "oLQT-BUH4O3sgXJSRZZ9ebGUKim8aHZdw-fd-Ens6iLD-dYJ_OzNXs9ZGqVD9etlCELat0tqwYYce2vsd0_3gkRNrPyHyfzdf9ix"
+          "vnz6wXVktTlgPzP4g92j1HZxAokW7sYdA_yBaPzzEwzu4Onk4bO9jwpiqNPNA5x8TNhQwDynNVEbXCAOA4PCv5mjsq-mdFZunsRQ"
+          "MgIMSsdYY2Cx4nim7C1Mu3Gc_nki71s8cigTeGSsFgo3WbvB_gKfwZxCp6bn8IPPGZ4GXmjF_K127lQdTHpL-oSKFVJnuWx1ZAnw"
+          "B90uBr5JQ8C9_RBdmwjswDmsP1EgiJw5RUeXqJOuDQ"},
+    {"kty": "EC", "kid": "dummy-p256", "crv": "P-256", "x": "b_L5ryUwz8o7hm9YYmR1emSBYCORxRVbV6JBu8OFvaI",
+     "y": "Qysch3nDYbr8gRZ3tnq-_GsP7eGO4E5_o2kuU8QKCIQ"},
+    {"kty": "EC", "kid": "dummy-p384", "crv": "P-384",
+     "x": "bAtV9tKu6CbF6hshuyREaX7ITNzikU3QPuaH54L6pfO-VO-PZJzBQRGDYNv861X5",
+     "y": "JizEF6i8NoCP7eLlLOyp_3JrYWdyd6Y6c6FrQQqHIYiKne-NSxYmUjKvS1MpX5u3"},
+]}
 
 
 def _unauthorized(description, basic_realm=None):
@@ -39,18 +56,28 @@ def _unauthorized(description, basic_realm=None):
     return OAuthError("invalid_client", description, 400)
 
 
-class ClientAuthenticator:
-    """`await authenticate(form, authorization, now, endpoint_url)` -> the client's store row."""
+def _throttled(wait):
+    # Our choice (documented in README): 429 + Retry-After with the RFC 6749 §5.2 error body,
+    # answered before any credential is checked, so a throttled source learns nothing.
+    seconds = int(wait + 0.999)
+    return OAuthError("invalid_client", "too many failed client authentications; retry after %d s" % seconds,
+                      429, [("retry-after", str(seconds))])
 
-    def __init__(self, store, *, issuer, token_endpoint, fetch_json=None, backend="auto"):
+
+class ClientAuthenticator:
+    """`await authenticate(form, authorization, now, endpoint_url, source)` -> the client's store row."""
+
+    def __init__(self, store, *, issuer, token_endpoint, client_keys=None, backend="auto"):
         self.store = store
         self.issuer = issuer
         self.token_endpoint = token_endpoint
         self.realm = issuer
-        self.fetch_json = fetch_json  # async url -> parsed JSON; None: jwks_uri clients cannot authenticate
+        self.client_keys = client_keys or ClientKeys(algorithms=ASSERTION_ALGS)
         self.backend_name = backend
         self._backend = None
-        self._jwks = {}  # jwks_uri -> (keys, fetched_at)
+        self._dummy_keys = None
+        self.by_client = Backoff()  # key: (claimed client_id, source address)
+        self.by_source = Backoff(free=SOURCE_FREE_FAILURES)
 
     @property
     def backend(self):
@@ -60,7 +87,25 @@ class ClientAuthenticator:
             self._backend = get_backend(self.backend_name)
         return self._backend
 
-    async def authenticate(self, form, authorization, now, endpoint_url):
+    async def close(self):
+        await self.client_keys.close()
+
+    async def authenticate(self, form, authorization, now, endpoint_url, source=None):
+        claimed = _claimed_id(form, authorization)
+        wait = max(self.by_client.retry_after((claimed, source), now), self.by_source.retry_after(source, now))
+        if wait:
+            raise _throttled(wait)
+        try:
+            client = await self._authenticate(form, authorization, now, endpoint_url)
+        except OAuthError as e:
+            if e.error == "invalid_client":
+                self.by_client.failed((claimed, source), now)
+                self.by_source.failed(source, now)
+            raise
+        self.by_client.succeeded((claimed, source))
+        return client
+
+    async def _authenticate(self, form, authorization, now, endpoint_url):
         basic = authorization is not None and authorization[:6].lower() == "basic "
         if authorization is not None and not basic:
             raise OAuthError("invalid_request", "unsupported Authorization scheme at this endpoint")
@@ -96,11 +141,17 @@ class ClientAuthenticator:
         cid = urllib.parse.unquote_plus(cid)
         secret = urllib.parse.unquote_plus(secret)
         client = self.store.get_client(cid)
-        want = client["secret_hash"] if client and client["secret_hash"] else "0" * 64
-        ok = hmac.compare_digest(digest(secret), want)
-        if client is None or not ok or client["auth_method"] != "client_secret_basic":
+        usable = client is not None and client["auth_method"] == "client_secret_basic" and client["secret_hash"]
+        # One digest and one constant-time compare whoever is named: an unknown client_id
+        # takes the same path, against a dummy hash, as a known one with a wrong secret.
+        ok = self.secret_matches(secret, client["secret_hash"] if usable else DUMMY_SECRET_HASH)
+        if not usable or not ok:
             raise _unauthorized("client authentication failed", self.realm)
         return client
+
+    @staticmethod
+    def secret_matches(secret, stored_hash):
+        return hmac.compare_digest(digest(secret), stored_hash)
 
     # --- private_key_jwt -----------------------------------------------------------------
     async def _assertion(self, form, now, endpoint_url):
@@ -116,6 +167,7 @@ class ClientAuthenticator:
             raise _unauthorized("client assertion: iss and sub must both be the client_id")  # RFC 7523 §3
         client = self.store.get_client(cid)
         if client is None or client["auth_method"] != "private_key_jwt":
+            self._verify_against_dummy(token)  # same signature work as a known client: no enumeration
             raise _unauthorized("client authentication failed")
         aud = c.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
@@ -139,30 +191,39 @@ class ClientAuthenticator:
             raise _unauthorized("client assertion: jti already used")
         return client
 
+    def _verify_against_dummy(self, token):
+        if self._dummy_keys is None:
+            self._dummy_keys = self._parse(DUMMY_JWKS)
+        try:
+            _jws.verify(token, self._dummy_keys, self.backend)
+        except TokenError:
+            pass
+
     async def _verify(self, token, client, now):
         meta = client["metadata"]
         uri = meta.get("jwks_uri")
         if uri is None:
-            keys = self._parse(meta.get("jwks"))
-            try:
-                _jws.verify(token, keys, self.backend)
+            if self._check(token, self._parse(meta.get("jwks"))):
                 return
-            except TokenError:
-                raise _unauthorized("client assertion: signature not verified")
-        entry = self._jwks.get(uri)
-        if entry is None or now - entry[1] >= JWKS_TTL:
-            entry = await self._fetch(uri, now)
-        try:
-            _jws.verify(token, entry[0], self.backend)
-            return
-        except TokenError:
-            if now - entry[1] < JWKS_MIN_REFETCH:
-                raise _unauthorized("client assertion: signature not verified")
-        entry = await self._fetch(uri, now)  # the client may have rotated its key
-        try:
-            _jws.verify(token, entry[0], self.backend)
-        except TokenError:
             raise _unauthorized("client assertion: signature not verified")
+        cid = client["client_id"]
+        try:
+            keys = await self.client_keys.get(cid, uri, now)
+        except FetchError:
+            raise _unauthorized("client assertion: the client's jwks_uri could not be fetched")
+        if self._check(token, keys):
+            return
+        keys = await self.client_keys.refresh(cid, uri, now)  # the client may have rotated its key
+        if keys is not None and self._check(token, keys):
+            return
+        raise _unauthorized("client assertion: signature not verified")
+
+    def _check(self, token, keys):
+        try:
+            _jws.verify(token, keys, self.backend)
+            return True
+        except TokenError:
+            return False
 
     def _parse(self, jwks):
         try:
@@ -171,18 +232,21 @@ class ClientAuthenticator:
             keys = []
         return keys
 
-    async def _fetch(self, uri, now):
-        if self.fetch_json is None:
-            raise _unauthorized("client assertion: cannot fetch the client's jwks_uri here")
+
+def _claimed_id(form, authorization):
+    """The client_id a request claims, unverified (the back-off key); None when it names none."""
+    cid = None
+    if authorization is not None and authorization[:6].lower() == "basic ":
         try:
-            keys = self._parse(await self.fetch_json(uri))
-        except (NmosAuthError, OSError, ValueError) as e:
-            log.warning("fetching client jwks_uri %s failed: %s", uri, e)
-            cached = self._jwks.get(uri)
-            if cached is not None:
-                return cached  # keep the last good keys (STYLE.md: fail closed, keep what worked)
-            raise _unauthorized("client assertion: the client's jwks_uri could not be fetched")
-        if len(self._jwks) >= MAX_CACHED_JWKS:
-            self._jwks.clear()
-        entry = self._jwks[uri] = (keys, now)
-        return entry
+            raw = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+            cid = urllib.parse.unquote_plus(raw.partition(":")[0])
+        except (binascii.Error, ValueError):
+            return None
+    elif form.get("client_assertion"):
+        try:
+            cid = _jws.parse(form["client_assertion"], ASSERTION_ALGS).claims.get("sub")
+        except TokenError:
+            return None
+    else:
+        cid = form.get("client_id")
+    return cid[:MAX_CLAIMED_ID] if isinstance(cid, str) else None

@@ -21,6 +21,12 @@ DEFAULT_PUBLISH_DELAY = 7200  # IS-10 AS-16: publish >= 2 h before signing with 
 DEFAULT_CODE_LIFETIME = 60  # RFC 6749 §4.1.2: codes are short-lived, 10 min at most
 DEFAULT_REFRESH_LIFETIME = 7 * 86400  # one refresh token (IS-10 AS-43: time-limited)
 DEFAULT_FAMILY_LIFETIME = 30 * 86400  # a rotation chain never outlives its first token (AS-46)
+DEFAULT_MAX_PENDING = 1000  # registrations awaiting approval, all sources together
+DEFAULT_PENDING_LIFETIME = 86400  # an unapproved registration is dropped after a day
+DEFAULT_MAX_PENDING_PER_SOURCE = 10  # one address cannot fill the approval queue
+DEFAULT_JWKS_MIN_TTL = 60  # a client's jwks_uri answer is kept at least this long (clientkeys.py)...
+DEFAULT_JWKS_MAX_TTL = 86400  # ...and at most this long, whatever its Cache-Control says
+DEFAULT_JWKS_NEGATIVE_TTL = 60  # a failed jwks_uri fetch is not retried before this
 
 _SCHEMA = {
     "listen": str, "host": str, "issuer_path": str, "state_dir": str,
@@ -30,7 +36,9 @@ _SCHEMA = {
     "refresh": {"lifetime": int, "family_lifetime": int},
     "keys": {"publish_before_use": int},
     "registration": {"initial_access_token": bool, "manual_approval": bool,
-                     "open_authorization_code": bool, "max_pending": int},
+                     "open_authorization_code": bool, "max_pending": int, "pending_lifetime": int,
+                     "max_pending_per_source": int},
+    "client_jwks": {"allow_private_addresses": bool, "min_ttl": int, "max_ttl": int, "negative_ttl": int},
     "authorize": {"code_lifetime": int, "pkce_for_confidential": bool},
 }
 
@@ -128,7 +136,18 @@ class Config:
         self.iat_enabled = reg.get("initial_access_token", True)
         self.manual_approval = reg.get("manual_approval", True)
         self.open_authorization_code = reg.get("open_authorization_code", False)
-        self.max_pending = reg.get("max_pending", 1000)
+        self.max_pending = reg.get("max_pending", DEFAULT_MAX_PENDING)
+        self.pending_lifetime = reg.get("pending_lifetime", DEFAULT_PENDING_LIFETIME)
+        self.max_pending_per_source = reg.get("max_pending_per_source", DEFAULT_MAX_PENDING_PER_SOURCE)
+        if self.max_pending < 0 or self.max_pending_per_source < 0 or self.pending_lifetime < 60:
+            raise ConfigError("config: registration.max_pending* must be >= 0 and pending_lifetime >= 60 s")
+        cj = t.get("client_jwks", {})
+        self.jwks_allow_private = cj.get("allow_private_addresses", False)
+        self.jwks_min_ttl = cj.get("min_ttl", DEFAULT_JWKS_MIN_TTL)
+        self.jwks_max_ttl = cj.get("max_ttl", DEFAULT_JWKS_MAX_TTL)
+        self.jwks_negative_ttl = cj.get("negative_ttl", DEFAULT_JWKS_NEGATIVE_TTL)
+        if not 0 <= self.jwks_min_ttl <= self.jwks_max_ttl or self.jwks_negative_ttl < 1:
+            raise ConfigError("config: client_jwks needs 0 <= min_ttl <= max_ttl and negative_ttl >= 1")
         az = t.get("authorize", {})
         self.code_lifetime = az.get("code_lifetime", DEFAULT_CODE_LIFETIME)
         if not 10 <= self.code_lifetime <= 600:

@@ -6,7 +6,8 @@ authorization_code with PKCE S256/plain (RFC 7636 §4.6; single-use codes whose 
 revokes what they produced), refresh_token with rotation (AS-45; a rotated token
 presented again revokes its family; expiry never past the family's, AS-46). Errors per
 RFC 6749 §5.2. Access tokens are self-contained JWTs: revoking one is answered
-`unsupported_token_type` (RFC 7009 §2.2.1); refresh tokens are revoked with their family.
+`unsupported_token_type` (RFC 7009 §2.2.1); refresh tokens are revoked with their
+family; another client's refresh token is answered 200 and left alone (RFC 7009 §2.2).
 """
 
 import hashlib
@@ -60,13 +61,13 @@ class OAuthServer:
         self.audience = config.token_audience()
 
     # --- token endpoint -------------------------------------------------------------------
-    async def token(self, form, authorization, now):
+    async def token(self, form, authorization, now, source=None):
         """-> (status, body dict, headers). Every answer carries no-store (IS-10 AS-09)."""
         try:
             grant = form.get("grant_type")
             if grant is None:
                 raise OAuthError("invalid_request", "grant_type missing")
-            client = await self.auth.authenticate(form, authorization, now, self.token_endpoint)
+            client = await self.auth.authenticate(form, authorization, now, self.token_endpoint, source)
             if grant not in GRANTS:
                 raise OAuthError("unsupported_grant_type", "grant_type %s is not supported" % grant[:40])
             if client["status"] != "active":
@@ -165,17 +166,19 @@ class OAuthServer:
         return body
 
     # --- revocation endpoint (RFC 7009) ------------------------------------------------------
-    async def revoke(self, form, authorization, now):
+    async def revoke(self, form, authorization, now, source=None):
         """-> (status, body dict or None, headers)."""
         try:
-            client = await self.auth.authenticate(form, authorization, now, self.revocation_endpoint)
+            client = await self.auth.authenticate(form, authorization, now, self.revocation_endpoint, source)
             token = form.get("token")
             if token is None:
                 raise OAuthError("invalid_request", "token missing (RFC 7009 §2.1)")
             row = self.store.find_refresh(digest(token))
             if row is not None:
                 if row["client_id"] != client["client_id"]:
-                    raise OAuthError("unauthorized_client", "token was issued to another client")
+                    # RFC 7009 §2.2: 200 as for an unknown token (no oracle for other clients'
+                    # tokens), and nothing is revoked: only the client it was issued to may.
+                    return 200, None, list(NO_STORE)
                 if self.store.revoke_family(row["family_id"], now, "revoked by client"):
                     self.store.audit("token.revoke", now, client_id=client["client_id"], actor=row["sub"],
                                      family=row["family_id"])

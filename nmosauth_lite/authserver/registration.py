@@ -3,7 +3,8 @@
 Owns the metadata rules (RFC 7591 §2, IS-10 AS-17..AS-28): client_name and scope
 required, scopes from the supported set (and, for client-credentials-only clients,
 from the client-credentials set, BCP-G-04), grant/response type consistency, redirect
-URIs (https, or http on loopback for native apps, RFC 8252 §7.3; no fragment),
+URIs (exact RFC 3986 text, https or http on loopback for native apps, RFC 8252 §7.3;
+no fragment, RFC 6749 §3.1.2),
 private_key_jwt keys (jwks or jwks_uri, not both), client_id of 32 characters,
 secrets only for confidential clients (AS-24). Authentication of a dynamic
 registration: an initial access token, or the operator's later approval (AS-21, AS-22).
@@ -30,13 +31,24 @@ RESPONSE_TYPES = ("code", "none")
 STRING_FIELDS = ("client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri", "scope",
                  "software_id", "software_version", "token_endpoint_auth_method")
 LIST_FIELDS = ("redirect_uris", "grant_types", "response_types", "contacts")
+_URI_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
 
 
 def _bad(description, error="invalid_client_metadata"):
     return OAuthError(error, description, 400)
 
 
+def is_uri_text(text):
+    """Only RFC 3986 URI characters (§2): no whitespace, control or non-ASCII characters anywhere,
+    so what is registered is exactly what is compared (urlsplit would quietly strip some)."""
+    return bool(text) and all(c in _URI_CHARS for c in text)
+
+
 def check_redirect_uri(uri):
+    """RFC 6749 §3.1.2: an absolute URI, compared exactly, without a fragment."""
+    if not is_uri_text(uri):
+        raise _bad("redirect URI %r must be an absolute URI of RFC 3986 characters only (no spaces or control "
+                   "characters)" % uri[:80], "invalid_redirect_uri")
     parts = urllib.parse.urlsplit(uri)
     if parts.fragment or "#" in uri:
         raise _bad("redirect URI %s has a fragment (RFC 6749 §3.1.2)" % uri[:80], "invalid_redirect_uri")
@@ -118,14 +130,15 @@ def check_metadata(meta, config, allowed_scopes=None):
         out["jwks"] = meta["jwks"]
     if "jwks" in out and "jwks_uri" in out:
         raise _bad("jwks and jwks_uri must not both be present (RFC 7591 §2)")
-    if "jwks_uri" in out and urllib.parse.urlsplit(out["jwks_uri"]).scheme != "https":
+    if "jwks_uri" in out and (not is_uri_text(out["jwks_uri"])
+                              or urllib.parse.urlsplit(out["jwks_uri"]).scheme != "https"):
         raise _bad("jwks_uri must be https")
     if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
         raise _bad("private_key_jwt needs jwks_uri or jwks")
     return out
 
 
-def create_client(store, meta, now, *, status, actor):
+def create_client(store, meta, now, *, status, actor, source=None):
     """Store a validated client; returns the registration response body (with the secret, once)."""
     client_id = credential(24)  # 32 characters: IS-10 AS-23 wants >= 20
     secret = None
@@ -136,9 +149,11 @@ def create_client(store, meta, now, *, status, actor):
                          auth_method=meta["token_endpoint_auth_method"], scope=meta["scope"],
                          grant_types=meta["grant_types"], redirect_uris=meta.get("redirect_uris", []),
                          metadata=meta, status=status, now=now, approved_by=actor if status == "active" else None)
+        if status == "pending":
+            store.note_pending_source(client_id, source)
         store.audit("client.register", now, client_id=client_id, actor=actor, status=status,
                     client_name=meta["client_name"], grant_types=meta["grant_types"], scope=meta["scope"],
-                    auth_method=meta["token_endpoint_auth_method"])
+                    auth_method=meta["token_endpoint_auth_method"], source=source)
     body = {"client_id": client_id, "client_id_issued_at": int(now)}
     if secret is not None:
         body["client_secret"] = secret
@@ -160,14 +175,14 @@ class Registrar:
         value = 'Bearer realm="%s",error="invalid_token",error_description="%s"' % (self.realm, description)
         return OAuthError("invalid_token", description, 401, [("www-authenticate", value)])
 
-    def register(self, body, content_type, authorization, now):
-        """-> (status, body dict, headers)."""
+    def register(self, body, content_type, authorization, now, source=None):
+        """-> (status, body dict, headers). `source`: the peer address (per-source pending cap)."""
         try:
-            return 201, self._register(body, content_type, authorization, now), list(NO_STORE)
+            return 201, self._register(body, content_type, authorization, now, source), list(NO_STORE)
         except OAuthError as e:
             return e.status, e.body(), e.headers + NO_STORE
 
-    def _register(self, body, content_type, authorization, now):
+    def _register(self, body, content_type, authorization, now, source):
         iat = None
         if authorization is not None:
             if authorization[:7].lower() != "bearer " or not self.config.iat_enabled:
@@ -190,12 +205,18 @@ class Registrar:
         elif "client_credentials" not in meta["grant_types"] and self.config.open_authorization_code:
             status, actor = "active", "open-registration"  # IS-10 AS-22 allows this, by configuration
         elif self.config.manual_approval:
+            # The queue only holds unauthenticated registrations: when it is full, those with
+            # an initial access token (above) still go through.
+            self.store.expire_pending(now - self.config.pending_lifetime)
             if self.store.count_pending() >= self.config.max_pending:
                 raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
+            if self.store.count_pending(source or "-") >= self.config.max_pending_per_source:
+                raise OAuthError("invalid_client_metadata", "too many registrations from this address await "
+                                 "approval", 400)
             status, actor = "pending", "unauthenticated"
         else:
             raise self._bearer_error("an initial access token is required")
-        return create_client(self.store, meta, now, status=status, actor=actor)
+        return create_client(self.store, meta, now, status=status, actor=actor, source=source)
 
 
 def issue_initial_access_token(store, keyring, *, issuer, registration_endpoint, scope, ttl, now):

@@ -160,7 +160,7 @@ async def start(config, *, clock=time.time):
         keyring = open_keyring(config, store)
         now = clock()
         keyring.ensure(now)
-        store.purge(now, now - AUDIT_RETENTION)
+        store.purge(now, now - AUDIT_RETENTION, now - config.pending_lifetime)
         keyring.purge(now)
         sock = _bind(config.listen_host, config.listen_port)
     except BaseException:
@@ -177,17 +177,18 @@ async def start(config, *, clock=time.time):
     host = config.listen_host
     listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
     running = Running(server, app, store, issuer, port, os.path.abspath(ca_file) if ca_file else None, listen)
-    running._housekeeping = asyncio.get_running_loop().create_task(_housekeeping(store, keyring, clock))
+    running._housekeeping = asyncio.get_running_loop().create_task(
+        _housekeeping(store, keyring, clock, config.pending_lifetime))
     log.info("authorization server %s listening on %s", issuer, listen)
     return running
 
 
-async def _housekeeping(store, keyring, clock):
+async def _housekeeping(store, keyring, clock, pending_lifetime):
     while True:
         await asyncio.sleep(HOUSEKEEPING_INTERVAL)
         try:
             now = clock()
-            store.purge(now, now - AUDIT_RETENTION)
+            store.purge(now, now - AUDIT_RETENTION, now - pending_lifetime)
             for kid in keyring.purge(now):
                 log.info("signing key %s deleted: no token it signed is still valid", kid)
         except Exception:

@@ -1,7 +1,8 @@
 """The authorization server's SQLite store (stdlib sqlite3, WAL mode, one file, 0600).
 
-Tables: clients, authorization codes, refresh tokens and their rotation families,
-signing keys, users, initial access tokens, used client-assertion `jti`s, audit.
+Tables: clients (with the source address of those awaiting approval), authorization
+codes, refresh tokens and their rotation families, signing keys, users, initial access
+tokens, used client-assertion `jti`s, audit.
 Bearer secrets (client secrets, codes, refresh and initial access tokens) are kept
 as SHA-256 digests only, so a copy of the file cannot be replayed. Multi-row changes
 run in `BEGIN IMMEDIATE` transactions: the CLI and the server may share the file.
@@ -14,6 +15,8 @@ import json
 import logging
 import os
 import sqlite3
+
+from ..logfield import escape, escape_json
 
 log = logging.getLogger("nmosauth_lite.authserver.audit")
 
@@ -54,6 +57,8 @@ CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT NOT NULL, client_id TEXT, actor TEXT,
   detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at);
+CREATE TABLE IF NOT EXISTS pending_sources (
+  client_id TEXT PRIMARY KEY REFERENCES clients(client_id) ON DELETE CASCADE, source TEXT NOT NULL);
 """
 
 
@@ -135,12 +140,28 @@ class Store:
     def list_clients(self):
         return [_client(r) for r in self._all("SELECT * FROM clients ORDER BY created_at")]
 
-    def count_pending(self):
-        return self.db.execute("SELECT count(*) FROM clients WHERE status='pending'").fetchone()[0]
+    def count_pending(self, source=None):
+        if source is None:
+            return self.db.execute("SELECT count(*) FROM clients WHERE status='pending'").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM clients JOIN pending_sources USING (client_id) "
+                               "WHERE status='pending' AND source=?", (source,)).fetchone()[0]
+
+    def note_pending_source(self, client_id, source):
+        """Remember which address sent an unauthenticated registration (per-source cap)."""
+        self.db.execute("INSERT OR REPLACE INTO pending_sources VALUES (?,?)", (client_id, source or "-"))
+
+    def expire_pending(self, before):
+        """Delete registrations still awaiting approval that arrived before `before`; returns how many."""
+        with self.transaction():
+            self.db.execute("DELETE FROM pending_sources WHERE client_id IN "
+                            "(SELECT client_id FROM clients WHERE status='pending' AND created_at < ?)", (before,))
+            return self.db.execute("DELETE FROM clients WHERE status='pending' AND created_at < ?",
+                                   (before,)).rowcount
 
     def approve_client(self, client_id, by):
         cur = self.db.execute("UPDATE clients SET status='active', approved_by=? WHERE client_id=? "
                               "AND status='pending'", (by, client_id))
+        self.db.execute("DELETE FROM pending_sources WHERE client_id=?", (client_id,))
         return cur.rowcount == 1
 
     def remove_client(self, client_id, now):
@@ -149,6 +170,7 @@ class Store:
             self.db.execute("UPDATE families SET revoked_at=?, reason='client removed' "
                             "WHERE client_id=? AND revoked_at IS NULL", (now, client_id))
             self.db.execute("DELETE FROM codes WHERE client_id=?", (client_id,))
+            self.db.execute("DELETE FROM pending_sources WHERE client_id=?", (client_id,))
             cur = self.db.execute("DELETE FROM clients WHERE client_id=?", (client_id,))
             return cur.rowcount == 1
 
@@ -284,7 +306,8 @@ class Store:
         text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
         self.db.execute("INSERT INTO audit (at, event, client_id, actor, detail) VALUES (?,?,?,?,?)",
                         (now, event, client_id, actor, text))
-        log.info("audit %s client=%s actor=%s %s", event, client_id, actor, text)
+        # Client-chosen values (user names, client ids, names) never forge a log line.
+        log.info("audit %s client=%s actor=%s %s", event, escape(client_id), escape(actor), escape_json(text))
 
     def audit_entries(self, limit=100, event=None):
         if event is None:
@@ -296,9 +319,12 @@ class Store:
         return rows
 
     # --- housekeeping ------------------------------------------------------------------------
-    def purge(self, now, audit_before=None):
-        """Drop what can no longer matter: expired codes, jtis, refresh families, old audit rows."""
+    def purge(self, now, audit_before=None, pending_before=None):
+        """Drop what can no longer matter: expired codes, jtis, refresh families, old audit rows,
+        registrations that waited for approval since before `pending_before`."""
         with self.transaction():
+            if pending_before is not None:
+                self.expire_pending(pending_before)
             self.db.execute("DELETE FROM codes WHERE expires_at < ?", (now - 3600,))
             self.db.execute("DELETE FROM used_jti WHERE expires_at < ?", (now,))
             self.db.execute("DELETE FROM families WHERE expires_at < ?", (now,))

@@ -3,7 +3,7 @@
 Hashes are stdlib scrypt (RFC 7914; n=2^14, r=8, p=1, 16-byte salt) written as
 `scrypt$n$r$p$salt$hash`; PBKDF2-HMAC-SHA256 (`pbkdf2$iterations$salt$hash`, RFC
 8018) is used where OpenSSL lacks scrypt and is always accepted. Comparison is
-constant-time. Also owns a small in-memory limiter of failed logins per user.
+constant-time. Failed logins are throttled by authorize.py (throttle.Backoff).
 """
 
 import base64
@@ -15,8 +15,6 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1  # ~16 MiB, ~50 ms: interactive log
 PBKDF2_ITERATIONS = 600000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256
 MAX_PASSWORD = 1024
 MAX_USERNAME = 128
-MAX_FAILURES = 5  # failed logins per user before a lock-out window
-LOCKOUT_SECONDS = 60
 
 
 def _b64(b):
@@ -63,32 +61,3 @@ def check_username(name):
     if not name or len(name) > MAX_USERNAME or any(c <= " " or c == "\x7f" for c in name):
         raise ValueError("user names are 1..%d printable characters without spaces" % MAX_USERNAME)
     return name
-
-
-class LoginLimiter:
-    """At most MAX_FAILURES failed logins per user name per LOCKOUT_SECONDS window."""
-
-    MAX_TRACKED = 4096
-
-    def __init__(self):
-        self._failures = {}  # name -> (count, window start)
-
-    def locked(self, name, now):
-        count, start = self._failures.get(name, (0, now))
-        if now - start >= LOCKOUT_SECONDS:
-            self._failures.pop(name, None)
-            return False
-        return count >= MAX_FAILURES
-
-    def failed(self, name, now):
-        if len(self._failures) >= self.MAX_TRACKED:
-            self._failures = {k: v for k, v in self._failures.items() if now - v[1] < LOCKOUT_SECONDS}
-            if len(self._failures) >= self.MAX_TRACKED:
-                self._failures.clear()
-        count, start = self._failures.get(name, (0, now))
-        if now - start >= LOCKOUT_SECONDS:
-            count, start = 0, now
-        self._failures[name] = (count + 1, start)
-
-    def succeeded(self, name):
-        self._failures.pop(name, None)

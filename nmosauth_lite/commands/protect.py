@@ -124,8 +124,10 @@ class AuditLog:
 
     def __init__(self, target="-"):
         from ..jsonshim import dumps
+        from ..logfield import escape_json
 
         self._dumps = dumps
+        self._escape = escape_json
         self._own = False
         if target in (None, "off"):
             self.stream = None
@@ -147,7 +149,7 @@ class AuditLog:
 
     def __call__(self, record):
         try:
-            self.stream.write(self._dumps(record) + "\n")
+            self.stream.write(self._escape(self._dumps(record)) + "\n")  # one line per record, always
         except (OSError, ValueError) as e:  # a full disk must not take the proxy down
             import logging
 

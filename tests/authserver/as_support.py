@@ -116,6 +116,22 @@ class ASThread:
     def store(self):
         return Store(self.config.db_path)
 
+    def reset_backoffs(self):
+        """Forget failed logins and client authentications (each test starts clean)."""
+        app = self.running.app
+        if not hasattr(app.authenticator, "by_client"):
+            return  # a server without back-offs
+        from nmosauth_lite.authserver.throttle import Backoff
+
+        async def reset():
+            for owner, name in ((app.authenticator, "by_client"), (app.authenticator, "by_source"),
+                                (app.authz, "logins"), (app.authz, "sources")):
+                old = getattr(owner, name, None)
+                if old is not None:
+                    setattr(owner, name, Backoff(free=old.free))
+
+        self.call(reset())
+
     def __enter__(self):
         return self.start()
 
@@ -188,7 +204,9 @@ def as_pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def as_server(tmp_path_factory, as_pki):
-    srv = ASThread(server_table(as_pki), str(tmp_path_factory.mktemp("as-state")))
+    # Client JWKS servers in these tests are on loopback: the lab allowance (clientkeys.py) is on.
+    srv = ASThread(server_table(as_pki, client_jwks={"allow_private_addresses": True}),
+                   str(tmp_path_factory.mktemp("as-state")))
     srv.start()
     yield srv
     srv.stop()
@@ -211,3 +229,25 @@ def token_form(http, srv, form, auth=None, **kw):
 
 def refresh_digest(token):
     return digest(token)
+
+
+def request_from(srv, method, url, source="127.0.0.1", body=None, headers=None, timeout=10):
+    """One HTTPS request to the server from a chosen loopback source address (127.0.0.2 is
+    "another machine" to the server's per-source rules). -> (status, headers dict, body bytes)."""
+    import http.client
+    import ssl
+
+    parts = urllib.parse.urlsplit(url if "://" in url else srv.base + url)
+    if isinstance(body, dict):
+        body = urllib.parse.urlencode(body)
+        headers = dict(headers or {}, **{"Content-Type": "application/x-www-form-urlencoded"})
+    ctx = ssl.create_default_context(cafile=srv.ca_file)
+    conn = http.client.HTTPSConnection("localhost", srv.port, context=ctx, timeout=timeout,
+                                       source_address=(source, 0))
+    try:
+        conn.request(method, parts.path + ("?" + parts.query if parts.query else ""), body=body,
+                     headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()

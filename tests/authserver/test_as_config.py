@@ -124,13 +124,36 @@ def test_password_hashes_are_salted_and_verify(method, monkeypatch):
     assert not users.verify_password("s3cret pw", "scrypt$bad")
 
 
-def test_login_limiter_locks_then_forgets():
-    lim = users.LoginLimiter()
-    for _ in range(users.MAX_FAILURES):
-        assert not lim.locked("bob", 100)
-        lim.failed("bob", 100)
-    assert lim.locked("bob", 101)
-    assert not lim.locked("bob", 100 + users.LOCKOUT_SECONDS)
+def test_backoff_grows_per_key_then_forgets():
+    # Issue 11 §3: a growing delay per key (the AS keys logins by user name and source address).
+    from nmosauth_lite.authserver.throttle import Backoff
+
+    b = Backoff(free=3, base_delay=1, max_delay=8, forget_after=100)
+    for _ in range(3):
+        assert b.retry_after("k", 100) == 0
+        b.failed("k", 100)
+    assert b.retry_after("k", 100) == 0  # `free` failures cost nothing
+    b.failed("k", 100)
+    assert b.retry_after("k", 100) == 1 and b.retry_after("k", 101) == 0
+    delays = []
+    for _ in range(5):
+        b.failed("k", 150)
+        delays.append(b.retry_after("k", 150))
+    assert delays == [2, 4, 8, 8, 8]  # doubles up to max_delay
+    assert b.retry_after("other", 150) == 0  # keys never hold each other back
+    assert b.retry_after("k", 300) == 0 and b.failures("k") == 0  # forgotten after quiet
+    b.failed("k", 300)
+    b.succeeded("k")
+    assert b.failures("k") == 0
+
+
+def test_backoff_is_bounded():
+    from nmosauth_lite.authserver.throttle import Backoff
+
+    b = Backoff(max_tracked=100)
+    for i in range(1000):
+        b.failed(("u%d" % i, "127.0.0.2"), float(i))
+    assert len(b._entries) <= 100 and b.failures(("u999", "127.0.0.2")) == 1
 
 
 def test_shared_device_file_without_authserver_table_ignores_other_components(tmp_path):

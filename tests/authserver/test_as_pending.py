@@ -1,0 +1,93 @@
+"""Issue 11 §3: the approval queue cannot be flooded (expiry, per-source cap, initial access tokens pass)."""
+
+import json
+import time
+
+import pytest
+
+from as_support import ASThread, as_pki, request_from, server_table  # noqa: F401 (fixtures)
+from nmosauth_lite.authserver.registration import issue_initial_access_token
+from nmosauth_lite.authserver.service import open_keyring
+
+BODY = json.dumps({"client_name": "node", "scope": "registration", "grant_types": ["client_credentials"]})
+
+
+@pytest.fixture()
+def srv(as_pki, tmp_path):
+    table = server_table(as_pki, registration={"max_pending": 3, "max_pending_per_source": 2,
+                                               "pending_lifetime": 3600})
+    with ASThread(table, str(tmp_path)) as s:
+        yield s
+
+
+def _register(srv, source, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    status, _, body = request_from(srv, "POST", srv.metadata["registration_endpoint"], source, BODY, headers)
+    return status, json.loads(body)
+
+
+def _iat(srv):
+    s = srv.store()
+    try:
+        return issue_initial_access_token(s, open_keyring(srv.config, s), issuer=srv.issuer,
+                                          registration_endpoint=srv.metadata["registration_endpoint"],
+                                          scope="", ttl=3600, now=time.time())[0]
+    finally:
+        s.close()
+
+
+def test_one_address_cannot_fill_the_queue(srv):
+    assert [_register(srv, "127.0.0.2")[0] for _ in range(2)] == [201, 201]
+    status, err = _register(srv, "127.0.0.2")
+    assert status == 400 and "this address" in err["error_description"]
+    assert _register(srv, "127.0.0.3")[0] == 201  # another address still can
+
+
+def test_full_queue_never_blocks_an_initial_access_token(srv):
+    for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3"):
+        assert _register(srv, source)[0] == 201
+    assert _register(srv, "127.0.0.4")[0] == 400  # full (3)
+    status, body = _register(srv, "127.0.0.4", _iat(srv))
+    assert status == 201 and "client_secret" in body
+    s = srv.store()
+    try:
+        assert s.get_client(body["client_id"])["status"] == "active"
+    finally:
+        s.close()
+
+
+def test_pending_registrations_expire(srv):
+    ids = [_register(srv, src)[1]["client_id"] for src in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
+    assert _register(srv, "127.0.0.4")[0] == 400
+    srv.clock.advance(3601)  # registration.pending_lifetime
+    try:
+        assert _register(srv, "127.0.0.2")[0] == 201  # the old ones are gone, the queue has room again
+    finally:
+        srv.clock.advance(-3601)
+    s = srv.store()
+    try:
+        assert all(s.get_client(cid) is None for cid in ids)
+        assert s.count_pending() == 1
+    finally:
+        s.close()
+
+
+def test_default_pending_lifetime_is_a_day_and_housekeeping_drops_them(tmp_path):
+    from nmosauth_lite.authserver.config import Config
+    from nmosauth_lite.authserver.registration import check_metadata, create_client
+    from nmosauth_lite.authserver.store import Store
+
+    cfg = Config({}, state_dir=str(tmp_path))
+    assert cfg.pending_lifetime == 86400 and cfg.max_pending_per_source == 10
+    store = Store(cfg.db_path)
+    try:
+        meta = check_metadata(json.loads(BODY), cfg)
+        old = create_client(store, meta, 1000, status="pending", actor="x", source="127.0.0.2")["client_id"]
+        new = create_client(store, meta, 1000 + 86000, status="pending", actor="x", source="127.0.0.2")["client_id"]
+        store.purge(1000 + 86401, pending_before=1000 + 86401 - cfg.pending_lifetime)
+        assert store.get_client(old) is None and store.get_client(new) is not None
+        assert store.count_pending("127.0.0.2") == 1
+    finally:
+        store.close()
