@@ -20,7 +20,7 @@ from nmosauth_lite.commands import protect
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOARD = os.path.join(ROOT, "board")
 EXAMPLE = os.path.join(BOARD, "config.toml.example")
-SETTING = re.compile(r"^#(\[[a-z.]+\]|[a-z_]+ = .*)$")  # "#name = value" / "#[table]"; prose is "# ..."
+SETTING = re.compile(r"^#(\[[a-z._]+\]|[a-z_]+ = .*)$")  # "#name = value" / "#[table]"; prose is "# ..."
 
 
 def uncommented(tmp_path):

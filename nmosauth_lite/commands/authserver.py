@@ -162,6 +162,8 @@ def _client_remove(args, cfg, store, now):
 
 def _client_approve(args, cfg, store, now):
     with store.transaction():
+        # a registration past registration.pending_lifetime is gone, even between housekeeping runs
+        store.expire_pending(now - cfg.pending_lifetime)
         ok = store.approve_client(args.client_id, "operator")
         if ok:
             store.audit("client.approve", now, client_id=args.client_id, actor="operator")

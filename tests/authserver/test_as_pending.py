@@ -91,3 +91,38 @@ def test_default_pending_lifetime_is_a_day_and_housekeeping_drops_them(tmp_path)
         assert store.count_pending("127.0.0.2") == 1
     finally:
         store.close()
+
+
+def test_operator_cannot_approve_a_registration_past_its_lifetime(tmp_path):
+    # Between housekeeping runs an expired registration is still in the table: `as client approve`
+    # must not bring it back (issue 11 §3, pending registrations expire).
+    import subprocess
+    import sys
+
+    from nmosauth_lite.authserver.config import Config
+    from nmosauth_lite.authserver.registration import check_metadata, create_client
+    from nmosauth_lite.authserver.store import Store
+
+    cfg = Config({}, state_dir=str(tmp_path))
+    store = Store(cfg.db_path)
+    try:
+        meta = check_metadata(json.loads(BODY), cfg)
+        now = time.time()
+        stale = create_client(store, meta, now - cfg.pending_lifetime - 60, status="pending", actor="x",
+                              source="127.0.0.2")["client_id"]
+        fresh = create_client(store, meta, now - 60, status="pending", actor="x", source="127.0.0.2")["client_id"]
+    finally:
+        store.close()
+
+    def approve(cid):
+        return subprocess.run([sys.executable, "-m", "nmosauth_lite", "as", "client", "approve",
+                               "--state-dir", str(tmp_path), "--", cid], capture_output=True, text=True, timeout=60)
+
+    r = approve(stale)
+    assert r.returncode == 1 and "awaits approval" in r.stderr
+    assert approve(fresh).returncode == 0
+    store = Store(cfg.db_path)
+    try:
+        assert store.get_client(stale) is None and store.get_client(fresh)["status"] == "active"
+    finally:
+        store.close()
