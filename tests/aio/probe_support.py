@@ -19,21 +19,19 @@ APIS = [("node", "v1.3")]
 
 
 class BrokenGuard(Guard):
-    """The real guard with one behaviour broken: `accept` reasons are let through anyway,
-    `answer(request_path, verdict)` may rewrite a deny answer, `preflight_fix` the pre-flight."""
+    """The real guard with one behaviour broken. `rewrite(guard, method, target, headers, verdict)`
+    returns the answer to give instead (None: forward the request as if allowed), or verdict.answer
+    to leave it; `preflight_fix(answer)` rewrites the CORS pre-flight answer."""
 
-    def __init__(self, validator, accept=(), answer=None, preflight_fix=None, **kw):
+    def __init__(self, validator, rewrite=None, preflight_fix=None, **kw):
         super().__init__(validator, **kw)
-        self.accept = accept
-        self.rewrite = answer
+        self.rewrite = rewrite
         self.preflight_fix = preflight_fix
 
     def check(self, method, target, headers, now=None):
         v = super().check(method, target, headers, now)
-        if v.answer is not None and any(a in v.decision.reason for a in self.accept):
-            return Verdict(v.decision, None)
         if self.rewrite is not None:
-            answer = self.rewrite(method, target, headers, v)
+            answer = self.rewrite(self, method, target, headers, v)
             if answer is not v.answer:
                 return Verdict(v.decision, answer)
         return v
@@ -46,7 +44,8 @@ class BrokenGuard(Guard):
 class Bench:
     """Probe issuer + demo Node behind AuthProxy on loopback TLS, in one event loop."""
 
-    def __init__(self, tmp, pki, guard_cls=Guard, upstream=None, **guard_kw):
+    def __init__(self, tmp, pki, guard_cls=Guard, upstream=None, static_jwks=False, **guard_kw):
+        self.static_jwks = static_jwks
         self.tmp = str(tmp)
         self.pki = pki
         self.guard_cls = guard_cls
@@ -60,7 +59,10 @@ class Bench:
         self.store = KeyStore([self.issuer.url], state_dir=os.path.join(self.tmp, "node-state"),
                               ca_file=self.issuer.ca_file)
         await self.store.refresh()
-        validator = TokenValidator(keys=self.store, audience=[NODE])
+        if self.static_jwks:  # a Node given a JWKS file: it can never learn a new key (RS-06)
+            validator = TokenValidator(jwks=self.issuer.jwks(), audience=[NODE], issuers=[self.issuer.url])
+        else:
+            validator = TokenValidator(keys=self.store, audience=[NODE])
         self.guard = self.guard_cls(validator, **self.guard_kw)
         self.proxy = AuthProxy(self.guard, "http://127.0.0.1:%d" % self.upstream.port)
         self.front = HTTPServer(self.proxy, ssl=server_context(self.pki.cert, self.pki.key))
