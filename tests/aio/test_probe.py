@@ -320,4 +320,4 @@ def test_websocket_stand_in_that_ignores_the_query_token_fails(tmp_path, pki):
     ws = "/x-nmos/query/v1.3/ws"
     ws_verdicts = dict((k, v) for k, v in verdicts(results).items() if k[0] == ws)
     assert ws_verdicts == {(ws, "ws-valid-query-token"): FAIL, (ws, "ws-no-token"): PASS,
-                           (ws, "ws-expired-query-token"): PASS}
+                           (ws, "ws-expired-query-token"): FAIL}  # 401 without error: not judged as a token
