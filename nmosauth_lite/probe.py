@@ -260,7 +260,7 @@ def judge_new_key(answers):
     if 200 <= a.status < 300:
         return PASS, _got(a, ["after 503 + Retry-After"] if len(answers) > 1 else ["fetched at once"])
     if a.status == 401 and len(answers) == 1:
-        return WARN, _got(a, ["the Node did not fetch the new key (RS-06)"])
+        return WARN, _got(a, ["no fetch of the new key (RS-06), or the fetch rate limit (RS-10)"])
     return FAIL, _got(a, ["expected 503 + Retry-After, then 2xx"])
 
 
