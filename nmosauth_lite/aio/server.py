@@ -290,7 +290,7 @@ class _Connection(asyncio.Protocol):
             return
         self.processing = True
         try:
-            while self.request is None and not self.closed and not self.transport.is_closing():
+            while self.request is None and not self.closed:
                 try:
                     event = self.parser.next_event()
                 except HTTPError as exc:
