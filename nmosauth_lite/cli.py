@@ -24,6 +24,7 @@ COMMANDS = {
     "token": "token",
     "demo": "demo",
     "doctor": "doctor",
+    "probe": "probe",
 }
 
 

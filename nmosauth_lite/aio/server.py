@@ -86,6 +86,7 @@ class HTTPServer:
         self._ticker = None
         self._date = b""
         self._date_at = 0
+        self.on_reject = None  # metrics hook (issue 14): called with a cause when a connection is refused
 
     async def start(self, host="127.0.0.1", port=0, *, sock=None, backlog=512):
         self._loop = asyncio.get_running_loop()
@@ -205,6 +206,8 @@ class _Connection(asyncio.Protocol):
         if len(srv._conns) >= srv.max_connections:
             if len(srv._waiting) >= max(8, srv.max_connections // 8):
                 transport.abort()
+                if srv.on_reject is not None:  # metrics hook
+                    srv.on_reject("dropped_over_capacity")
                 return
             self.over_cap = True
             srv._waiting.add(self)
@@ -268,6 +271,8 @@ class _Connection(asyncio.Protocol):
         elif self.request is None:
             if self.phase == _HEAD:
                 log.info("request head timeout from %s", self.peername)
+                if self.server.on_reject is not None:  # metrics hook
+                    self.server.on_reject("head_timeout")
                 self._send_error(408, "request head timeout")
             else:
                 self.transport.close()
@@ -291,6 +296,8 @@ class _Connection(asyncio.Protocol):
                     event = self.parser.next_event()
                 except HTTPError as exc:
                     log.info("bad request from %s: %s", self.peername, escape(exc.message))
+                    if self.server.on_reject is not None:  # metrics hook
+                        self.server.on_reject("bad_request")
                     self._send_error(exc.status_hint, exc.message)
                     return
                 if event is NEED_DATA:
@@ -576,6 +583,8 @@ class _Connection(asyncio.Protocol):
                 return
         except HTTPError:
             pass
+        if self.server.on_reject is not None:  # metrics hook
+            self.server.on_reject("over_capacity")
         self._send_error(503, "too many connections", [("retry-after", "1")])
 
 

@@ -195,15 +195,28 @@ async def _housekeeping(store, keyring, clock, pending_lifetime):
             log.exception("housekeeping failed")
 
 
-async def serve(config, out=None):
-    """Run until SIGTERM/SIGINT. Prints the ready line on `out` (stdout). Returns an exit code."""
+async def serve(config, out=None, metrics=None):
+    """Run until SIGTERM/SIGINT. Prints the ready line on `out` (stdout). Returns an exit code.
+    `metrics`: HOST:PORT of a separate Prometheus listener (aio/metrics.py), or None."""
     out = out or sys.stdout
     running = await start(config)
+    metrics_server = None
+    if metrics:  # metrics hook (issue 14)
+        from ..aio.metrics import start_for_as
+
+        try:
+            metrics_server = await start_for_as(running, metrics)
+        except BaseException:
+            await running.stop()
+            raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    out.write(running.ready_line() + "\n")
+    line = running.ready_line()
+    if metrics_server is not None:  # metrics hook: where to scrape
+        line = json.dumps(dict(json.loads(line), metrics="%s:%d" % (metrics.rpartition(":")[0], metrics_server.port)))
+    out.write(line + "\n")
     out.flush()
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     try:
@@ -213,6 +226,8 @@ async def serve(config, out=None):
         log.info("shutting down")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if metrics_server is not None:  # metrics hook
+            await metrics_server.shutdown(1.0)
         await running.stop()
     return 0
 

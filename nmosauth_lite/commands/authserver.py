@@ -26,6 +26,7 @@ def add_arguments(p):
     s = sub.add_parser("serve", parents=[common], help="serve the Authorization API over HTTPS")
     s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8443)")
     s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener (off by default)")
 
     c = sub.add_parser("client", help="manage registered clients").add_subparsers(
         dest="client_command", metavar="ACTION", parser_class=p.__class__)
@@ -115,7 +116,7 @@ def _serve(args):
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = _config(args, listen=args.listen)
     os.umask(0o077)
-    return asyncio.run(serve(cfg))
+    return asyncio.run(serve(cfg, metrics=args.metrics))
 
 
 # --- clients ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ SETTINGS = {
     "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "upstream_timeout": (float, 30.0), "max_body": (int, DEFAULT_MAX_BODY),
+    "metrics": (str, None),
 }
 
 
@@ -55,6 +56,7 @@ def add_arguments(p):
     p.add_argument("--idle-timeout", type=float, metavar="S", help="idle keep-alive connections close after this (default 30)")
     p.add_argument("--upstream-timeout", type=float, metavar="S", help="wait this long for the upstream: 504 after (default 30)")
     p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body forwarded (default 16 MiB)")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener (off by default)")
 
 
 def load_settings(args):
@@ -79,6 +81,8 @@ def load_settings(args):
         if not cfg[name] > 0:
             raise ConfigError("%s must be > 0" % name)
     cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
+    if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
+        raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
     return cfg
 
 
@@ -215,18 +219,31 @@ async def _serve(cfg):
         raise ConfigError("cannot load --cert/--key: %s" % (getattr(e, "strerror", None) or e))
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
-    guard = Guard(validator, audit=audit.callback, cors_origin=cfg["cors_origin"])
+    # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler
+    metrics = None
+    if cfg["metrics"]:
+        from ..aio.metrics import ProxyMetrics, start_listener
+
+        metrics = ProxyMetrics()
+        validator = metrics.validator(validator)
+    guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
+                  cors_origin=cfg["cors_origin"])
     try:
         proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
                           strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"])
     except (OSError, ssl.SSLError) as e:
         raise ConfigError("cannot load --ca: %s" % (getattr(e, "strerror", None) or e))
-    server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
+    server = HTTPServer(metrics.handler(proxy) if metrics else proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
                         idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
     try:
         await server.start(cfg["host"], cfg["port"])
     except OSError as e:
         raise ConfigError("cannot listen on %s: %s" % (cfg["listen"], e.strerror or e))
+    metrics_server = None
+    if metrics is not None:  # metrics hook
+        server.on_reject = metrics.rejected
+        metrics.watch(server, store)
+        metrics_server = await start_listener(metrics.registry, cfg["metrics"])
     refresher = asyncio.ensure_future(store.run()) if store is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,7 +251,10 @@ async def _serve(cfg):
         loop.add_signal_handler(sig, stop.set)
     host = cfg["host"]
     listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
-    sys.stdout.write(json.dumps({"listen": listen, "upstream": cfg["upstream"]}) + "\n")
+    ready = {"listen": listen, "upstream": cfg["upstream"]}
+    if metrics_server is not None:  # metrics hook
+        ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
+    sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
@@ -244,6 +264,8 @@ async def _serve(cfg):
         notify("STOPPING=1")
     finally:
         await server.shutdown(SHUTDOWN_GRACE)
+        if metrics_server is not None:  # metrics hook
+            await metrics_server.shutdown(1.0)
         await proxy.close()
         if refresher is not None:
             refresher.cancel()
