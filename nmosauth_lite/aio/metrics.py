@@ -295,8 +295,8 @@ class ASMetrics:
         oauth_token = app.oauth.token
         register = app.registrar.register
 
-        async def token(form, authorization, now):
-            status, body, headers = await oauth_token(form, authorization, now)
+        async def token(form, *args, **kw):
+            status, body, headers = await oauth_token(form, *args, **kw)
             self.on_token(form, status, body)
             return status, body, headers
 

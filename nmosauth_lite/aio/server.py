@@ -291,7 +291,9 @@ class _Connection(asyncio.Protocol):
             return
         self.processing = True
         try:
-            while self.request is None and not self.closed:
+            # A connection that is closing (we answered `connection: close`) parses nothing more: the
+            # peer's FIN or pipelined bytes arriving during the TLS shutdown are not a new request.
+            while self.request is None and not self.closed and not self.transport.is_closing():
                 try:
                     event = self.parser.next_event()
                 except HTTPError as exc:

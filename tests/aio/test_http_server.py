@@ -482,3 +482,27 @@ def test_client_vanishing_mid_body_is_cleaned_up_quietly(pki, caplog):
         await srv.shutdown(1)
     run(main())
     assert not [r for r in caplog.records if r.levelno >= 40], "no errors logged"
+
+
+def test_a_closing_connection_answers_once_and_parses_nothing_more(pki):
+    # After a 400 (or any `connection: close` answer) the connection is done: the peer's FIN or
+    # close_notify arriving while TLS shuts down must not be parsed again (RFC 9112 §9.6), else one
+    # bad request is answered and counted twice.
+    import socket
+    rejects = []
+
+    def client(port):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with client_ssl(pki).wrap_socket(raw, server_hostname=SERVER_NAME) as s:
+            s.sendall(b"NOT HTTP\r\n\r\n")
+            s.recv(4096)
+
+    async def main():
+        srv = await start(pki)
+        srv.on_reject = rejects.append
+        for _ in range(20):
+            await asyncio.get_running_loop().run_in_executor(None, client, srv.port)
+        await asyncio.sleep(0.3)
+        await srv.shutdown(1)
+    run(main())
+    assert rejects == ["bad_request"] * 20
