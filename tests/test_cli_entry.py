@@ -19,7 +19,7 @@ def _python(code, *argv, tmp_path):
                           env=env, timeout=120, cwd=str(tmp_path))
 
 
-@pytest.mark.parametrize("version", [(3, 10, 12, "final", 0), (3, 8, 0, "final", 0), (2, 7, 18, "final", 0)])
+@pytest.mark.parametrize("version", [(3, 10, 12, "final", 0), (3, 8, 0, "final", 0)])
 def test_old_python_gets_one_line_from_the_entry_module(version, tmp_path):
     # the real entry module (python -m nmosauth_lite / the console script) on a faked version
     code = ("import sys, runpy; sys.version_info = %r; runpy.run_module('nmosauth_lite', run_name='__main__')"
