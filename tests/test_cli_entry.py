@@ -48,8 +48,11 @@ def test_without_cryptography_the_as_commands_name_the_extra(argv, tmp_path):
     r = _python(NO_CRYPTO, *(argv + extra), tmp_path=tmp_path)
     assert r.returncode == 2, r.stderr
     assert r.stdout == ""
-    assert r.stderr == ("nmosauth-lite %s: needs the 'cryptography' package: pip install 'nmosauth-lite[as]'\n"
-                        % argv[0])
+    assert "Traceback" not in r.stderr
+    # (an admin command on a new state dir first says it creates the store)
+    assert r.stderr.splitlines()[-1] == ("nmosauth-lite %s: needs the 'cryptography' package: "
+                                         "pip install 'nmosauth-lite[as]'" % argv[0])
+    assert len(r.stderr.splitlines()) == (1 if argv[:2] in (["demo"], ["as", "serve"]) else 2)
 
 
 def test_only_our_optional_packages_become_the_hint():
