@@ -1,5 +1,6 @@
 # nmosauth-lite: `make run` sets up and runs the main job, `make test` sets up and runs the tests.
 PY ?= python3
+SELF := $(firstword $(MAKEFILE_LIST))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,6 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: venv sysdeps run example test test-py test-pure test-mpy bench bundle clean
 
 $(STAMP): pyproject.toml
+	PY=$(PY) sh tools/sysdeps.sh venv
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
@@ -14,13 +16,15 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The pure lane: a second venv WITHOUT cryptography, where the package must run on its pure backend.
+# Its tools are pinned to exact versions (with their dependencies) in PURE_TOOLS.
 VENV_PURE := .venv-pure
 PURE_STAMP := $(VENV_PURE)/.installed
-PURE_TOOLS := pytest pytest-timeout hypothesis dnspython aiohttp flask uvicorn websockets ecdsa
+PURE_TOOLS := tests/pure/requirements.txt
 
-$(PURE_STAMP): pyproject.toml
+$(PURE_STAMP): pyproject.toml $(PURE_TOOLS)
+	PY=$(PY) sh tools/sysdeps.sh venv
 	$(PY) -m venv $(VENV_PURE)
-	$(VENV_PURE)/bin/pip install -q --disable-pip-version-check $(PURE_TOOLS)
+	$(VENV_PURE)/bin/pip install -q --disable-pip-version-check -r $(PURE_TOOLS)
 	$(VENV_PURE)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	@if $(VENV_PURE)/bin/python -c 'import cryptography' 2>/dev/null; then echo "test-pure: cryptography in $(VENV_PURE)" >&2; exit 1; fi
 	touch $(PURE_STAMP)
@@ -39,7 +43,19 @@ example: venv
 	  --audience node1.example.com --now 1548779500 \
 	  --path /x-nmos/connection/v1.1/single/senders --token - < nmosauth_lite/data/is10-example-token.txt
 
-test: venv sysdeps test-py test-pure test-mpy
+# Every lane runs even when one fails (one flake must not hide the others); one summary line
+# per lane at the end, and the exit status is non-zero if any lane failed.
+LANES := py pure mpy
+
+test: venv sysdeps
+	@summary=""; failed=0; \
+	for lane in $(LANES); do \
+	  t0=$$(date +%s); \
+	  if $(MAKE) --no-print-directory -f $(SELF) test-$$lane; then r=passed; else r=FAILED; failed=1; fi; \
+	  summary="$$summary$$(printf 'make test: lane %-4s %s (%s s)' $$lane $$r $$(( $$(date +%s) - t0 )))\n"; \
+	done; \
+	printf "$$summary"; \
+	if [ $$failed = 0 ]; then echo "make test: every lane passed"; else echo "make test: FAILED" >&2; exit 1; fi
 
 test-py: venv
 	$(BIN)/python -m pytest

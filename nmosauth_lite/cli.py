@@ -4,14 +4,28 @@ Only the module of the command being run is imported, so `verify` starts as fast
 as the crypto library allows (devices start cold). Each command module in
 `nmosauth_lite.commands` defines HELP, add_arguments(parser) and run(args) -> int.
 Exit codes: 0 success, 1 a negative answer (denied, nothing found), 2 usage or
-configuration errors (one line on stderr, never a traceback).
+configuration errors and a missing optional package (one line on stderr, never a traceback).
 """
 
-import argparse
-import os
 import sys
 
-from .errors import NmosAuthError
+MIN_PYTHON = (3, 11)
+
+
+def check_python(version_info=None):
+    """Refuse an old interpreter in one line, before an import fails on it (tomllib, asyncio.timeout)."""
+    v = tuple(sys.version_info if version_info is None else version_info)
+    if v[:2] < MIN_PYTHON:
+        sys.stderr.write("nmosauth-lite needs Python %d.%d or newer (this is %d.%d)\n" % (MIN_PYTHON + v[:2]))
+        raise SystemExit(2)
+
+
+check_python()
+
+import argparse  # noqa: E402  (after the version check on purpose)
+import os  # noqa: E402
+
+from .errors import NmosAuthError  # noqa: E402
 
 # command name -> module in nmosauth_lite.commands
 COMMANDS = {
@@ -38,12 +52,52 @@ def _formatter(prog):
     return argparse.HelpFormatter(prog, width=max(40, width) - 2)
 
 
+# Longest option name we will ever define; longer dash-tokens are always values (ids, secrets).
+MAX_OPTION_NAME = 32
+# optional package (top-level module) -> the extra that installs it, for the one-line hint
+EXTRA_FOR_MODULE = {"cryptography": "crypto", "ecdsa": "fallback"}
+# commands whose need for cryptography is the authorization server's: they name the [as] extra
+EXTRA_FOR_COMMAND = {"as": "as", "demo": "as"}
+
+
+def is_option_shaped(token):
+    """True for what a person types as an option: -x, --word-word, --word=VALUE (lowercase
+    letters and digits, inner dashes, at most MAX_OPTION_NAME). Anything else that starts
+    with '-' (a kid such as -3aN_x..., an uppercase or long token) is a value."""
+    name = token.split("=", 1)[0]
+    body = name[2:] if name.startswith("--") else name[1:]
+    if not body or len(name) > MAX_OPTION_NAME or not ("a" <= body[0] <= "z"):
+        return False
+    return all("a" <= c <= "z" or "0" <= c <= "9" or c == "-" for c in body) and "--" not in body \
+        and not body.endswith("-")
+
+
 class _Parser(argparse.ArgumentParser):
+    """argparse with our error style, and ids that may start with '-'.
+
+    argparse reads any unknown token that starts with '-' as an option, so an AS-generated
+    kid such as "-3aN..." (1 draw in 64) broke `as keys withdraw KID` and every other
+    id-taking command. Here a token is an option only when it is one of this parser's
+    options (exactly, as --opt=VALUE, or an unambiguous abbreviation) or is option-shaped
+    (is_option_shaped: a typo, reported as unrecognized); any other dash-token is a value,
+    for positionals and option values alike. `--` still ends the options.
+    """
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _formatter)
         super().__init__(*args, **kwargs)
 
+    def _parse_optional(self, arg_string):
+        if arg_string[:1] == "-" and arg_string not in ("-", "--") \
+                and arg_string.split("=", 1)[0] not in self._option_string_actions \
+                and not is_option_shaped(arg_string):
+            return None  # a value: positional or an option's argument
+        return super()._parse_optional(arg_string)
+
     def error(self, message):  # usage errors: exit 2, one line, no traceback
+        if "unrecognized arguments" in message or "expected one argument" in message \
+                or "arguments are required" in message:
+            message += " (a value that starts with '-' goes after -- or as --option=VALUE)"
         sys.stderr.write("%s: error: %s (see --help)\n" % (self.prog, message))
         raise SystemExit(2)
 
@@ -73,18 +127,37 @@ def build_parser(only=None):
     return parser
 
 
+def missing_extra(exc, command):
+    """The one line for an optional package a command needs but cannot import, or None
+    when `exc` is not about one of our optional packages (then it is a real bug)."""
+    top = (exc.name or "").split(".", 1)[0]
+    extra = EXTRA_FOR_MODULE.get(top)
+    if extra is None:
+        return None
+    if top == "cryptography":
+        extra = EXTRA_FOR_COMMAND.get(command, extra)
+    return "nmosauth-lite %s: needs the '%s' package: pip install 'nmosauth-lite[%s]'\n" % (
+        command or "", top, extra)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
-    parser = build_parser(only)
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        parser = build_parser(only)
+        args = parser.parse_args(argv)
+        if getattr(args, "_run", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
         return args._run(args)
     except NmosAuthError as e:
-        sys.stderr.write("nmosauth-lite %s: %s\n" % (args.command, e.message))
+        sys.stderr.write("nmosauth-lite %s: %s\n" % (only or "", e.message))
+        return 2
+    except ModuleNotFoundError as e:  # an extra not installed: one line naming it, exit 2
+        line = missing_extra(e, only)
+        if line is None:
+            raise
+        sys.stderr.write(line)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -223,6 +223,7 @@ class Discovery:
         self._stored = 0
         self.answered = False
         self.rejected = []  # (instance, reason)
+        self.rcodes = {}  # (name key, type) -> RCODE of the answer, None when none came (for `explain`)
 
     def _add_domain(self, labels, also=None):
         dnswire.check_name(labels + SERVICE)
@@ -279,6 +280,7 @@ class Discovery:
         key = (name_key(name), qtype)
         ok = msg is not None and msg.rcode in (dnswire.NOERROR, dnswire.NXDOMAIN)
         self._asked[key] = ok
+        self.rcodes[key] = None if msg is None else msg.rcode
         if not ok:
             return
         if qtype == PTR and name_key(name)[:2] == SERVICE:

@@ -99,6 +99,9 @@ def run(args):
     from ..authserver.service import open_store
 
     cfg = _config(args)
+    if not os.path.exists(cfg.db_path):  # never create a server's state unannounced (e.g. as root in /var/lib)
+        sys.stderr.write("nmosauth-lite as: no authorization server state at %s: creating it "
+                         "(--state-dir chooses another directory)\n" % cfg.db_path)
     store = open_store(cfg)
     try:
         return globals()["_%s_%s" % (cmd, action)](args, cfg, store, time.time())

@@ -18,6 +18,8 @@ def add_arguments(p):
 
 
 def run(args):
+    import cryptography  # noqa: F401  the AS half needs it: fail before the first step is printed
+
     from ..demo.run import main
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL, stream=sys.stderr,

@@ -1,17 +1,19 @@
 """A tiny IS-04 Node API (v1.3) for the demo: what `protect` stands in front of.
 
-Serves /x-nmos, /x-nmos/node, /x-nmos/node/v1.3/ and the self, devices, sources,
+Serves /x-nmos, /x-nmos/node, /x-nmos/node/v1.3 and the self, devices, sources,
 flows, senders and receivers resources of one Node with one device, plainly over
-HTTP on loopback, as an existing Node would. It knows nothing of authorization:
-that is the point of `protect`. Writes answer 200 so that a 403 can only come
-from the guard.
+HTTP on loopback, as an existing Node would. Every path answers with and without a
+trailing slash, as NMOS APIs do; an unknown path is 404 in NMOS error JSON. It knows
+nothing of authorization: that is the point of `protect`. Writes under the API
+answer 200 so that a 403 can only come from the guard.
 """
 
 import uuid
 
-from ..aio.web import Router, json_response
+from ..aio.web import error_response, json_response
 
 API = "/x-nmos/node/v1.3"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def make_node(host, port, label="nmosauth-lite demo node"):
@@ -31,16 +33,40 @@ def make_node(host, port, label="nmosauth-lite demo node"):
     return node, device
 
 
-def router(host, port):
+def resources(host, port):
+    """path (no trailing slash) -> the JSON a GET answers."""
     node, device = make_node(host, port)
-    r = Router()
-    r.add("GET", "/x-nmos", lambda req: json_response(["node/"]))
-    r.add("GET", "/x-nmos/node", lambda req: json_response(["v1.3/"]))
-    r.add("GET", API, lambda req: json_response(["self/", "devices/", "sources/", "flows/", "senders/", "receivers/"]))
-    r.add("GET", API + "/self", lambda req: json_response(node))
-    r.add("GET", API + "/devices", lambda req: json_response([device]))
-    r.add("GET", API + "/devices/" + device["id"], lambda req: json_response(device))
+    out = {"/x-nmos": ["node/"], "/x-nmos/node": ["v1.3/"],
+           API: ["self/", "devices/", "sources/", "flows/", "senders/", "receivers/"],
+           API + "/self": node, API + "/devices": [device], API + "/devices/" + device["id"]: device}
     for name in ("sources", "flows", "senders", "receivers"):
-        r.add("GET", API + "/" + name, lambda req: json_response([]))
-    r.add(["POST", "PUT", "PATCH", "DELETE"], API, lambda req: json_response({"written": True}), prefix=True)
-    return r
+        out[API + "/" + name] = []
+    return out
+
+
+def router(host, port):
+    table = resources(host, port)
+
+    def handle(req):
+        path = req.path
+        if len(path) > 1 and path.endswith("/"):  # /x-nmos/node/v1.3/ is /x-nmos/node/v1.3
+            path = path[:-1]
+        if req.method in ("GET", "HEAD"):
+            if path in table:
+                return json_response(table[path])
+        elif req.method in WRITES and (path == API or path.startswith(API + "/")):
+            return json_response({"written": True})
+        elif path in table:
+            return error_response(405, "method not allowed", [("allow", "GET, HEAD, " + ", ".join(WRITES))])
+        return _not_found(req)
+
+    return handle
+
+
+MAX_DEBUG_PATH = 200
+
+
+def _not_found(req):
+    # NMOS error JSON (the IS-04 APIs' error schema): code, error, debug
+    return json_response({"code": 404, "error": "not found",
+                          "debug": "no resource at " + req.path[:MAX_DEBUG_PATH]}, 404)
