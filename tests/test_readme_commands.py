@@ -51,6 +51,9 @@ COMMANDS = {
     "nmosauth-lite register --discover --domain studio.example.com --name \"ACME Encoder-1 SN123\" "
     "--scope registration --initial-token \"$IAT\" --ca studio-ca.pem": LIVE,
     "nmosauth-lite token --discover --domain studio.example.com --scope registration --ca studio-ca.pem": LIVE,
+    "nmosauth-lite probe --issuer-only --listen 0.0.0.0:8444 --issuer-host probe.example.com": LIVE,
+    "nmosauth-lite probe https://node-1.example.com:8443 --ca node-ca.pem --api node/v1.3 --api connection/v1.1 "
+    "--listen 0.0.0.0:8444 --issuer-host probe.example.com": LIVE,
 }
 
 
