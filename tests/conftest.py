@@ -37,3 +37,14 @@ def minter():
     from minting import Minter
 
     return Minter()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_as_backoffs(request):
+    """Each test meets the shared module-scoped authorization server with fresh failure back-offs
+    (authserver/throttle.py), as it would a server of its own: the suite's deliberate failures from
+    127.0.0.1 add up. (Here, not in tests/authserver/conftest.py: a second module named `conftest`
+    would shadow this one for `from conftest import load_vector`.)"""
+    if "as_server" in request.fixturenames:
+        request.getfixturevalue("as_server").reset_backoffs()
+    yield
