@@ -587,6 +587,7 @@ class _Connection(asyncio.Protocol):
         keep = request.head.keep_alive and not self.server._draining and \
             (self.body_done or self._finish_body_now())
         status = resp.status
+        said_close = False
         out = [_status_line(status, resp.reason), self.server._date, self.server._extra]
         for name, value in resp.headers:
             # One pass: bytes, validation (http11 rules), framing fields kept for us.
@@ -598,7 +599,7 @@ class _Connection(asyncio.Protocol):
             if lname in _RESERVED:
                 raise HeaderError("handlers must not set " + lname.decode())
             if lname == b"connection" and b"close" in value.lower():
-                keep = False
+                keep, said_close = False, True
             if not is_known_name(lname) or b"\r" in value or b"\n" in value or b"\0" in value:
                 build_fields(((name, value),), out)  # full checks; raises HeaderError
             else:
@@ -611,7 +612,7 @@ class _Connection(asyncio.Protocol):
             keep = False  # body delimited by closing the connection
         if status == 101:
             pass
-        elif not keep:
+        elif not keep and not said_close:
             out.append(b"connection: close\r\n")
         elif request.head.version == b"1.0":
             out.append(b"connection: keep-alive\r\n")
