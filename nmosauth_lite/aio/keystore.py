@@ -36,7 +36,7 @@ MAX_JWKS_BYTES = 262144  # a JWK Set of a few RSA keys is < 10 KiB
 FETCH_TIMEOUT = 10.0  # per server, metadata + JWKS
 DEFAULT_KEY_WAIT = 2.0  # seconds a request may wait for a key fetch in flight (issue 12 §1)
 DEFAULT_STARTUP_TIMEOUT = 10.0  # prime(): the most start-up waits for the issuers' keys
-STARTUP_RETRY = (0.25, 2.0)  # prime(): first and longest pause between tries of a silent issuer
+STARTUP_RETRY = (0.1, 0.5)  # prime(): first and longest pause between tries of a silent issuer
 CACHE_SUBDIR = "jwks"
 
 
@@ -170,6 +170,8 @@ class KeyStore:
         if iss in self._inflight or (self._priming and not state.keys):
             raise with_attrs(KeyFetchPendingError("keys being fetched"), retry_after=self.retry_after)
         if not state.may_fetch_for_unknown_kid(now, kid):
+            if not state.keys:  # nothing held to judge it by: "try later" (RS-07), not "bad token"
+                raise with_attrs(KeyFetchPendingError("no keys yet"), retry_after=self.retry_after)
             return None  # RS-10: rate limit reached; the token is simply refused (401)
         try:
             loop = asyncio.get_running_loop()
