@@ -8,8 +8,10 @@ each known server of an issuer in turn and backs off at random when none
 answers (RS-03), keeping the last good keys (RS-04). A key missing from a fresh
 set is withdrawn at once, with every cached token it signed. Unknown kids
 trigger one single-flight fetch per issuer, rate-limited (RS-10), answered 503
-+ Retry-After meanwhile (RS-07). Only configured or discovered https issuers
-are trusted; a token naming any other `iss` never causes a fetch.
++ Retry-After meanwhile (RS-07); `prime()` fetches every issuer at start-up
+(bounded) and `wait_change()` lets a request wait a bounded time for a fetch in
+flight before its 503 stands (issue 12 §1). Only configured or discovered https
+issuers are trusted; a token naming any other `iss` never causes a fetch.
 """
 
 import asyncio
@@ -32,6 +34,9 @@ log = logging.getLogger("nmosauth_lite.keys")
 DEFAULT_RETRY_AFTER = 2  # seconds told to clients while a key is fetched (RS-07)
 MAX_JWKS_BYTES = 262144  # a JWK Set of a few RSA keys is < 10 KiB
 FETCH_TIMEOUT = 10.0  # per server, metadata + JWKS
+DEFAULT_KEY_WAIT = 2.0  # seconds a request may wait for a key fetch in flight (issue 12 §1)
+DEFAULT_STARTUP_TIMEOUT = 10.0  # prime(): the most start-up waits for the issuers' keys
+STARTUP_RETRY = (0.1, 0.5)  # prime(): first and longest pause between tries of a silent issuer
 CACHE_SUBDIR = "jwks"
 
 
@@ -62,6 +67,8 @@ class KeyStore:
         self._issuers = {}  # iss -> IssuerKeys
         self._servers = {}  # iss -> [Server]
         self._inflight = {}  # iss -> asyncio.Task
+        self._priming = False  # prime() running: a token of an issuer without keys gets 503, not 401
+        self._changed = None  # a Future resolved when a fetch ends or priming stops
         self._wakeup = None
         self._clients = {}
         self.fetch_count = 0  # JWKS/metadata exchanges started: observability and tests
@@ -160,9 +167,11 @@ class KeyStore:
     def missing_key(self, iss, kid, now):
         """No held key verified a token of trusted `iss`: fetch once (single flight, rate-limited)."""
         state = self._issuers[iss]
-        if iss in self._inflight:
+        if iss in self._inflight or (self._priming and not state.keys):
             raise with_attrs(KeyFetchPendingError("keys being fetched"), retry_after=self.retry_after)
         if not state.may_fetch_for_unknown_kid(now, kid):
+            if not state.keys:  # nothing held to judge it by: "try later" (RS-07), not "bad token"
+                raise with_attrs(KeyFetchPendingError("no keys yet"), retry_after=self.retry_after)
             return None  # RS-10: rate limit reached; the token is simply refused (401)
         try:
             loop = asyncio.get_running_loop()
@@ -180,8 +189,64 @@ class KeyStore:
             loop = loop or asyncio.get_running_loop()
             task = loop.create_task(self._refresh_issuer(iss))
             self._inflight[iss] = task
-            task.add_done_callback(lambda t, iss=iss: self._inflight.pop(iss, None))
+            task.add_done_callback(lambda t, iss=iss: self._fetch_done(iss))
         return task
+
+    def _fetch_done(self, iss):
+        self._inflight.pop(iss, None)
+        self._signal()
+
+    def _signal(self):
+        fut, self._changed = self._changed, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    @property
+    def pending(self):
+        """True while a key fetch is in flight or start-up priming runs."""
+        return bool(self._inflight) or self._priming
+
+    async def wait_change(self, timeout):
+        """Wait up to `timeout` s for a fetch in flight to end (or priming to stop): True if one
+        did, False at once when nothing is pending. The caller decides again after it."""
+        if not self.pending or timeout <= 0:
+            return False
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        done, _ = await asyncio.wait([self._changed], timeout=timeout)
+        return bool(done)
+
+    async def prime(self, timeout=DEFAULT_STARTUP_TIMEOUT, retry=STARTUP_RETRY):
+        """Start-up (before READY): fetch every trusted issuer's keys once, and retry those
+        still without a key (an authorization server starting at the same moment) until each
+        has keys or `timeout` passed. Returns the issuers still without keys. Bounded: an AS
+        that is down delays start-up by `timeout` at most, then RS-07 503s remain."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pause, longest = retry
+        self._priming = True
+        try:
+            todo = list(self._issuers)
+            while todo:
+                tasks = [self._start_fetch(iss) for iss in todo]
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await asyncio.wait(tasks, timeout=left)  # never cancels them: they finish anyway
+                todo = [iss for iss in self._issuers if not self._issuers[iss].keys]
+                left = deadline - loop.time()
+                if not todo or left <= 0:
+                    break
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, longest)
+        finally:
+            self._priming = False
+            self._signal()
+        missing = [iss for iss in self._issuers if not self._issuers[iss].keys]
+        for iss in missing:
+            log.warning("no keys for %s after %.1f s at start-up: its tokens get 503 until a fetch succeeds",
+                        iss, timeout)
+        return missing
 
     async def wait(self, iss, timeout):
         """Wait (bounded) for an in-flight fetch of `iss`; True when one finished in time."""

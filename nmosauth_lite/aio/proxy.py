@@ -3,14 +3,17 @@
 Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit);
 allowed ones go to one upstream origin (http, or https verified against the
 system CAs plus a CA file) over a small keep-alive pool, with hop-by-hop fields
-dropped (RFC 9110 §7.6.1), Host and X-Forwarded-* set as reverse proxies do,
-bodies streamed both ways, and WebSocket upgrades spliced after the upstream's
-101 (RFC 6455 §4.1). The path sent upstream is the canonical path the guard
-judged (RS-32: authorise and route on the same string). Upstream failures are
-answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
+dropped (RFC 9110 §7.6.1), Host and X-Forwarded-* set from what we saw (a
+client's own kept only from trusted proxies), bodies streamed both ways, and
+WebSocket upgrades spliced after the upstream's 101 (RFC 6455 §4.1) only for a
+GET whose token was checked. Without a token only GET, HEAD and OPTIONS without
+a body or upgrade pass (issue 11 §1: `token_free`). The path sent upstream is
+the canonical path the guard judged (RS-32). Upstream failures are answered
+502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
 import asyncio
+import ipaddress
 import logging
 import time
 import urllib.parse
@@ -21,6 +24,7 @@ from ..guard import fold_header, strip_access_token
 from ..http11 import NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_chunk, build_request_head
 from ..logfield import escape
 from ..permissions import normalize_path
+from ..validator import ALLOW_PUBLIC
 from .files import is_loopback
 from .tlsutil import client_context
 from .web import Response, error_response
@@ -37,8 +41,14 @@ STREAM_LIMIT = 1 << 60  # bodies are streamed through: the parser enforces frami
 # RFC 9110 §7.6.1 hop-by-hop fields, plus what we frame or set ourselves.
 _HOP_REQUEST = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
                 b"host", b"content-length", b"expect", b"x-forwarded-for", b"x-forwarded-proto",
-                b"x-forwarded-host"}
-_FORWARDED = (b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+                b"x-forwarded-host", b"forwarded", b"x-real-ip"}
+# What a client may claim about earlier hops: believed (appended to) only from a trusted proxy.
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip")
+# Issue 11 §1: what may reach the upstream without a token. Nothing else does.
+TOKEN_FREE_METHODS = ("GET", "HEAD", "OPTIONS")  # on / and /x-nmos; OPTIONS anywhere (GEN-04)
+PUBLIC_ALLOW = "GET, HEAD, OPTIONS"  # the Allow of a 405 on / and /x-nmos
+REFUSED_METHODS = ("CONNECT", "TRACE")  # never forwarded: tunnels and reflection
+MAX_TRUST_CACHE = 256  # client addresses remembered as trusted proxy or not
 _HOP_RESPONSE = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
                  b"content-length", b"date"}  # our server writes its own Date
 
@@ -104,11 +114,16 @@ class AuthProxy:
 
     keep_host: forward the client's Host instead of the upstream's. strip_authorization:
     do not forward the Authorization header. `ca_file` adds trust anchors for an https upstream.
+    trusted_proxies: addresses or networks ("127.0.0.1", "10.0.0.0/8") whose X-Forwarded-* and
+    Forwarded values are kept and appended to; from anyone else they are dropped.
+    keys, key_wait: a KeyStore and the seconds a request waits for a key fetch in flight
+    before its 503 stands (issue 12 §1; IS-10 RS-07).
     """
 
     def __init__(self, guard, upstream, *, ca_file=None, ssl_context=None, keep_host=False,
                  strip_authorization=False, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
-                 timeout=DEFAULT_UPSTREAM_TIMEOUT, pool_size=DEFAULT_POOL_SIZE, clock=time.time):
+                 timeout=DEFAULT_UPSTREAM_TIMEOUT, pool_size=DEFAULT_POOL_SIZE, clock=time.time,
+                 trusted_proxies=(), keys=None, key_wait=0.0):
         parts = urllib.parse.urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ConfigError("upstream must be an http:// or https:// URL without query: %r" % upstream[:80])
@@ -135,20 +150,96 @@ class AuthProxy:
         self.timeout = timeout
         self.pool_size = pool_size
         self.clock = clock
+        self.trusted = _networks(trusted_proxies)
+        self._trust_cache = {}
+        self.keys = keys
+        self.key_wait = key_wait
         self._pool = []
 
     # --- the handler ----------------------------------------------------------------
     def __call__(self, request):
+        method = request.method
+        if method in REFUSED_METHODS:
+            return self.error(405, "Method Not Allowed: %s is not forwarded" % method,
+                              [("Allow", self.guard.allow_methods)])
         target = request.target
-        if target[:1] != "/":  # absolute-form or '*': judge the path, as the server routes it
-            target = request.path + ("?" + request.query if request.query else "")
-        verdict = self.guard.check(request.method, target, guard_headers(request.headers), self.clock())
+        if target[:1] != "/":
+            refused = self._refuse_target(request, target)
+            if refused is not None:
+                return refused
+            if target != "*":  # absolute-form naming us: judge the path, as the server routes it
+                target = request.path + ("?" + request.query if request.query else "")
+        headers = guard_headers(request.headers)
+        verdict = self.guard.check(method, target, headers, self.clock())
+        if verdict.answer is not None:
+            if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0:
+                return self._after_keys(request, target, headers)
+            return answer_response(verdict.answer)
+        return self._admit(request, target, verdict)
+
+    def _admit(self, request, target, verdict):
+        """The guard allowed it: refuse what a token-free request may not carry, then forward."""
+        if verdict.decision is ALLOW_PUBLIC:  # no token was needed: / and /x-nmos, or OPTIONS
+            if request.method not in TOKEN_FREE_METHODS:
+                return self.error(405, "Method Not Allowed: only GET, HEAD and OPTIONS here",
+                                  [("Allow", PUBLIC_ALLOW)])
+            if request.has_body:
+                return self.error(400, "Bad Request: a request without a token carries no body",
+                                  [("Connection", "close")])
+            return self._forward(request, target, False)
+        # BCP-003-02: only a GET whose token was checked becomes a WebSocket upgrade
+        return self._forward(request, target, request.method == "GET" and request.upgrade == "websocket")
+
+    async def _after_keys(self, request, target, headers):
+        """Keys for the token's issuer are being fetched: wait for it (bounded by key_wait),
+        deciding again each time a fetch ends; the 503 + Retry-After stands after that."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.key_wait
+        while True:
+            changed = await self.keys.wait_change(deadline - loop.time())
+            verdict = self.guard.check(request.method, target, headers, self.clock())
+            if verdict.answer is None or verdict.decision.status != 503 or not changed:
+                break
         if verdict.answer is not None:
             return answer_response(verdict.answer)
-        return self._forward(request, target)
+        result = self._admit(request, target, verdict)
+        return (await result) if not isinstance(result, Response) else result
 
-    def error(self, status, message):
-        return error_response(status, message, self.guard.cors_headers())
+    def _refuse_target(self, request, target):
+        """RFC 9112 §3.2: authority-form is for CONNECT only, asterisk-form for OPTIONS only,
+        absolute-form must name this server (the Host the client sent), never another one."""
+        if target == "*":
+            return None if request.method == "OPTIONS" else self.error(400, "Bad Request: '*' is for OPTIONS")
+        scheme, sep, rest = target.partition("://")
+        if not sep:
+            return self.error(400, "Bad Request: authority-form target is not forwarded")
+        authority = rest.split("/", 1)[0].split("?", 1)[0].lower()
+        host = request.header("host")
+        if scheme.lower() not in ("http", "https") or not authority or host is None or \
+                authority != host.strip().lower():
+            return self.error(400, "Bad Request: absolute-form target names another host")
+        return None
+
+    def is_trusted(self, address):
+        """True when `address` (the client's IP) is a configured trusted proxy."""
+        if not self.trusted or not address:
+            return False
+        known = self._trust_cache.get(address)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(address.split("%", 1)[0])
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                known = any(ip in net for net in self.trusted)
+            except ValueError:
+                known = False
+            if len(self._trust_cache) >= MAX_TRUST_CACHE:
+                self._trust_cache = {}
+            self._trust_cache[address] = known
+        return known
+
+    def error(self, status, message, headers=()):
+        return error_response(status, message, self.guard.cors_headers() + list(headers))
 
     async def close(self):
         pool, self._pool = self._pool, []
@@ -168,22 +259,35 @@ class AuthProxy:
         hop = _HOP_REQUEST
         listed = _connection_tokens(request.headers)
         out = [None]
-        seen = {}  # host and earlier proxies' X-Forwarded-* values
+        client = request.client[0] if request.client else None
+        trusted = self.is_trusted(client)
+        seen = {}  # a trusted proxy's X-Forwarded-* / Forwarded values
+        client_host = None
         for n, v in request.headers:
             if n in hop or n in listed or n[:6] == b"proxy-":
-                if n in _FORWARDED:
+                if n == b"host":
+                    client_host = v
+                elif trusted and n in _FORWARDED:
                     seen[n] = v if n not in seen else seen[n] + b", " + v
                 continue
             if n == b"authorization" and self.strip_authorization:
                 continue
             out.append((n, v))
-        client_host = seen.get(b"host")
         out[0] = (b"host", client_host if self.keep_host and client_host else self.host_header)
-        mine = {b"x-forwarded-for": (request.client[0] if request.client else "unknown").encode(),
-                b"x-forwarded-proto": b"https" if request.tls else b"http", b"x-forwarded-host": client_host}
-        for name, value in mine.items():  # appended to what earlier proxies said
+        proto = b"https" if request.tls else b"http"
+        mine = {b"x-forwarded-for": (client or "unknown").encode(), b"x-forwarded-proto": proto,
+                b"x-forwarded-host": client_host}
+        for name, value in mine.items():  # what we saw, appended to what a trusted proxy said
             if value is not None:
                 out.append((name, value if name not in seen else seen[name] + b", " + value))
+        if trusted:
+            if b"x-real-ip" in seen:
+                out.append((b"x-real-ip", seen[b"x-real-ip"]))
+            if b"forwarded" in seen:  # RFC 7239 §4: our element appended to the list
+                node = client or "unknown"
+                node = '"[%s]"' % node if ":" in node else node
+                mine = b"for=%s;proto=%s" % (node.encode(), proto)
+                out.append((b"forwarded", seen[b"forwarded"] + b", " + mine))
         if websocket:
             out.append((b"connection", b"upgrade"))
             out.append((b"upgrade", b"websocket"))
@@ -194,8 +298,7 @@ class AuthProxy:
             out.append((b"content-length", b"%d" % head.content_length))
         return out
 
-    async def _forward(self, request, target):
-        websocket = request.upgrade == "websocket"
+    async def _forward(self, request, target, websocket):
         head = build_request_head(request.method, self._target(target), self._headers(request, websocket))
         has_body = request.has_body
         conn = None
@@ -227,9 +330,11 @@ class AuthProxy:
                 return self.error(502, "Bad Gateway: upstream unreachable or invalid answer")
             raise
         if resp.status == 101:
-            if not websocket:
+            if not websocket:  # never splice what no token allowed (issue 11 §1)
                 conn.abort()
-                return self.error(502, "Bad Gateway: unexpected protocol switch")
+                log.warning("upstream %s switched protocols for a request not forwarded as an upgrade",
+                            self.upstream)
+                return self.error(502, "Bad Gateway: unexpected protocol switch", [("Connection", "close")])
             return Response(101, headers=self._response_headers(resp) + [("upgrade", "websocket")],
                             upgrade=self._splice(conn, parser.take_buffer()))
         return self._response(request, conn, resp, parser)
@@ -387,6 +492,16 @@ class AuthProxy:
                 b.cancel()
                 conn.abort()
         return splice
+
+
+def _networks(specs):
+    out = []
+    for spec in specs or ():
+        try:
+            out.append(ipaddress.ip_network(str(spec).strip(), strict=False))
+        except ValueError:
+            raise ConfigError("trusted proxy %r is not an IP address or network" % str(spec)[:80])
+    return tuple(out)
 
 
 class _ClientSide(ConnectionError):

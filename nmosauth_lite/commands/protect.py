@@ -5,8 +5,9 @@ the allowed ones to the upstream Node (nmosauth_lite.aio.proxy). Keys come from 
 JWKS file, or from trusted issuers (RFC 8414 metadata) kept in the state directory
 and refreshed in the background (IS-10 RS-01..RS-10). Settings come from flags or
 from the `[protect]` table of a TOML file (flags win). Prints one JSON line on stdout
-once listening; logs and audit lines go to stderr (or an audit file). SIGTERM or
-SIGINT: graceful shutdown, exit 0.
+once listening; logs and audit lines go to stderr (or an audit file). With --issuer,
+every issuer's keys are fetched (bounded by --startup-timeout) before systemd hears READY.
+SIGTERM or SIGINT: graceful shutdown, exit 0.
 """
 
 import sys
@@ -28,6 +29,10 @@ SETTINGS = {
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "upstream_timeout": (float, 30.0), "max_body": (int, DEFAULT_MAX_BODY),
     "metrics": (str, None),
+    # issue 11: forwarded headers and slow clients; issue 12: a cold start
+    "trusted_proxies": (list, []), "max_per_address": (int, 0), "handshake_timeout": (float, 5.0),
+    "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
+    "startup_timeout": (float, 10.0),
 }
 
 
@@ -57,6 +62,19 @@ def add_arguments(p):
     p.add_argument("--upstream-timeout", type=float, metavar="S", help="wait this long for the upstream: 504 after (default 30)")
     p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body forwarded (default 16 MiB)")
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener (off by default)")
+    p.add_argument("--trusted-proxy", dest="trusted_proxies", action="append", metavar="ADDR[/BITS]",
+                   help="a proxy in front of protect whose X-Forwarded-*/Forwarded values are kept (repeatable); "
+                        "from anyone else they are replaced")
+    p.add_argument("--max-per-address", type=int, metavar="N",
+                   help="connections one client address may hold (default max(4, max-connections/8))")
+    p.add_argument("--handshake-timeout", type=float, metavar="S", help="TLS handshake must end within this (default 5)")
+    p.add_argument("--body-timeout", type=float, metavar="S", help="a request body must arrive within this (default 30)")
+    p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
+                   help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
+    p.add_argument("--key-wait", type=float, metavar="S",
+                   help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
+    p.add_argument("--startup-timeout", type=float, metavar="S",
+                   help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
 
 
 def load_settings(args):
@@ -77,9 +95,12 @@ def load_settings(args):
         raise ConfigError("give --jwks FILE or --issuer URL")
     if cfg["max_connections"] < 1 or cfg["max_body"] < 0:
         raise ConfigError("max_connections must be >= 1 and max_body >= 0")
-    for name in ("head_timeout", "idle_timeout", "upstream_timeout"):
+    for name in ("head_timeout", "idle_timeout", "upstream_timeout", "handshake_timeout", "body_timeout"):
         if not cfg[name] > 0:
             raise ConfigError("%s must be > 0" % name)
+    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout"):
+        if cfg[name] < 0:
+            raise ConfigError("%s must be >= 0" % name)
     cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
@@ -230,11 +251,14 @@ async def _serve(cfg):
                   cors_origin=cfg["cors_origin"])
     try:
         proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
-                          strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"])
+                          strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"],
+                          trusted_proxies=cfg["trusted_proxies"], keys=store, key_wait=cfg["key_wait"])
     except (OSError, ssl.SSLError) as e:
         raise ConfigError("cannot load --ca: %s" % (getattr(e, "strerror", None) or e))
-    server = HTTPServer(metrics.handler(proxy) if metrics else proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
-                        idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
+    server = HTTPServer(metrics.handler(proxy) if metrics else proxy, ssl=ctx, max_connections=cfg["max_connections"],
+                        head_timeout=cfg["head_timeout"], idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
+                        max_per_address=cfg["max_per_address"] or None, handshake_timeout=cfg["handshake_timeout"],
+                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"])
     try:
         await server.start(cfg["host"], cfg["port"])
     except OSError as e:
@@ -244,7 +268,6 @@ async def _serve(cfg):
         server.on_reject = metrics.rejected
         metrics.watch(server, store)
         metrics_server = await start_listener(metrics.registry, cfg["metrics"])
-    refresher = asyncio.ensure_future(store.run()) if store is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -256,6 +279,17 @@ async def _serve(cfg):
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
+    if store is not None:
+        # Issue 12 §1: keys first, then READY (bounded: an AS that is down delays us, never blocks
+        # us); requests arriving meanwhile wait up to key_wait for the fetch (RS-07 503 after).
+        priming = asyncio.ensure_future(store.prime(cfg["startup_timeout"]))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((priming, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not priming.done():
+            priming.cancel()
+        await asyncio.gather(priming, stopping, return_exceptions=True)
+    refresher = asyncio.ensure_future(store.run()) if store is not None else None
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
     try:

@@ -336,15 +336,17 @@ def test_connection_cap_answers_503_then_admits_again(pki):
     async def main():
         srv = await start(pki, max_connections=2)
         conns = []
-        for _ in range(2):
+        for _ in range(2):  # busy (a head in progress), not idle keep-alive: nothing to shed
             reader, writer = await open_tls(srv.port, pki)
-            writer.write(b"GET /hello HTTP/1.1\r\nHost: n\r\n\r\n")
-            assert (await read_response(reader))[0].status == 200
+            writer.write(b"GET /hello HTTP/1.1\r\nHost: n\r\n")
             conns.append((reader, writer))
+        for _ in range(100):
+            if srv.connection_count == 2 and all(not c.handshaking for c in srv._conns):
+                break
+            await asyncio.sleep(0.02)
         head, body = await exchange(srv.port, pki, b"GET /hello HTTP/1.1\r\nHost: n\r\n\r\n")
         assert head.status == 503 and head.get(b"retry-after") == b"1"
-        conns[0][1].close()
-        await conns[0][1].wait_closed()
+        conns[0][1].transport.abort()
         for _ in range(50):
             if srv.connection_count < 2:
                 break
@@ -506,3 +508,150 @@ def test_a_closing_connection_answers_once_and_parses_nothing_more(pki):
         await srv.shutdown(1)
     run(main())
     assert rejects == ["bad_request"] * 20
+
+
+# --- slow clients (issue 11 §2) ---------------------------------------------------------
+
+async def open_from(port, pki, source, *, tls=True):
+    """A TLS (or raw TCP) connection from a chosen loopback source address."""
+    kw = dict(ssl=client_ssl(pki), server_hostname=SERVER_NAME) if tls else {}
+    return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0), **kw), 5)
+
+
+async def wait_for(cond, seconds=5):
+    for _ in range(int(seconds / 0.02)):
+        if cond():
+            return True
+        await asyncio.sleep(0.02)
+    return cond()
+
+
+def test_idle_keep_alive_connection_is_shed_first_when_the_table_is_full(pki):
+    async def main():
+        srv = await start(pki, max_connections=2)
+        r1, w1 = await open_tls(srv.port, pki)
+        w1.write(b"GET /hello HTTP/1.1\r\nHost: n\r\n\r\n")
+        assert (await read_response(r1))[0].status == 200  # now idle keep-alive: the oldest
+        r2, w2 = await open_tls(srv.port, pki)
+        w2.write(b"GET /hello HTTP/1.1\r\nHost: n\r\n")  # busy: a head in progress
+        assert await wait_for(lambda: srv.connection_count == 2 and not any(c.handshaking for c in srv._conns))
+        head, _ = await exchange(srv.port, pki, b"GET /hello HTTP/1.1\r\nHost: n\r\n\r\n")
+        assert head.status == 200  # admitted in place of the idle one, not a 503
+        assert await asyncio.wait_for(r1.read(), 5) == b""  # the idle one was closed
+        w2.write(b"\r\n")
+        assert (await read_response(r2))[0].status == 200  # the busy one untouched
+        for w in (w1, w2):
+            w.transport.abort()
+        await srv.shutdown(1)
+    run(main())
+
+
+def test_slow_connections_from_one_address_leave_others_served(pki):
+    # N = the global cap slow connections from 127.0.0.1: only its share (max(4, N // 8)) get in,
+    # so clients from 127.0.0.2 are answered (issue 11 §2; before: every other client got 503).
+    async def main():
+        n = 16
+        srv = await start(pki, max_connections=n, head_timeout=20)
+        rejects = []
+        srv.on_reject = rejects.append
+        assert srv.max_per_address == 4
+        slow = []
+        for _ in range(n):
+            try:
+                r, w = await open_from(srv.port, pki, "127.0.0.1")
+                w.write(b"GET /hello HTTP/1.1\r\nHost: n\r\nX-Slow: ")  # and a byte now and then
+                slow.append((r, w))
+            except (OSError, asyncio.TimeoutError):
+                pass  # refused: over the address's share
+        assert await wait_for(lambda: srv._per_address.get("127.0.0.1") == 4)
+        assert srv.connection_count == 4
+        assert set(rejects) == {"over_address_cap"} and len(rejects) == n - 4  # counted for the metrics
+        for _ in range(5):
+            r, w = await open_from(srv.port, pki, "127.0.0.2")
+            w.write(b"GET /hello HTTP/1.1\r\nHost: n\r\n\r\n")
+            assert (await read_response(r))[0].status == 200
+            w.transport.abort()
+        for r, w in slow:
+            w.transport.abort()
+        assert await wait_for(lambda: not srv._per_address and srv.connection_count == 0)
+        await srv.shutdown(1)
+    run(main())
+
+
+def test_trickled_head_meets_the_deadline_counted_from_connection_start(pki):
+    async def main():
+        srv = await start(pki, head_timeout=1.0)
+        t0 = time.monotonic()
+        reader, writer = await open_tls(srv.port, pki)
+        await asyncio.sleep(0.7)  # silent first, then one byte every 0.1 s
+
+        async def trickle():
+            for b in b"GET /hello HTTP/1.1\r\nHost: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn":
+                writer.write(bytes([b]))
+                await asyncio.sleep(0.1)
+        task = asyncio.ensure_future(trickle())
+        head, _ = await read_response(reader, timeout=10)
+        took = time.monotonic() - t0
+        task.cancel()
+        assert head.status == 408
+        assert took < 1.6, took  # not 0.7 s + a fresh 1.0 s from the first byte
+        writer.transport.abort()
+        await srv.shutdown(1)
+    run(main())
+
+
+def test_silent_tls_connection_is_closed_by_the_handshake_deadline(pki):
+    async def main():
+        srv = await start(pki, handshake_timeout=0.5, head_timeout=30)
+        rejects = []
+        srv.on_reject = rejects.append
+        reader, writer = await open_from(srv.port, pki, "127.0.0.1", tls=False)  # never a ClientHello
+        assert await wait_for(lambda: srv.connection_count == 1, 2)  # counted while handshaking
+        t0 = time.monotonic()
+        try:
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - t0 < 2.5
+        assert await wait_for(lambda: srv.connection_count == 0 and not srv._per_address)
+        assert rejects == ["handshake_timeout"]
+        writer.transport.abort()
+        await srv.shutdown(1)
+    run(main())
+
+
+def test_slow_body_is_cut_by_the_minimum_body_rate(pki):
+    async def main():
+        srv = await start(pki, body_timeout=60, min_body_rate=1000)
+        reader, writer = await open_tls(srv.port, pki)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: n\r\nContent-Length: 100000\r\n\r\n")
+        t0 = time.monotonic()
+
+        async def trickle():  # 50 bytes/s, far below 1000
+            while True:
+                writer.write(b"x" * 10)
+                await asyncio.sleep(0.2)
+        task = asyncio.ensure_future(trickle())
+        head, _ = await read_response(reader, "POST", timeout=15)
+        took = time.monotonic() - t0
+        task.cancel()
+        assert head.status == 408 and head.get(b"connection") == b"close"
+        assert took < 6, took  # grace (2 s) + about 0.1 s, not the 60 s body deadline
+        writer.transport.abort()
+        await srv.shutdown(1)
+    run(main())
+
+
+def test_a_fast_body_is_not_cut(pki):
+    async def main():
+        srv = await start(pki, min_body_rate=1000)
+        reader, writer = await open_tls(srv.port, pki)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: n\r\nContent-Length: 30000\r\n\r\n")
+        for _ in range(10):  # 3000 bytes every 0.3 s (10 kB/s) for 3 s: past the grace period
+            writer.write(b"y" * 3000)
+            await asyncio.sleep(0.3)
+        head, body = await read_response(reader, "POST", timeout=10)
+        assert head.status == 200 and len(body) == 30000
+        writer.transport.abort()
+        await srv.shutdown(1)
+    run(main())

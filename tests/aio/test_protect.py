@@ -239,7 +239,7 @@ def test_forwarded_request_drops_hop_by_hop_and_sets_host_and_forwarded(pki, pro
     assert echo["target"] == SELF + "?paging.limit=10"  # canonical path judged = path sent (RS-32)
     got = dict((n, v) for n, v in echo["headers"])
     assert got["host"] == "127.0.0.1:%d" % upstream.port
-    assert got["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+    assert got["x-forwarded-for"] == "127.0.0.1"  # the client's own claim dropped (issue 11 §1)
     assert got["x-forwarded-proto"] == "https"
     assert got["x-forwarded-host"] == "127.0.0.1:%d" % proxy.port
     assert got["authorization"] == "Bearer " + t and got["accept"] == "application/json"
@@ -479,7 +479,8 @@ def test_issuer_key_rotation_503_with_retry_after_then_200(pki, upstream, standi
     bundle.write_bytes(open(pki.ca_cert, "rb").read() + open(standin.pki.ca_cert, "rb").read())
     args = ["--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:%d" % upstream.port, "--audience", AUD,
             "--issuer", standin.issuer, "--ca", str(bundle), "--state-dir", str(tmp_path / "state"),
-            "--cert", pki.cert, "--key", pki.key, "--strict", "--audit", "off"]
+            "--cert", pki.cert, "--key", pki.key, "--strict", "--audit", "off",
+            "--key-wait", "0"]  # the RS-07 fallback itself (with the default wait, 200 at once: see below)
     p = Protect(args, tmp_path, "issuer")
     try:
         t1 = token(m, iss=standin.issuer)
