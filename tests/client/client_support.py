@@ -89,6 +89,8 @@ class ServeProc:
         lines = ['host = "%s"' % host, "[tokens]", "lifetime = %d" % lifetime]
         if trust_ca:
             lines += ["[tls]", 'trust_ca_file = "%s"' % trust_ca]
+        # the clients' own JWKS (private_key_jwt) is served on loopback: a lab setting (issue 11 §3)
+        lines += ["[client_jwks]", "allow_private_addresses = true"]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n" + extra)
         self.port = port
