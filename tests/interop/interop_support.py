@@ -5,6 +5,7 @@ the only reason to skip is a missing `node` (CI has it: tools/sysdeps.sh)."""
 
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -48,6 +49,26 @@ def provider_version():
         return json.load(f)["version"]
 
 
+def _b64(n, size=None):
+    import base64
+
+    raw = n.to_bytes(size or (n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def signing_keys():
+    """Private JWKs for the provider: RSA 2048 (RS512, RS256) and P-256 (ES256)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    r = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    e = ec.generate_private_key(ec.SECP256R1()).private_numbers()
+    return [{"kty": "RSA", "kid": "rsa-1", "use": "sig", "n": _b64(r.public_numbers.n), "e": _b64(r.public_numbers.e),
+             "d": _b64(r.d), "p": _b64(r.p), "q": _b64(r.q), "dp": _b64(r.dmp1), "dq": _b64(r.dmq1),
+             "qi": _b64(r.iqmp)},
+            {"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": _b64(e.public_numbers.x, 32),
+             "y": _b64(e.public_numbers.y, 32), "d": _b64(e.private_value, 32)}]
+
+
 class OidcProvider:
     """`node tools/interop/oidc_provider.mjs` with a config file; issuer https://localhost:<port>."""
 
@@ -58,8 +79,10 @@ class OidcProvider:
         self.initial_access_token = iat
         self.alg = alg
         self.config = os.path.join(self.workdir, "oidc-provider.json")
-        with open(self.config, "w") as f:
-            json.dump({"cert": pki.cert, "key": pki.key, "host": "localhost", "alg": alg,
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds private keys
+        with os.fdopen(fd, "w") as f:
+            json.dump({"cert": pki.cert, "key": pki.key, "keys": signing_keys(),
+                       "cookie_key": secrets.token_urlsafe(32), "host": "localhost", "alg": alg,
                        "initial_access_token": iat, "audience": AUDIENCE, "resource": RESOURCE,
                        "scopes": SCOPES, "response_types": list(response_types), "token_ttl": token_ttl}, f)
         self.proc = None

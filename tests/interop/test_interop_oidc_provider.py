@@ -202,6 +202,7 @@ def test_controller_pkce_flow_refresh_and_revocation(tmp_path, op):
     assert c["sub"] == "operator" and c["iss"] == op.issuer and c["aud"] == AUDIENCE
     assert set(c["scope"].split()) == {"query", "connection"} and "x-nmos-query" in c
     assert first["refresh_token"] and second["access_token"] != first["access_token"]
+    assert second["refresh_token"] != first["refresh_token"]  # rotated (public client)
     assert parse(second["access_token"]).claims["sub"] == "operator"
     assert revoked is True and after is not None and after.error == "invalid_grant"
 

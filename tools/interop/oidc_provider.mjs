@@ -1,11 +1,10 @@
 // Start panva's oidc-provider (OpenID Certified) as an IS-10 authorization server on loopback, for the
 // interop tests (tests/interop). Usage: node oidc_provider.mjs CONFIG.json
-// CONFIG: {cert, key, listen_host, host, alg, initial_access_token, audience, resource, scopes,
+// CONFIG: {cert, key, keys (private JWKs), cookie_key, listen_host, host, alg, initial_access_token, audience, resource, scopes,
 //          response_types, token_ttl}. Prints one JSON line {"issuer", "port", "pid"} on stdout when ready;
 // stops on SIGTERM. Everything here is the provider's documented configuration: JWT access tokens via
 // resourceIndicators (accessTokenFormat 'jwt'), x-nmos-* claims via extraTokenClaims, RFC 7591 with an
 // initial access token, client_credentials, PKCE, refresh, revocation, devInteractions (a scripted login).
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 
@@ -14,14 +13,10 @@ import Provider from 'oidc-provider';
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const PERMS = { read: ['*'], write: ['*'] };
 
-function jwk(type, options, kid) {
-  const { privateKey } = generateKeyPairSync(type, options);
-  return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig' };
-}
-
-// One RSA key serves RS512 and RS256 (RFC 7518 §3.3), one P-256 key ES256.
-const keys = [jwk('rsa', { modulusLength: 2048 }, 'rsa-1'), jwk('ec', { namedCurve: 'P-256' }, 'ec-1')];
-process.stderr.write('interop: signing keys made\n'); // start-up milestones, for a test's failure message
+// The signing keys (private JWKs: one RSA key for RS512 and RS256, RFC 7518 §3.3, one P-256 key for
+// ES256) come in the config file: the test makes them, since generateKeyPairSync in a fresh Node 20
+// process now and then deadlocks on an OpenSSL lock (seen here: main thread in futex wait).
+const { keys } = cfg;
 
 let handler = (req, res) => { res.statusCode = 503; res.end(); };
 const server = https.createServer({ cert: readFileSync(cfg.cert), key: readFileSync(cfg.key) },
@@ -40,7 +35,7 @@ server.listen(0, cfg.listen_host || '127.0.0.1', () => {
   };
   const provider = new Provider(issuer, {
     jwks: { keys },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    cookies: { keys: [cfg.cookie_key] },
     scopes: ['openid', 'offline_access', ...cfg.scopes],
     responseTypes: cfg.response_types || ['code'],
     clientAuthMethods: ['client_secret_basic', 'private_key_jwt', 'none'],
