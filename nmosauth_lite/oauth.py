@@ -92,16 +92,45 @@ def _check_scope(scope):
     return " ".join(scope.split())
 
 
+def node_response_types(metadata):
+    """response_types for a client with no redirect-based grant: ["none"] (the IS-10 example) only
+    when the AS lists "none" in response_types_supported, else [] (RFC 7591 §2: such a client
+    sends an empty list; an OpenID-certified AS reads "none" as a redirect flow needing redirect_uris)."""
+    supported = metadata.get("response_types_supported") if isinstance(metadata, dict) else None
+    return ["none"] if isinstance(supported, list) and "none" in supported else []
+
+
+def other_response_types(types):
+    """The form to retry with when an AS refused `types` ([] <-> ["none"])."""
+    return [] if types else ["none"]
+
+
+def is_response_types_refusal(err):
+    """Did a registration answer refuse a Node's response_types? invalid_redirect_uri (we sent no
+    redirect URI, so response_types made the AS want one), or invalid_client_metadata whose
+    description names response types or redirect URIs (RFC 7591 §3.2.2)."""
+    if err.status != 400:
+        return False
+    if err.error == "invalid_redirect_uri":
+        return True
+    desc = (err.description or "").lower()
+    return err.error == "invalid_client_metadata" and ("response" in desc or "redirect" in desc)
+
+
 def build_registration(name, scope, grant, auth_method, jwks_uri=None, redirect_uris=None,
-                       software_id=None, software_version=None):
-    """The RFC 7591 §2 request body for a Node ("client_credentials") or controller ("authorization_code")."""
+                       software_id=None, software_version=None, response_types=None):
+    """The RFC 7591 §2 request body for a Node ("client_credentials") or controller ("authorization_code").
+    A Node's `response_types` come from node_response_types(metadata); default ["none"] (IS-10 example)."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("client_name is required (IS-10 CL-08)")
     body = {"client_name": name, "scope": _check_scope(scope), "token_endpoint_auth_method": auth_method}
     if grant == "client_credentials":
         if auth_method not in ("client_secret_basic", "private_key_jwt"):
             raise ConfigError("client_credentials needs client_secret_basic or private_key_jwt (IS-10 CL-11)")
-        body["grant_types"], body["response_types"] = ["client_credentials"], ["none"]
+        types = ["none"] if response_types is None else list(response_types)
+        if types not in ([], ["none"]):
+            raise ConfigError("a client_credentials client has response_types [] or [\"none\"]")
+        body["grant_types"], body["response_types"] = ["client_credentials"], types
     elif grant == "authorization_code":
         if auth_method not in ("none", "client_secret_basic", "private_key_jwt"):
             raise ConfigError("unsupported token_endpoint_auth_method " + str(auth_method))

@@ -36,6 +36,16 @@ def check_registration_body():
     harness.raises(ConfigError, oauth.client_name, "ACME", "", "SN1")
 
 
+def check_node_response_types():
+    # RFC 7591 §2: ["none"] only when the AS lists it, else [] (issue 12)
+    harness.eq(oauth.node_response_types({"response_types_supported": ["code"]}), [], "strict AS")
+    harness.eq(oauth.node_response_types({"response_types_supported": ["code", "none"]}), ["none"], "listed")
+    b = oauth.build_registration("n", "registration", "client_credentials", "client_secret_basic", response_types=[])
+    harness.eq(b["response_types"], [], "empty list sent")
+    e = oauth.oauth_error("x", status=400, error="invalid_redirect_uri", description="")
+    harness.eq(oauth.is_response_types_refusal(e), True, "retry on invalid_redirect_uri")
+
+
 def check_registration_response():
     req = {"token_endpoint_auth_method": "client_secret_basic", "scope": "registration"}
     got = oauth.check_registration_response({"client_id": "c", "client_secret": "s", "registration_access_token": "t",

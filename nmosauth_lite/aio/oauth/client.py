@@ -98,16 +98,31 @@ class OAuthClient:
         return rec
 
     async def _register(self, c, meta):
+        node = self.grant == "client_credentials"
+        types = oauth.node_response_types(meta) if node else None  # RFC 7591 §2, from RFC 8414 metadata
         body = oauth.build_registration(self.name, self.scope, self.grant, self.auth_method, self.jwks_uri,
-                                        [self.redirect_uri(c.issuer)] if self.grant == "authorization_code"
-                                        else None, *self.software)
-        headers = [("content-type", "application/json"), ("accept", "application/json")]
-        if self.initial_token:
-            headers.append(("authorization", "Bearer " + self.initial_token))  # CL-11, CL-12
-        resp = await self.selector.request("POST", meta["registration_endpoint"],
-                                           body=jsonshim.dumps(body).encode("utf-8"), headers=headers)
+                                        None if node else [self.redirect_uri(c.issuer)], *self.software,
+                                        response_types=types)
+        resp = await self._post_registration(meta, body)
         if resp.status not in (200, 201):
-            raise oauth.parse_error(resp.status, resp.body, "registration endpoint")
+            err = oauth.parse_error(resp.status, resp.body, "registration endpoint")
+            if not (node and oauth.is_response_types_refusal(err)):
+                raise with_attrs(oauth.OAuthError("%s refused the registration of %s: %s" % (
+                    c.issuer, self.name, err.message)), error=err.error, description=err.description,
+                    status=err.status)
+            # A strict AS refused this form of "no redirect-based grant": try the other, once.
+            retry = dict(body, response_types=oauth.other_response_types(types))
+            log.info("%s refused response_types %s (%s): retrying with %s", c.issuer,
+                     jsonshim.dumps(types), err.error, jsonshim.dumps(retry["response_types"]))
+            resp = await self._post_registration(meta, retry)
+            if resp.status not in (200, 201):
+                again = oauth.parse_error(resp.status, resp.body, "registration endpoint")
+                raise with_attrs(oauth.OAuthError(
+                    "%s refused the registration of %s with response_types %s (%s) and with %s (%s)" % (
+                        c.issuer, self.name, jsonshim.dumps(types), err.message, jsonshim.dumps(
+                            retry["response_types"]), again.message)),
+                    error=again.error, description=again.description, status=again.status)
+            body = retry
         doc = oauth.check_registration_response(oauth_json(resp.body, "registration response"), body)
         rec = dict(doc, issuer=c.issuer, registered_at=int(self.clock()),
                    registration_endpoint=meta["registration_endpoint"])
@@ -116,6 +131,13 @@ class OAuthClient:
         self._read_back_done.add(c.issuer)
         log.info("registered with %s as client %s (%s)", c.issuer, rec["client_id"], self.name)
         return rec
+
+    async def _post_registration(self, meta, body):
+        headers = [("content-type", "application/json"), ("accept", "application/json")]
+        if self.initial_token:
+            headers.append(("authorization", "Bearer " + self.initial_token))  # CL-11, CL-12
+        return await self.selector.request("POST", meta["registration_endpoint"],
+                                           body=jsonshim.dumps(body).encode("utf-8"), headers=headers)
 
     async def _read_back(self, rec):
         """RFC 7592 §2.1 read; None when the server no longer knows the client."""
