@@ -85,4 +85,4 @@ bench: venv
 	$(BIN)/python tools/bench_all.py
 
 clean:
-	rm -rf $(VENV) $(VENV_PURE) build dist *.egg-info tools/mpy/node_modules
+	rm -rf $(VENV) $(VENV_PURE) build dist *.egg-info tools/mpy/node_modules tools/interop/node_modules
