@@ -1,30 +1,27 @@
-"""The authorizing reverse proxy behind `nmosauth-lite protect` (issue 3, item 5).
+"""The authorizing reverse proxy behind `nmosauth-lite protect` (issue 3, item 5): its I/O.
 
-Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit);
-allowed ones go to one upstream origin (http, or https verified against the
-system CAs plus a CA file) over a small keep-alive pool, with hop-by-hop fields
-dropped (RFC 9110 §7.6.1), Host and X-Forwarded-* set from what we saw (a
-client's own kept only from trusted proxies), bodies streamed both ways, and
-WebSocket upgrades spliced after the upstream's 101 (RFC 6455 §4.1) only for a
-GET whose token was checked. Without a token only GET, HEAD and OPTIONS without
-a body or upgrade pass (issue 11 §1: `token_free`). The path sent upstream is
-the canonical path the guard judged (RS-32). Upstream failures are answered
-502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
+Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit), then the
+token-free boundary and header rewrite of `aio.boundary` (issue 11 §1); allowed ones go to one
+upstream origin (http, or https verified against the system CAs plus a CA file) over a small
+keep-alive pool, bodies streamed both ways, WebSocket upgrades spliced after the upstream's 101
+(RFC 6455 §4.1). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
+failures are answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
 import asyncio
-import ipaddress
 import logging
 import time
 import urllib.parse
 
-from ..errors import ConfigError, InvalidRequestError
-from ..guard import FIELDS as GUARD_FIELDS
-from ..guard import fold_header, strip_access_token
+from ..errors import ConfigError
+from ..guard import strip_access_token
 from ..http11 import NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_chunk, build_request_head
 from ..logfield import escape
-from ..permissions import normalize_path
 from ..validator import ALLOW_PUBLIC
+from .boundary import (MAX_TRUST_CACHE, PUBLIC_ALLOW, REFUSED_METHODS, TOKEN_FREE_METHODS,  # noqa: F401
+                       answer_response, canonical_path, forward_headers, guard_headers, is_in_networks,
+                       is_websocket_upgrade, parse_networks, response_headers, target_refusal,
+                       token_free_refusal, upstream_target)
 from .files import is_loopback
 from .tlsutil import client_context
 from .web import Response, error_response
@@ -38,59 +35,6 @@ POOL_IDLE = 4.0  # below the common 5 s keep-alive timeout of upstream servers
 SPLICE_LINGER = 2.0  # after one side of a spliced WebSocket ends, the other gets this long
 READ_SIZE = 65536
 STREAM_LIMIT = 1 << 60  # bodies are streamed through: the parser enforces framing, not size
-# RFC 9110 §7.6.1 hop-by-hop fields, plus what we frame or set ourselves.
-_HOP_REQUEST = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
-                b"host", b"content-length", b"expect", b"x-forwarded-for", b"x-forwarded-proto",
-                b"x-forwarded-host", b"forwarded", b"x-real-ip"}
-# What a client may claim about earlier hops: believed (appended to) only from a trusted proxy.
-_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip")
-# Issue 11 §1: what may reach the upstream without a token. Nothing else does.
-TOKEN_FREE_METHODS = ("GET", "HEAD", "OPTIONS")  # on / and /x-nmos; OPTIONS anywhere (GEN-04)
-PUBLIC_ALLOW = "GET, HEAD, OPTIONS"  # the Allow of a 405 on / and /x-nmos
-REFUSED_METHODS = ("CONNECT", "TRACE")  # never forwarded: tunnels and reflection
-MAX_TRUST_CACHE = 256  # client addresses remembered as trusted proxy or not
-_HOP_RESPONSE = {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade",
-                 b"content-length", b"date"}  # our server writes its own Date
-
-
-# The fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight): only these are
-# decoded for it, on every request (the hot path). Keep in step with guard.py.
-_GUARD_FIELDS = dict((n.encode(), n) for n in GUARD_FIELDS)
-
-
-def guard_headers(raw):
-    """The request's [(lowercase bytes, bytes)] as the guard wants them: str dict of the fields
-    it reads, repeated fields joined with ', ', a repeated Authorization kept as a list."""
-    out = {}
-    fields = _GUARD_FIELDS
-    for n, v in raw:
-        name = fields.get(n)
-        if name is not None:
-            fold_header(out, name, v.decode("latin-1"))
-    return out
-
-
-def answer_response(answer):
-    """A guard Answer as a server Response (the server frames the body itself)."""
-    return Response(answer.status, answer.body, [h for h in answer.headers if h[0].lower() != "content-length"])
-
-
-def canonical_path(path):
-    """The path the validator judged, as a string: unreserved escapes decoded, dot segments
-    removed, repeated slashes merged; a trailing slash kept (NMOS listings use it)."""
-    if "%" not in path and "//" not in path and "/." not in path:
-        return path
-    segs = normalize_path(path)
-    tail = path.endswith("/") or path.endswith("/.") or path.endswith("/..")
-    return "/" + "/".join(segs) + ("/" if segs and tail else "")
-
-
-def _connection_tokens(headers):
-    out = set()
-    for n, v in headers:
-        if n == b"connection":
-            out.update(t.strip().lower() for t in v.split(b",") if t.strip())
-    return out
 
 
 class _Conn:
@@ -150,7 +94,7 @@ class AuthProxy:
         self.timeout = timeout
         self.pool_size = pool_size
         self.clock = clock
-        self.trusted = _networks(trusted_proxies)
+        self.trusted = parse_networks(trusted_proxies)
         self._trust_cache = {}
         self.keys = keys
         self.key_wait = key_wait
@@ -164,9 +108,9 @@ class AuthProxy:
                               [("Allow", self.guard.allow_methods)])
         target = request.target
         if target[:1] != "/":
-            refused = self._refuse_target(request, target)
+            refused = target_refusal(method, target, request.header("host"))
             if refused is not None:
-                return refused
+                return self.error(400, refused)
             if target != "*":  # absolute-form naming us: judge the path, as the server routes it
                 target = request.path + ("?" + request.query if request.query else "")
         headers = guard_headers(request.headers)
@@ -180,15 +124,11 @@ class AuthProxy:
     def _admit(self, request, target, verdict):
         """The guard allowed it: refuse what a token-free request may not carry, then forward."""
         if verdict.decision is ALLOW_PUBLIC:  # no token was needed: / and /x-nmos, or OPTIONS
-            if request.method not in TOKEN_FREE_METHODS:
-                return self.error(405, "Method Not Allowed: only GET, HEAD and OPTIONS here",
-                                  [("Allow", PUBLIC_ALLOW)])
-            if request.has_body:
-                return self.error(400, "Bad Request: a request without a token carries no body",
-                                  [("Connection", "close")])
+            refused = token_free_refusal(request.method, request.has_body)
+            if refused is not None:
+                return self.error(*refused)
             return self._forward(request, target, False)
-        # BCP-003-02: only a GET whose token was checked becomes a WebSocket upgrade
-        return self._forward(request, target, request.method == "GET" and request.upgrade == "websocket")
+        return self._forward(request, target, is_websocket_upgrade(request.method, request.upgrade))
 
     async def _after_keys(self, request, target, headers):
         """Keys for the token's issuer are being fetched: wait for it (bounded by key_wait),
@@ -205,34 +145,13 @@ class AuthProxy:
         result = self._admit(request, target, verdict)
         return (await result) if not isinstance(result, Response) else result
 
-    def _refuse_target(self, request, target):
-        """RFC 9112 §3.2: authority-form is for CONNECT only, asterisk-form for OPTIONS only,
-        absolute-form must name this server (the Host the client sent), never another one."""
-        if target == "*":
-            return None if request.method == "OPTIONS" else self.error(400, "Bad Request: '*' is for OPTIONS")
-        scheme, sep, rest = target.partition("://")
-        if not sep:
-            return self.error(400, "Bad Request: authority-form target is not forwarded")
-        authority = rest.split("/", 1)[0].split("?", 1)[0].lower()
-        host = request.header("host")
-        if scheme.lower() not in ("http", "https") or not authority or host is None or \
-                authority != host.strip().lower():
-            return self.error(400, "Bad Request: absolute-form target names another host")
-        return None
-
     def is_trusted(self, address):
         """True when `address` (the client's IP) is a configured trusted proxy."""
         if not self.trusted or not address:
             return False
         known = self._trust_cache.get(address)
         if known is None:
-            try:
-                ip = ipaddress.ip_address(address.split("%", 1)[0])
-                if ip.version == 6 and ip.ipv4_mapped is not None:
-                    ip = ip.ipv4_mapped
-                known = any(ip in net for net in self.trusted)
-            except ValueError:
-                known = False
+            known = is_in_networks(address, self.trusted)
             if len(self._trust_cache) >= MAX_TRUST_CACHE:
                 self._trust_cache = {}
             self._trust_cache[address] = known
@@ -247,59 +166,14 @@ class AuthProxy:
             conn.abort()
 
     # --- the upstream request ----------------------------------------------------------
-    def _target(self, target):
-        path, q, query = target.partition("?")
-        try:
-            path = canonical_path(path)
-        except InvalidRequestError:
-            pass  # judged without a path (OPTIONS): forwarded as sent
-        return self.base + path + (strip_access_token("?" + query) if q else "")
-
     def _headers(self, request, websocket):
-        hop = _HOP_REQUEST
-        listed = _connection_tokens(request.headers)
-        out = [None]
         client = request.client[0] if request.client else None
-        trusted = self.is_trusted(client)
-        seen = {}  # a trusted proxy's X-Forwarded-* / Forwarded values
-        client_host = None
-        for n, v in request.headers:
-            if n in hop or n in listed or n[:6] == b"proxy-":
-                if n == b"host":
-                    client_host = v
-                elif trusted and n in _FORWARDED:
-                    seen[n] = v if n not in seen else seen[n] + b", " + v
-                continue
-            if n == b"authorization" and self.strip_authorization:
-                continue
-            out.append((n, v))
-        out[0] = (b"host", client_host if self.keep_host and client_host else self.host_header)
-        proto = b"https" if request.tls else b"http"
-        mine = {b"x-forwarded-for": (client or "unknown").encode(), b"x-forwarded-proto": proto,
-                b"x-forwarded-host": client_host}
-        for name, value in mine.items():  # what we saw, appended to what a trusted proxy said
-            if value is not None:
-                out.append((name, value if name not in seen else seen[name] + b", " + value))
-        if trusted:
-            if b"x-real-ip" in seen:
-                out.append((b"x-real-ip", seen[b"x-real-ip"]))
-            if b"forwarded" in seen:  # RFC 7239 §4: our element appended to the list
-                node = client or "unknown"
-                node = '"[%s]"' % node if ":" in node else node
-                mine = b"for=%s;proto=%s" % (node.encode(), proto)
-                out.append((b"forwarded", seen[b"forwarded"] + b", " + mine))
-        if websocket:
-            out.append((b"connection", b"upgrade"))
-            out.append((b"upgrade", b"websocket"))
-        head = request.head
-        if head.chunked:
-            out.append((b"transfer-encoding", b"chunked"))
-        elif head.content_length is not None:
-            out.append((b"content-length", b"%d" % head.content_length))
-        return out
+        return forward_headers(request, websocket, self.is_trusted(client), self.host_header,
+                               self.keep_host, self.strip_authorization)
 
     async def _forward(self, request, target, websocket):
-        head = build_request_head(request.method, self._target(target), self._headers(request, websocket))
+        head = build_request_head(request.method, upstream_target(self.base, target),
+                                  self._headers(request, websocket))
         has_body = request.has_body
         conn = None
         try:
@@ -394,12 +268,7 @@ class AuthProxy:
             # other 1xx: interim, the final answer follows (RFC 9110 §15.2)
 
     def _response_headers(self, resp):
-        hop = _HOP_RESPONSE
-        listed = _connection_tokens(resp.headers)
-        out = [(n, v) for n, v in resp.headers if not (n in hop or n in listed or n[:6] == b"proxy-")]
-        names = set(n for n, _ in out)
-        # The guard's CORS fields where the upstream set none (IS-10 RS-27: on every response)
-        return out + [(n, v) for n, v in self.guard.cors_headers() if n.lower().encode() not in names]
+        return response_headers(resp.headers, self.guard.cors_headers())
 
     def _response(self, request, conn, resp, parser):
         headers = self._response_headers(resp)
@@ -492,16 +361,6 @@ class AuthProxy:
                 b.cancel()
                 conn.abort()
         return splice
-
-
-def _networks(specs):
-    out = []
-    for spec in specs or ():
-        try:
-            out.append(ipaddress.ip_network(str(spec).strip(), strict=False))
-        except ValueError:
-            raise ConfigError("trusted proxy %r is not an IP address or network" % str(spec)[:80])
-    return tuple(out)
 
 
 class _ClientSide(ConnectionError):
