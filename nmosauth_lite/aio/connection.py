@@ -79,8 +79,10 @@ class _Connection(ResponseWriter, asyncio.Protocol):
     async def _start_tls(self, raw):
         srv = self.server
         try:
+            # The server's tick enforces (and counts) the handshake deadline; asyncio's own timer,
+            # a second later, is only a backstop, so it never wins the race and loses the cause.
             transport = await self.loop.start_tls(raw, self, srv.ssl, server_side=True,
-                                                  ssl_handshake_timeout=srv.handshake_timeout,
+                                                  ssl_handshake_timeout=srv.handshake_timeout + 1.0,
                                                   ssl_shutdown_timeout=5.0)
         except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, ValueError):
             self.task = None
