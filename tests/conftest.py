@@ -1,20 +1,15 @@
 """Shared fixtures: vector locations, crypto backends, token minting."""
 
-import json
 import os
 import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VECTORS = os.path.join(HERE, "vectors")
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-
-def load_vector(*parts):
-    with open(os.path.join(VECTORS, *parts), "rb") as f:
-        return json.loads(f.read())
+from vectorfiles import VECTORS, load_vector  # noqa: E402,F401 (the fixtures below use them)
 
 
 def _available_backends():
@@ -44,7 +39,7 @@ def _fresh_as_backoffs(request):
     """Each test meets the shared module-scoped authorization server with fresh failure back-offs
     (authserver/throttle.py), as it would a server of its own: the suite's deliberate failures from
     127.0.0.1 add up. (Here, not in tests/authserver/conftest.py: a second module named `conftest`
-    would shadow this one for `from conftest import load_vector`.)"""
+    would shadow this one for `from vectorfiles import load_vector`.)"""
     if "as_server" in request.fixturenames:
         request.getfixturevalue("as_server").reset_backoffs()
     yield

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from conftest import load_vector
+from vectorfiles import load_vector
 from nmosauth_lite import claims
 from nmosauth_lite.errors import ClaimError, ExpiredTokenError, NotYetValidError
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import load_vector
+from vectorfiles import load_vector
 
 EX = load_vector("nmos", "is10-example-token-vectors.json")
 TOKEN = EX["tests"][0]["token"]

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import load_vector
+from vectorfiles import load_vector
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature

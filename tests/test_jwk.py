@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from conftest import load_vector
+from vectorfiles import load_vector
 from minting import Minter, public_jwk
 from nmosauth_lite import jwk
 from nmosauth_lite.errors import KeyFormatError

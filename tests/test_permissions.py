@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import load_vector
+from vectorfiles import load_vector
 from nmosauth_lite.errors import InvalidRequestError, PermissionDeniedError
 from nmosauth_lite.permissions import Permissions, classify, normalize_path, PUBLIC
 

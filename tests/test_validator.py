@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import load_vector
+from vectorfiles import load_vector
 from nmosauth_lite import TokenValidator
 from nmosauth_lite.errors import ConfigError, KeyFetchPendingError, with_attrs
 from nmosauth_lite.jws import IS10_STRICT_ALGORITHMS
