@@ -69,6 +69,34 @@ def decode(text):
         raise MalformedTokenError("base64url: undecodable")
 
 
+def to_std(data):
+    """Fast path: ASCII bytes of base64url text (one or more dot-separated segments) mapped
+    to the standard alphabet in one C pass, for decode_std(); None where strict decoding is
+    not available (MicroPython), so callers use decode()."""
+    if _STRICT or (_STRICT is None and _has_strict()):
+        return data.translate(_TO_STD)
+    return None
+
+
+def decode_std(std, text, start, end):
+    """Decode text[start:end] from its to_std() form; None unless it is strict, canonical base64url.
+
+    The same rules as decode() (decode() is what then says why a segment is refused);
+    `text` is the ASCII original, read only for the last character's unused bits.
+    """
+    rem = (end - start) & 3
+    if rem:
+        if rem == 1 or text[end - 1] not in (_LAST_REM2 if rem == 2 else _LAST_REM3):
+            return None
+        seg = std[start:end] + _BPAD[rem]
+    else:
+        seg = std[start:end]
+    try:
+        return binascii.a2b_base64(seg, strict_mode=True)
+    except ValueError:
+        return None
+
+
 def encode(data):
     """Encode bytes as unpadded base64url text (str)."""
     if isinstance(data, str):
