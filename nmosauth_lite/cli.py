@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 a negative answer (denied, nothing found), 2 usage or
 configuration errors (one line on stderr, never a traceback).
 """
 
-import argparse
 import os
 import sys
 
@@ -30,6 +29,8 @@ COMMANDS = {
 def _formatter(prog):
     # An explicit width keeps argparse from importing shutil (and with it bz2 and
     # lzma) to ask the terminal: a few ms of every cold start.
+    import argparse
+
     try:
         width = int(os.environ.get("COLUMNS", "100"))
     except ValueError:
@@ -37,14 +38,20 @@ def _formatter(prog):
     return argparse.HelpFormatter(prog, width=max(40, width) - 2)
 
 
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", _formatter)
-        super().__init__(*args, **kwargs)
+def _parser_class():
+    # argparse is imported only when a parser is built (see main: parse_fast).
+    import argparse
 
-    def error(self, message):  # usage errors: exit 2, one line, no traceback
-        sys.stderr.write("%s: error: %s (see --help)\n" % (self.prog, message))
-        raise SystemExit(2)
+    class _Parser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("formatter_class", _formatter)
+            super().__init__(*args, **kwargs)
+
+        def error(self, message):  # usage errors: exit 2, one line, no traceback
+            sys.stderr.write("%s: error: %s (see --help)\n" % (self.prog, message))
+            raise SystemExit(2)
+
+    return _Parser
 
 
 def _load(name):
@@ -58,8 +65,9 @@ def _load(name):
 
 
 def build_parser(only=None):
-    parser = _Parser(prog="nmosauth-lite", description="NMOS IS-10 / BCP-003-02 authorization stack")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser_class = _parser_class()
+    parser = parser_class(prog="nmosauth-lite", description="NMOS IS-10 / BCP-003-02 authorization stack")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     for name in COMMANDS:
         if only is not None and name != only:
             continue
@@ -75,11 +83,16 @@ def build_parser(only=None):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
-    parser = build_parser(only)
-    args = parser.parse_args(argv)
-    if getattr(args, "_run", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
+    # A command may read its usual command lines from its own option table (parse_fast),
+    # so a cold start builds no argparse parser; anything else goes to argparse below.
+    fast = getattr(_load(only), "parse_fast", None) if only is not None else None
+    args = fast(argv[1:]) if fast is not None else None
+    if args is None:
+        parser = build_parser(only)
+        args = parser.parse_args(argv)
+        if getattr(args, "_run", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
     try:
         return args._run(args)
     except NmosAuthError as e:
