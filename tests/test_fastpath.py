@@ -233,3 +233,24 @@ def test_first_seen_tokens_of_one_client_decide_as_before():
         d = v.check(tok, "GET", "/x-nmos/node/v1.3/self", m.NOW)
         assert d.status == 200 and d.claims["jti"] == "j-%d" % i
         assert v.check(tok, "POST", "/x-nmos/node/v1.3/self", m.NOW).status == 403
+
+
+# --- guard: the steady state reuses one Verdict per allowed Decision (issue 13 item 3) --------
+
+def test_guard_reuses_the_verdict_of_a_cached_allowed_decision_and_still_expires_it():
+    from nmosauth_lite.guard import MAX_ALLOWED_VERDICTS, Guard
+
+    m = Minter()
+    g = Guard(TokenValidator(jwks=m.jwks, audience=[HOST], backend="cryptography"))
+    tok = m.token("RS512")
+    path = "/x-nmos/node/v1.3/self"
+    first = g.check("GET", path, {"authorization": "Bearer " + tok}, m.NOW)
+    again = g.check("GET", path, {"authorization": "bearer " + tok}, m.NOW)  # RFC 6750: scheme any case
+    assert first.answer is None and again is first
+    late = g.check("GET", path, {"authorization": "Bearer " + tok}, m.NOW + 10**6)  # IS-10 RS-19: exp
+    assert late.answer is not None and late.answer.status == 401
+    denied = g.check("POST", path, {"authorization": "Bearer " + tok}, m.NOW)
+    assert denied.answer.status == 403
+    for i in range(MAX_ALLOWED_VERDICTS + 5):
+        g.check("GET", path + "/%d" % i, {"authorization": "Bearer " + tok}, m.NOW)
+    assert len(g._allowed) <= MAX_ALLOWED_VERDICTS
