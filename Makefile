@@ -82,7 +82,7 @@ bundle: $(BUNDLE_STAMP)
 
 bench: venv
 	sh tools/sysdeps.sh bench
-	$(BIN)/python tools/bench_all.py
+	$(BIN)/python tools/bench_all.py --write
 
 clean:
 	rm -rf $(VENV) $(VENV_PURE) build dist *.egg-info tools/mpy/node_modules tools/interop/node_modules

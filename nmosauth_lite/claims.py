@@ -88,6 +88,63 @@ def check_required(claims):
     return client_id if client_id is not None else azp
 
 
+_ABSENT = object()  # claims.get default: tells an absent member from a JSON null
+
+
+def check_access(claims, leeway):
+    """check_required and validity_window in one pass over `claims`; returns the window.
+
+    The success path reads each member once with exact-type tests; anything it does not
+    accept at once goes through the two functions above, which then raise the exact error
+    (or accept, with the same window). Never looser than they are.
+    """
+    g = claims.get
+    iss = g("iss")
+    sub = g("sub")
+    scope = g("scope")
+    exp = g("exp")
+    ok = (type(iss) is str and iss != "" and type(sub) is str and sub != ""
+          and (scope is None or type(scope) is str)
+          and (type(exp) is int or type(exp) is float) and -MAX_NUMERIC_DATE < exp < MAX_NUMERIC_DATE)
+    if ok:
+        cid = g("client_id", _ABSENT)
+        azp = g("azp", _ABSENT)
+        if type(cid) is str:
+            ok = cid != "" and (azp is _ABSENT or azp == cid)
+        else:
+            ok = cid is _ABSENT and type(azp) is str and azp != ""
+    if ok:
+        aud = g("aud")
+        if type(aud) is not str:
+            if type(aud) is list and len(aud) <= MAX_AUD_VALUES:
+                for a in aud:
+                    if type(a) is not str:
+                        ok = False
+                        break
+            else:
+                ok = False
+    start = -MAX_NUMERIC_DATE
+    if ok:
+        v = g("iat", _ABSENT)
+        if v is not _ABSENT:
+            if _is_num(v):
+                if v > start:
+                    start = v
+            else:
+                ok = False
+        v = g("nbf", _ABSENT)
+        if v is not _ABSENT:
+            if _is_num(v):
+                if v > start:
+                    start = v
+            else:
+                ok = False
+    if not ok:
+        check_required(claims)
+        return validity_window(claims, leeway)
+    return start - leeway, exp + leeway
+
+
 # --- audience -----------------------------------------------------------------
 
 def _strip_host(value):

@@ -22,8 +22,7 @@ def check_python(version_info=None):
 
 check_python()
 
-import argparse  # noqa: E402  (after the version check on purpose)
-import os  # noqa: E402
+import os  # noqa: E402  (after the version check on purpose; argparse only when a parser is built)
 
 from .errors import NmosAuthError  # noqa: E402
 
@@ -45,6 +44,8 @@ COMMANDS = {
 def _formatter(prog):
     # An explicit width keeps argparse from importing shutil (and with it bz2 and
     # lzma) to ask the terminal: a few ms of every cold start.
+    import argparse
+
     try:
         width = int(os.environ.get("COLUMNS", "100"))
     except ValueError:
@@ -72,34 +73,41 @@ def is_option_shaped(token):
         and not body.endswith("-")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with our error style, and ids that may start with '-'.
+def _parser_class():
+    """The argparse parser class, made on first use: a cold `verify` reads its command line
+    with parse_fast and never imports argparse (with gettext and locale) at all."""
+    import argparse
 
-    argparse reads any unknown token that starts with '-' as an option, so an AS-generated
-    kid such as "-3aN..." (1 draw in 64) broke `as keys withdraw KID` and every other
-    id-taking command. Here a token is an option only when it is one of this parser's
-    options (exactly, as --opt=VALUE, or an unambiguous abbreviation) or is option-shaped
-    (is_option_shaped: a typo, reported as unrecognized); any other dash-token is a value,
-    for positionals and option values alike. `--` still ends the options.
-    """
+    class _Parser(argparse.ArgumentParser):
+        """argparse with our error style, and ids that may start with '-'.
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", _formatter)
-        super().__init__(*args, **kwargs)
+        argparse reads any unknown token that starts with '-' as an option, so an AS-generated
+        kid such as "-3aN..." (1 draw in 64) broke `as keys withdraw KID` and every other
+        id-taking command. Here a token is an option only when it is one of this parser's
+        options (exactly, as --opt=VALUE, or an unambiguous abbreviation) or is option-shaped
+        (is_option_shaped: a typo, reported as unrecognized); any other dash-token is a value,
+        for positionals and option values alike. `--` still ends the options.
+        """
 
-    def _parse_optional(self, arg_string):
-        if arg_string[:1] == "-" and arg_string not in ("-", "--") \
-                and arg_string.split("=", 1)[0] not in self._option_string_actions \
-                and not is_option_shaped(arg_string):
-            return None  # a value: positional or an option's argument
-        return super()._parse_optional(arg_string)
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("formatter_class", _formatter)
+            super().__init__(*args, **kwargs)
 
-    def error(self, message):  # usage errors: exit 2, one line, no traceback
-        if "unrecognized arguments" in message or "expected one argument" in message \
-                or "arguments are required" in message:
-            message += " (a value that starts with '-' goes after -- or as --option=VALUE)"
-        sys.stderr.write("%s: error: %s (see --help)\n" % (self.prog, message))
-        raise SystemExit(2)
+        def _parse_optional(self, arg_string):
+            if arg_string[:1] == "-" and arg_string not in ("-", "--") \
+                    and arg_string.split("=", 1)[0] not in self._option_string_actions \
+                    and not is_option_shaped(arg_string):
+                return None  # a value: positional or an option's argument
+            return super()._parse_optional(arg_string)
+
+        def error(self, message):  # usage errors: exit 2, one line, no traceback
+            if "unrecognized arguments" in message or "expected one argument" in message \
+                    or "arguments are required" in message:
+                message += " (a value that starts with '-' goes after -- or as --option=VALUE)"
+            sys.stderr.write("%s: error: %s (see --help)\n" % (self.prog, message))
+            raise SystemExit(2)
+
+    return _Parser
 
 
 def _load(name):
@@ -113,8 +121,9 @@ def _load(name):
 
 
 def build_parser(only=None):
-    parser = _Parser(prog="nmosauth-lite", description="NMOS IS-10 / BCP-003-02 authorization stack")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser_class = _parser_class()
+    parser = parser_class(prog="nmosauth-lite", description="NMOS IS-10 / BCP-003-02 authorization stack")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     for name in COMMANDS:
         if only is not None and name != only:
             continue
@@ -144,11 +153,16 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
     try:
-        parser = build_parser(only)
-        args = parser.parse_args(argv)
-        if getattr(args, "_run", None) is None:
-            parser.print_help(sys.stderr)
-            return 2
+        # A command may read its usual command lines from its own option table (parse_fast),
+        # so a cold start builds no argparse parser; anything else goes to argparse.
+        fast = getattr(_load(only), "parse_fast", None) if only is not None else None
+        args = fast(argv[1:]) if fast is not None else None
+        if args is None:
+            parser = build_parser(only)
+            args = parser.parse_args(argv)
+            if getattr(args, "_run", None) is None:
+                parser.print_help(sys.stderr)
+                return 2
         return args._run(args)
     except NmosAuthError as e:
         sys.stderr.write("nmosauth-lite %s: %s\n" % (only or "", e.message))

@@ -20,6 +20,7 @@ DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"
 EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 MAX_TOKEN_HASH_CACHE = 1024
+MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached tokens x paths)
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
@@ -36,7 +37,7 @@ class Answer:
 
 
 class Verdict:
-    """What the guard decided for one request.
+    """What the guard decided for one request. Treat as read-only: allowed ones are shared.
 
     `answer` is None when the request may proceed (forward it, with `path` as the
     canonical target if the adapter routes itself); `decision` is the validator's.
@@ -105,6 +106,7 @@ class Guard:
         self.allow_methods = allow_methods
         self._hashes = {}
         self._bodies = {}
+        self._allowed = {}  # allowed Decision -> its Verdict (both read-only; no audit)
 
     def cors_headers(self):
         return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
@@ -113,7 +115,8 @@ class Guard:
         """Decide one request. `headers`: dict of lower-case name -> value (joined with ', ' if repeated;
         a repeated Authorization header must be passed as a list)."""
         auth = headers.get("authorization")
-        if type(auth) is str and auth[:7].lower() == "bearer " and "access_token=" not in target:
+        if type(auth) is str and (auth.startswith("Bearer ") or auth[:7].lower() == "bearer ") \
+                and "access_token=" not in target:
             token = auth[7:]
             if token and token[0] != " " and method != "OPTIONS":
                 # The hot path: one Bearer token in the header (RS-20), decided by the cache.
@@ -162,9 +165,17 @@ class Guard:
         return h
 
     def _finish(self, method, target, d, token, now):
-        answer = None if d.status == 200 else self.error_answer(d)
         if self.audit is None:
-            return Verdict(d, answer)
+            if d.status == 200:
+                # The steady state: a cached token's cached Decision gets its one Verdict back.
+                v = self._allowed.get(d)
+                if v is None:
+                    if len(self._allowed) >= MAX_ALLOWED_VERDICTS:
+                        self._allowed = {}
+                    v = self._allowed[d] = Verdict(d, None)
+                return v
+            return Verdict(d, self.error_answer(d))
+        answer = None if d.status == 200 else self.error_answer(d)
         token_hash = None if not token else self._hash(token)
         c = d.claims
         self.audit({

@@ -190,6 +190,24 @@ def loads(text):
         raise ValueError("JSON: " + type(e).__name__)
 
 
+def object_or_none(raw):
+    """Fast path: the dict that UTF-8 `raw` holds when it is exactly one JSON object, else None
+    (then `loads` says why). On CPython: the C scanner alone, no intermediate copies."""
+    try:
+        if _CPYTHON:
+            text = raw.decode("utf-8")
+            if text[0] != "{":
+                return None
+            obj, end = _scan(text, 0)
+            if end != len(text):
+                return None
+        else:  # pragma: no cover - MicroPython
+            obj = loads(raw)
+    except Exception:  # any defect: the caller's full path reports it
+        return None
+    return obj if type(obj) is dict else None
+
+
 def loads_as(text, error_cls, what):
     """Parse JSON; on any defect raise `error_cls(what + ": bad JSON")`."""
     try:

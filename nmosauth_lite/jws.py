@@ -11,7 +11,7 @@ Leaves out JWE, JSON serialization, detached and unencoded payloads (RFC 7797).
 
 from . import b64url
 from .errors import MalformedTokenError, SignatureError, UnsupportedAlgorithmError
-from .jsonshim import loads
+from .jsonshim import loads, object_or_none
 
 MAX_TOKEN_LEN = 16384  # tokens ride in one header (IS-10 TOK-08); our HTTP core allows 32 KiB per head
 MAX_HEADER_SEGMENT = 2048  # base64url chars of the JOSE header; a real one is < 200
@@ -41,17 +41,17 @@ def check_algorithms(algorithms):
 class JWS:
     """A parsed compact JWS whose signature is not yet verified."""
 
-    def __init__(self, header, claims, signing_input, signature):
+    def __init__(self, header, claims, signing_input, signature, alg, kid):
         self.header = header
         self.claims = claims
         self.signing_input = signing_input
         self.signature = signature
-        self.alg = header["alg"]
-        self.kid = header.get("kid")
+        self.alg = alg
+        self.kid = kid
 
 
-# header segment -> (header dict, allow-list it was checked against). Tokens from
-# one issuer share their header segment, so most first-seen tokens skip this work.
+# header segment -> (header dict, allow-list it was checked against, alg, kid). Tokens
+# from one issuer share their header segment, so most first-seen tokens skip this work.
 _header_cache = {}
 
 
@@ -60,30 +60,53 @@ def parse(token, algorithms=DEFAULT_ALGORITHMS):
 
     Raises MalformedTokenError or UnsupportedAlgorithmError (both TokenError).
     """
+    header, alg, kid, claims, signing_input, signature = split(token, algorithms)
+    return JWS(header, claims, signing_input, signature, alg, kid)
+
+
+def split(token, algorithms=DEFAULT_ALGORITHMS):
+    """`parse` without the JWS object: (header, alg, kid, claims, signing_input, signature).
+
+    The success path decodes the claims and the signature from one ASCII copy of the
+    token mapped to the standard base64 alphabet (one C pass); on any defect the
+    segment-by-segment path below runs, so every refusal keeps its exact message.
+    """
     if not isinstance(token, str):
         raise MalformedTokenError("token is not text")
-    if len(token) > MAX_TOKEN_LEN:
+    n = len(token)
+    if n > MAX_TOKEN_LEN:
         raise MalformedTokenError("token too long")
     first = token.find(".")
     second = token.find(".", first + 1)
     if first <= 0 or second < 0 or token.find(".", second + 1) >= 0:
         raise MalformedTokenError("token is not three dot-separated segments")
-    if first > MAX_HEADER_SEGMENT or len(token) - second - 1 > MAX_SIGNATURE_SEGMENT:
+    if first > MAX_HEADER_SEGMENT or n - second - 1 > MAX_SIGNATURE_SEGMENT:
         raise MalformedTokenError("token segment too long")
     segment = token[:first]
     hit = _header_cache.get(segment)
-    if hit is not None and hit[1] is algorithms:
-        header = hit[0]
-    else:
+    if hit is None or hit[1] is not algorithms:
         header = check_header(loads_object(b64url.decode(segment), "JOSE header"), algorithms)
         if len(_header_cache) >= MAX_HEADER_CACHE:
             _header_cache.clear()
-        _header_cache[segment] = (header, algorithms)
+        hit = (header, algorithms, header["alg"], header.get("kid"))
+        _header_cache[segment] = hit
+    try:
+        ascii_token = token.encode("ascii")
+    except UnicodeError:
+        ascii_token = None
+    std = None if ascii_token is None else b64url.to_std(ascii_token)
+    if std is not None:
+        raw = b64url.decode_std(std, token, first + 1, second)
+        claims = None if raw is None else object_or_none(raw)
+        signature = b64url.decode_std(std, token, second + 1, n) if claims is not None else None
+        if signature:
+            return hit[0], hit[2], hit[3], claims, ascii_token[:second], signature
+    # The exact refusal (or a MicroPython interpreter): segment by segment.
     claims = loads_object(b64url.decode(token[first + 1 : second]), "claims set")
     signature = b64url.decode(token[second + 1 :])
     if not signature:
         raise MalformedTokenError("signature is empty")
-    return JWS(header, claims, token[:second].encode(), signature)
+    return hit[0], hit[2], hit[3], claims, token[:second].encode(), signature
 
 
 def check_header(header, algorithms):
@@ -130,29 +153,30 @@ def verify(jws, keys, backend):
     alg/key-type confusion). A key whose kid equals the header's kid is tried
     first; the others follow (IS-10 RS-05), up to MAX_VERIFY_ATTEMPTS verifications.
     """
-    alg = jws.alg
-    si = jws.signing_input
-    sig = jws.signature
+    return verify_parts(jws.alg, jws.kid, jws.signing_input, jws.signature, keys, backend)
+
+
+def verify_parts(alg, kid, signing_input, signature, keys, backend):
+    """`verify` for the pieces `split` returns: two passes over `keys`, no generator."""
     tried = 0
-    fitting = 0
-    for k in _candidates(keys, jws.kid, alg):
-        fitting += 1
-        if tried >= MAX_VERIFY_ATTEMPTS:
-            break
-        tried += 1
-        if backend.verify(alg, k, si, sig):
-            return k
+    if kid is not None:
+        for k in keys:  # the keys the header names (RS-05)
+            if k.kid == kid and not k.withdrawn and k.fits(alg):
+                if tried >= MAX_VERIFY_ATTEMPTS:
+                    break
+                tried += 1
+                if backend.verify(alg, k, signing_input, signature):
+                    return k
+    fitting = tried
+    if tried < MAX_VERIFY_ATTEMPTS:
+        for k in keys:  # then every other usable key that fits alg
+            if (kid is None or k.kid != kid) and not k.withdrawn and k.fits(alg):
+                fitting += 1
+                if tried >= MAX_VERIFY_ATTEMPTS:
+                    break
+                tried += 1
+                if backend.verify(alg, k, signing_input, signature):
+                    return k
     if not fitting:
         raise SignatureError("no trusted key fits alg %s" % alg)
     raise SignatureError("signature not verified by any trusted key")
-
-
-def _candidates(keys, kid, alg):
-    """Usable keys that fit `alg`: those named by `kid` first, then the rest (RS-05)."""
-    if kid is not None:
-        for k in keys:
-            if k.kid == kid and not k.withdrawn and k.fits(alg):
-                yield k
-    for k in keys:
-        if (kid is None or k.kid != kid) and not k.withdrawn and k.fits(alg):
-            yield k

@@ -14,6 +14,7 @@ from .errors import ClaimError, InvalidRequestError, PermissionDeniedError
 MAX_PATH_LEN = 8192  # request targets beyond this are refused by the HTTP layer anyway
 MAX_SPECIFIERS = 512  # per x-nmos-* claim
 MAX_SPECIFIER_LEN = 1024
+MAX_COMPILED = 128  # distinct specifier lists remembered (a client's tokens all carry the same ones)
 
 READ_METHODS = ("GET", "HEAD")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -126,19 +127,27 @@ def _compile_specifier(spec):
     return spec.split("*")  # glob parts
 
 
-def _spec_match(m, s):
-    if m is _ANY:
-        return True
-    if type(m) is str:
-        return m == s
-    return glob_match(m, s)
+# tuple of specifier strings -> compiled tuple. Pure and keyed by value, so tokens of one
+# client (new iat/exp/jti, same x-nmos-* claims) reuse the work. Only lists that passed
+# every check are stored; a key can only equal a stored one if it holds the same strings.
+_compiled = {}
 
 
 def _compile_list(value, counter):
     if value is None:
         return ()
-    if not isinstance(value, list):
+    if type(value) is list:
+        try:
+            key = tuple(value)
+            hit = _compiled.get(key)
+        except TypeError:  # an unhashable member (a list or object): refused below
+            key = hit = None
+        if hit is not None:
+            return hit
+    elif not isinstance(value, list):
         raise ClaimError("x-nmos permission is not an array")
+    else:
+        key = None
     out = []
     for spec in value:
         if not isinstance(spec, str) or len(spec) > MAX_SPECIFIER_LEN:
@@ -147,7 +156,12 @@ def _compile_list(value, counter):
         if counter[0] > MAX_SPECIFIERS:
             raise ClaimError("too many x-nmos path specifiers")
         out.append(_compile_specifier(spec))
-    return tuple(out)
+    out = tuple(out)
+    if key is not None:
+        if len(_compiled) >= MAX_COMPILED:
+            _compiled.clear()
+        _compiled[key] = out
+    return out
 
 
 class Permissions:
@@ -160,8 +174,12 @@ class Permissions:
     def __init__(self, claims):
         self.claims = claims
         self.apis = {}  # (api, write) -> tuple of compiled specifiers
-        scope = claims.get("scope")
-        self.scopes = scope.split() if isinstance(scope, str) else ()
+
+    @property
+    def scopes(self):
+        # Split on first use only: base-path reads are the one rule that consults scope.
+        scope = self.claims.get("scope")
+        return scope.split() if isinstance(scope, str) else ()
 
     def has_claim(self, api):
         return ("x-nmos-" + api) in self.claims
@@ -208,10 +226,13 @@ class Permissions:
                 raise PermissionDeniedError("no scope or claim for this API")
             self.matchers(api, False)  # a malformed claim is still a token defect
             return
-        if not self.has_claim(api):
-            raise PermissionDeniedError("no claim for this API")
-        for m in self.matchers(api, write):
-            if _spec_match(m, rest):
+        ms = self.apis.get((api, write))  # compiled before: the claim was there then
+        if ms is None:
+            if not self.has_claim(api):
+                raise PermissionDeniedError("no claim for this API")
+            ms = self.matchers(api, write)
+        for m in ms:
+            if m is _ANY or (m == rest if type(m) is str else glob_match(m, rest)):
                 return
         raise PermissionDeniedError("path not permitted for this method")
 

@@ -100,14 +100,17 @@ class StaticKeys:
         return None
 
 
-class _Entry:
-    def __init__(self, key, not_before, not_after, aud_ok, claims, perms):
+class _Entry(Permissions):
+    """A validated token: its window, key and audience result, and (as Permissions) its
+    compiled x-nmos-* claims. One object per admitted token."""
+
+    def __init__(self, key, not_before, not_after, aud_ok, claims):
+        self.claims = claims
+        self.apis = {}
         self.key = key
         self.not_before = not_before
         self.not_after = not_after
         self.aud_ok = aud_ok
-        self.claims = claims
-        self.perms = perms
         self.decisions = {}
 
 
@@ -249,8 +252,7 @@ class TokenValidator:
     def _admit(self, token, now):
         """Full validation of a token not in the cache. Returns an _Entry or a deny Decision."""
         try:
-            parsed = _jws.parse(token, self.algorithms)
-            claims = parsed.claims
+            header, alg, kid, claims, signing_input, signature = _jws.split(token, self.algorithms)
             iss = claims.get("iss")
             if not isinstance(iss, str) or not iss:
                 raise _claims.ClaimError("iss missing")
@@ -260,13 +262,12 @@ class TokenValidator:
             if keys is None:
                 raise UntrustedIssuerError("issuer not trusted")
             try:
-                key = _jws.verify(parsed, keys, self.backend)
+                key = _jws.verify_parts(alg, kid, signing_input, signature, keys, self._backend or self.backend)
             except SignatureError:
-                if parsed.kid is None or all(k.kid != parsed.kid for k in keys):
-                    self.keys.missing_key(iss, parsed.kid, now)  # may raise KeyFetchPendingError
+                if kid is None or all(k.kid != kid for k in keys):
+                    self.keys.missing_key(iss, kid, now)  # may raise KeyFetchPendingError
                 raise
-            _claims.check_required(claims)
-            not_before, not_after = _claims.validity_window(claims, self.leeway)
+            not_before, not_after = _claims.check_access(claims, self.leeway)
         except TokenError as err:
             return self._deny_token(err)
         except KeyFetchPendingError as err:
@@ -277,7 +278,7 @@ class TokenValidator:
                 'Bearer realm="%s",error=invalid_token,error_description="key being fetched"' % self.realm,
                 retry_after=err.retry_after,
             )
-        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims, Permissions(claims))
+        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims)
         self._put(token, e)
         return e
 
@@ -285,15 +286,16 @@ class TokenValidator:
         try:
             kind = None
             if path is not None:
-                kind, api, rest = self._classify(path)
+                c = self._paths.get(path)  # inline _classify hit: this runs for every new token
+                kind, api, rest = c if type(c) is tuple else self._classify(path)
             if kind == PUBLIC:
                 d = ALLOW_PUBLIC
             elif not e.aud_ok:
                 d = self._deny_scope(_claims.AudienceError("audience does not name this server"), e)
             else:
                 if kind is not None:
-                    e.perms.check_classified(method, kind, api, rest)
-                d = Decision(200, None, "ok", None, e.claims, kid=e.key.kid)
+                    e.check_classified(method, kind, api, rest)
+                d = Decision(200, None, "ok", None, e.claims, None, e.key.kid)
         except ScopeError as err:
             d = self._deny_scope(err, e)
         except TokenError as err:  # a malformed x-nmos-* claim, found when first consulted

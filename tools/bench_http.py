@@ -6,7 +6,9 @@ small JSON body and the same headers: our HTTPServer unprotected; our HTTPServer
 resource-server guard in front of the handler (a cached token: the steady state of a
 Node), with the default crypto backend (cryptography) and with the pure one (the device
 profile: no OpenSSL bindings loaded); aiohttp with a middleware that validates the token with PyJWT on every request
-(signature, exp/iat, iss, aud, sub, client_id or azp, the x-nmos-node read rule). Load
+(signature, exp/iat, iss, aud, sub, client_id or azp, the x-nmos-node read rule); uvicorn with
+httptools and a bare ASGI app doing the same checks with PyJWT once per token (a dict caches the
+claims, exp and the path rule are re-checked per request). Load
 comes from a separate process over keep-alive connections: `wrk` when installed (see
 tools/sysdeps.sh), else a small asyncio load generator (which can be the bottleneck on
 small machines: the table says which was used). Plain HTTP on loopback, so the numbers
@@ -35,7 +37,7 @@ ISS = "https://auth.example.com"
 BODY = b'{"id":"3b8be755-08ff-452b-b217-c9151eb21193","label":"bench node","version":"1700000000:0"}'
 HEADERS = [("content-type", "application/json"), ("access-control-allow-origin", "*"),
            ("access-control-expose-headers", "WWW-Authenticate, Retry-After")]
-KINDS = ("ours-unprotected", "ours-protected", "ours-protected-pure", "aiohttp-pyjwt")
+KINDS = ("ours-unprotected", "ours-protected", "ours-protected-pure", "aiohttp-pyjwt", "uvicorn-pyjwt")
 
 
 # --- the servers (each run as `bench_http.py --serve KIND`: only what it needs is imported) --------
@@ -122,12 +124,78 @@ def serve_aiohttp(jwks_path, ready):
     web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
 
 
+def serve_uvicorn(jwks_path, ready):
+    """uvicorn + httptools (asyncio loop, as ours) and a bare ASGI app: PyJWT validates a token the
+    first time it is seen, a dict caches its claims; later requests re-check exp and the path rule.
+    The fastest Python stack a vendor would pick instead of ours (issue 13)."""
+    import socket
+
+    import jwt
+    import uvicorn
+
+    with open(jwks_path) as f:
+        jwks = jwt.PyJWKSet.from_dict(json.load(f))
+    keys = dict((k.key_id, k.key) for k in jwks.keys)
+    cache = {}
+    headers = [(n.encode(), v.encode()) for n, v in HEADERS] + [(b"content-length", str(len(BODY)).encode())]
+
+    def claims_for(token):
+        c = cache.get(token)
+        if c is None:
+            key = keys.get(jwt.get_unverified_header(token).get("kid"))
+            c = jwt.decode(token, key, algorithms=["RS512"], audience=AUD, issuer=ISS,
+                           options={"require": ["iss", "sub", "aud", "exp"]})
+            if "client_id" not in c and "azp" not in c:
+                raise ValueError("no client")
+            if len(cache) > 1024:
+                cache.clear()
+            cache[token] = c
+        elif c["exp"] <= time.time():
+            raise ValueError("expired")
+        return c
+
+    async def app(scope, receive, send):
+        status = 200
+        auth = None
+        for n, v in scope["headers"]:
+            if n == b"authorization":
+                auth = v.decode("latin-1")
+        if auth is None or auth[:7].lower() != "bearer ":
+            status = 401
+        else:
+            try:
+                c = claims_for(auth[7:])
+                rest = "/".join(scope["path"].split("/")[4:])
+                specs = (c.get("x-nmos-node") or {}).get("read") or []
+                if not any(s == "*" or re.fullmatch(re.escape(s).replace(r"\*", ".*"), rest) for s in specs):
+                    status = 403
+            except (jwt.PyJWTError, TypeError, ValueError):
+                status = 401
+        body = BODY if status == 200 else b'{"code":%d,"error":"denied","debug":null}' % status
+        await send({"type": "http.response.start", "status": status,
+                    "headers": headers if status == 200 else [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    sock = socket.socket()
+    # Accepted sockets inherit TCP_NODELAY: without it the head and body writes meet delayed
+    # ACKs (40 ms per request), which would measure the kernel, not uvicorn.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    ready(sock.getsockname()[1])
+    config = uvicorn.Config(app, http="httptools", loop="asyncio", lifespan="off", access_log=False,
+                            log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 def serve(kind, jwks_path):
     def ready(port):
         sys.stdout.write("%d\n" % port)
         sys.stdout.flush()
     if kind == "aiohttp-pyjwt":
         serve_aiohttp(jwks_path, ready)
+    elif kind == "uvicorn-pyjwt":
+        serve_uvicorn(jwks_path, ready)
     else:
         serve_ours(kind, jwks_path, ready)
 
@@ -296,6 +364,9 @@ def main():
     ratio("protected (pure backend) / aiohttp+PyJWT requests/s", "ours-protected-pure", "aiohttp-pyjwt", 0, ">= 1.5")
     ratio("protected (pure backend) / aiohttp+PyJWT peak RSS", "ours-protected-pure", "aiohttp-pyjwt", 2, "<= 0.5")
     ratio("unprotected / aiohttp+PyJWT peak RSS (the floor)", "ours-unprotected", "aiohttp-pyjwt", 2, "")
+    ratio("protected / uvicorn+httptools+PyJWT (dict token cache) requests/s", "ours-protected", "uvicorn-pyjwt", 0,
+          ">= 1.2")
+    ratio("same, from server CPU per request", "ours-protected", "uvicorn-pyjwt", 3, ">= 1.2", invert=True)
     for k in kinds:
         for r in results[k]:
             if r[4]:

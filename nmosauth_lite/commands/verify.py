@@ -14,22 +14,104 @@ MAX_JWKS_FILE = 1 << 20
 MAX_STDIN_TOKEN = 65536
 
 
+# The one definition of verify's options: (flag, kind, default, metavar, help). add_arguments
+# builds the argparse parser from it; parse_fast reads the same table for the common command
+# lines so a cold `verify` need not build parsers (argparse's gettext/locale work is ~3 ms).
+# kind: "str", "float", "append" (repeatable str), "flag" (store_true); "req" marks required.
+OPTIONS = (
+    ("--jwks", "str", None, "FILE", "JWK Set of the trusted issuer(s); or use --issuer"),
+    ("--audience", "append req", None, "HOST", "this resource server's host name (repeatable)"),
+    ("--issuer", "append", None, "URL",
+     "accept only tokens whose iss is this (repeatable); without --jwks, its keys come "
+     "from the persisted cache or are fetched over verified TLS (RFC 8414 metadata)"),
+    ("--ca", "str", None, "FILE", "extra CA certificates (PEM) for the authorization servers"),
+    ("--state-dir", "str", None, "DIR", "where fetched keys are persisted"),
+    ("--method", "str", "GET", None, None),
+    ("--path", "str", None, None, "request path; absent = judge the token and audience only"),
+    ("--now", "float", None, "EPOCH", "evaluate at this UNIX time instead of the clock"),
+    ("--leeway", "float", 0.0, "S", "clock skew allowed on exp/iat/nbf"),
+    ("--backend", "str", "auto", None, "auto, cryptography or pure"),
+    ("--strict", "flag", False, None, "IS-10 strict profile: accept RS512 only"),
+    ("--token", "str", None, "TOKEN", "the bare JWT, or - to read it from stdin; absent = no credentials"),
+)
+
+
 def add_arguments(p):
-    p.add_argument("--jwks", metavar="FILE", help="JWK Set of the trusted issuer(s); or use --issuer")
-    p.add_argument("--audience", action="append", required=True, metavar="HOST",
-                   help="this resource server's host name (repeatable)")
-    p.add_argument("--issuer", action="append", metavar="URL",
-                   help="accept only tokens whose iss is this (repeatable); without --jwks, its keys come "
-                        "from the persisted cache or are fetched over verified TLS (RFC 8414 metadata)")
-    p.add_argument("--ca", metavar="FILE", help="extra CA certificates (PEM) for the authorization servers")
-    p.add_argument("--state-dir", metavar="DIR", help="where fetched keys are persisted")
-    p.add_argument("--method", default="GET")
-    p.add_argument("--path", help="request path; absent = judge the token and audience only")
-    p.add_argument("--now", type=float, metavar="EPOCH", help="evaluate at this UNIX time instead of the clock")
-    p.add_argument("--leeway", type=float, default=0.0, metavar="S", help="clock skew allowed on exp/iat/nbf")
-    p.add_argument("--backend", default="auto", help="auto, cryptography or pure")
-    p.add_argument("--strict", action="store_true", help="IS-10 strict profile: accept RS512 only")
-    p.add_argument("--token", metavar="TOKEN", help="the bare JWT, or - to read it from stdin; absent = no credentials")
+    for flag, kind, default, metavar, help_text in OPTIONS:
+        kw = {"help": help_text}
+        if kind == "flag":
+            kw["action"] = "store_true"
+        else:
+            kw["default"] = default
+            if metavar is not None:
+                kw["metavar"] = metavar
+            if kind.startswith("append"):
+                kw["action"] = "append"
+            if kind == "float":
+                kw["type"] = float
+            if kind.endswith(" req"):
+                kw["required"] = True
+        if help_text is None:
+            del kw["help"]
+        p.add_argument(flag, **kw)
+
+
+class FastArgs:
+    """What argparse's Namespace would hold for a command line parse_fast understood."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
+def parse_fast(argv):
+    """The verify options of `argv` (after the command name) from OPTIONS, or None whenever
+    argparse might read the line differently (then the caller builds the real parser, which
+    also gives help and error messages): only exact `--flag value` and `--flag=value` forms,
+    values that do not start with '-' (except '-' itself), every required option present."""
+    table = {}
+    values = {"command": "verify", "_run": run}
+    for flag, kind, default, _, _ in OPTIONS:
+        table[flag] = kind
+        values[flag[2:].replace("-", "_")] = default
+    i = 0
+    n = len(argv)
+    seen = set()
+    while i < n:
+        arg = argv[i]
+        flag, eq, value = arg.partition("=")
+        kind = table.get(flag)
+        if kind is None:
+            return None  # -h, abbreviations, positionals, "--", unknown options: argparse decides
+        if kind == "flag":
+            if eq:
+                return None
+            values[flag[2:].replace("-", "_")] = True
+            i += 1
+            seen.add(flag)
+            continue
+        if not eq:
+            i += 1
+            if i >= n:
+                return None
+            value = argv[i]
+            if value.startswith("-") and value != "-":
+                return None
+        dest = flag[2:].replace("-", "_")
+        if kind == "float":
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+        if kind.startswith("append"):
+            values[dest] = (values[dest] or []) + [value]
+        else:
+            values[dest] = value
+        seen.add(flag)
+        i += 1
+    for flag, kind, _, _, _ in OPTIONS:
+        if kind.endswith(" req") and flag not in seen:
+            return None
+    return FastArgs(values)
 
 
 def load_jwks(path):
