@@ -155,7 +155,11 @@ def main(argv=None):
     try:
         # A command may read its usual command lines from its own option table (parse_fast),
         # so a cold start builds no argparse parser; anything else goes to argparse.
-        fast = getattr(_load(only), "parse_fast", None) if only is not None else None
+        mod = _load(only) if only is not None else None
+        if only is not None and mod is None:  # e.g. demo and probe in the firmware bundle
+            sys.stderr.write("nmosauth-lite: '%s' is not part of this build (see --help)\n" % only)
+            return 2
+        fast = getattr(mod, "parse_fast", None)
         args = fast(argv[1:]) if fast is not None else None
         if args is None:
             parser = build_parser(only)

@@ -142,6 +142,18 @@ def test_board_readme_size_table_is_this_build(bundle):
     assert "KiB" not in text.split("## Firmware bundle")[0]  # no other bundle size above the table
 
 
+def test_laptop_tools_are_left_out_and_say_so(bundle):
+    # issue 13 item 4: what the device never runs stays out (demo and probe sign tokens and need
+    # cryptography, which the bundle never carries); asking for them is one line, exit 2
+    out, _ = bundle
+    names = set(zipfile.ZipFile(out).namelist())
+    assert not [n for n in names if n.startswith(load_tool().OFF_DEVICE)]
+    assert "nmosauth_lite/commands/verify.py" in names and "nmosauth_lite/commands/protect.py" in names
+    for command in ("demo", "probe"):
+        p = run(sys.executable, out, [command])
+        assert p.returncode == 2 and p.stderr == "nmosauth-lite: '%s' is not part of this build (see --help)\n" % command
+
+
 def test_contents_are_the_package_and_the_vendored_modules_only(bundle, pyc_bundle):
     out, _ = bundle
     names = set(zipfile.ZipFile(out).namelist())
@@ -156,7 +168,7 @@ def test_contents_are_the_package_and_the_vendored_modules_only(bundle, pyc_bund
         for f in filenames:
             if not f.endswith(".pyc"):
                 package.add(os.path.relpath(os.path.join(dirpath, f), ROOT).replace(os.sep, "/"))
-    assert package <= names
+    assert {n for n in package if not n.startswith(load_tool().OFF_DEVICE)} <= names  # all the device runs
     # asked for: our modules carry an unchecked-hash pyc (PEP 552 flags == 1) next to the source
     with zipfile.ZipFile(pyc_bundle[0]) as z:
         pyc = z.read("nmosauth_lite/validator.pyc")

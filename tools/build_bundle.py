@@ -65,6 +65,13 @@ def __getattr__(name):
     raise ImportError("%s.%s is not in the nmosauth-lite bundle (P-256/P-384 verify only)" % (__name__, name))
 '''
 
+# Commands a device never runs, left out of the firmware: the demo and the probe are laptop and
+# production-line tools, and both sign tokens (they need cryptography, which the bundle never
+# carries). From the bundle they are simply not commands (cli lists only the modules it finds).
+OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth_lite/commands/probe.py",
+              "nmosauth_lite/probe.py", "nmosauth_lite/probe_challenge.py", "nmosauth_lite/probe_issuer.py",
+              "nmosauth_lite/probe_run.py")
+
 sys.path.insert(0, ROOT)
 
 
@@ -274,7 +281,8 @@ def build(out=DEFAULT_OUT, compile_mode=DEFAULT_COMPILE, built=None, strip_docst
     stamp = time.gmtime(max(built, ZIP_EPOCH))[:6]
     from nmosauth_lite import __version__
 
-    files = _source_files(os.path.join(ROOT, PACKAGE))
+    files = [(name, path) for name, path in _source_files(os.path.join(ROOT, PACKAGE))
+             if not name.startswith(OFF_DEVICE)]
     vend_files, licences, versions = _vendored()
     info = {"name": "nmosauth-lite", "version": __version__, "built": built,
             "python": "%d.%d" % sys.version_info[:2], "bytecode": compile_mode, "vendored": versions,
