@@ -11,14 +11,13 @@ import time
 
 import pytest
 
-from minting import Minter, public_jwk
+from minting import Minter
 from nmos_upstream import NodeUpstream
-from standin_as import StandinAS
-from test_keystore_startup import LateRelay, free_port
+from test_keystore_startup import late_as  # noqa: F401 (the fixture: an AS that starts late)
 from test_protect import AUD, SELF, Protect, bearer, call
 from tls_helpers import ServerThread, pki, server_ssl  # noqa: F401
 
-assert pki  # the fixture, imported for pytest
+assert pki and late_as  # the fixtures, imported for pytest
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +29,6 @@ def m():
 def upstream(pki):
     with ServerThread(NodeUpstream(), ssl=server_ssl(pki)) as srv:
         yield srv
-
-
-@pytest.fixture
-def late_as(tmp_path, m):
-    s = StandinAS(str(tmp_path), path="/x-nmos/auth/v1.0")
-    s.jwks = {"keys": [public_jwk(m.rsa, "rsa-1")]}
-    port = free_port()
-    s.base = "https://localhost:%d" % port
-    s.issuer = s.base + "/x-nmos/auth/v1.0"
-    s.relays = []
-    yield s
-    for r in s.relays:
-        r.stop()
-    s.stop()
 
 
 class Notify:
@@ -98,8 +83,7 @@ def test_first_request_succeeds_when_the_as_starts_at_the_same_moment(pki, upstr
     notify = Notify(sock_path, late_as)
     p = Protect(args_for(pki, upstream, late_as, tmp_path), tmp_path, "cold")  # default --key-wait 2
     try:
-        port = int(late_as.base.rsplit(":", 1)[1])
-        late_as.relays.append(LateRelay(port, late_as.port, 0.3))  # the AS comes up now, after protect listens
+        late_as.start_late(0.3)  # the AS comes up now, after protect listens
         t0 = time.monotonic()
         status, h, body = call(pki, p.port, "GET", SELF, bearer(token(m, late_as.issuer)))
         took = time.monotonic() - t0
