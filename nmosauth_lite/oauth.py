@@ -322,6 +322,21 @@ def parse_token_response(status, body, now, requested_scope=None):
             "refresh_token": refresh}
 
 
+def read_quoted(value, i):
+    """The quoted-string opening at value[i] (RFC 9110 §5.6.4): (its text with quoted-pairs
+    undone, the index after the closing quote), or (the text, -1) when it is not closed. Shared
+    by this lenient client reading and the probe's strict one (probe_challenge)."""
+    n = len(value)
+    i += 1
+    chars = []
+    while i < n and value[i] != '"':
+        if value[i] == "\\" and i + 1 < n:
+            i += 1
+        chars.append(value[i])
+        i += 1
+    return "".join(chars), (i + 1 if i < n else -1)
+
+
 def parse_www_authenticate(value):
     """The Bearer challenge's parameters (RFC 6750 §3, RFC 7235 §2.1) as {lowercased name: value},
     or None without one. Quoted and unquoted values; several challenges in one value."""
@@ -359,15 +374,9 @@ def parse_www_authenticate(value):
         while pos < n and value[pos] in " \t":
             pos += 1
         if pos < n and value[pos] == '"':
-            pos += 1
-            chars = []
-            while pos < n and value[pos] != '"':
-                if value[pos] == "\\" and pos + 1 < n:
-                    pos += 1
-                chars.append(value[pos])
-                pos += 1
-            pos += 1
-            v = "".join(chars)
+            v, pos = read_quoted(value, pos)
+            if pos < 0:  # not closed: what there is, to the end
+                pos = n
         else:
             start = pos
             while pos < n and value[pos] not in ", \t":

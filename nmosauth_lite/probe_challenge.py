@@ -3,6 +3,8 @@ then comma-separated auth-params of token or quoted-string values, RFC 6750 §3:
 and the layout check for how the AMWA tool splits the value without trimming (IS-10 RS-26).
 """
 
+from .oauth import read_quoted
+
 MAX_CHALLENGE_LEN = 4096
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -37,18 +39,9 @@ def parse_challenge(value):
         while i < n and value[i] in " \t":
             i += 1
         if i < n and value[i] == '"':
-            i += 1
-            out = []
-            while i < n and value[i] != '"':
-                if value[i] == "\\":
-                    i += 1
-                if i < n:
-                    out.append(value[i])
-                i += 1
-            if i >= n:
+            v, i = read_quoted(value, i)
+            if i < 0:
                 raise ValueError("unterminated quoted-string")
-            i += 1
-            v = "".join(out)
         else:
             start = i
             while i < n and value[i] in _TCHAR:

@@ -9,7 +9,6 @@ import asyncio
 import ipaddress
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +18,8 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+
+from procs import stop_child
 
 START_TIMEOUT = 10.0
 
@@ -109,13 +110,7 @@ class Dnsmasq:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)  # the process we started, by its PID
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_child(self.proc, 5)
         self.proc = None
 
     @property

@@ -6,7 +6,6 @@ import html.parser
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ for p in (TESTS, os.path.join(TESTS, "authserver")):
 
 from as_support import ASThread, make_pki, server_table  # noqa: E402,F401
 from dns_helpers import Dnsmasq  # noqa: E402
+from procs import stop_child  # noqa: E402
 
 from nmosauth_lite.aio.client import HTTPClient  # noqa: E402
 from nmosauth_lite.aio.keystore import KeyStore  # noqa: E402
@@ -145,13 +145,7 @@ class ServeProc:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)  # our child, by its PID
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_child(self.proc, STOP_TIMEOUT)
         self.proc.stdout.close()
         self.proc = None
 

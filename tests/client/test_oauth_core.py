@@ -222,6 +222,35 @@ def test_www_authenticate_parser_never_raises(value):
     assert r is None or isinstance(r, dict)
 
 
+def _quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@given(st.text(max_size=60), st.text(max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_read_quoted_undoes_quoting_and_stops_after_the_closing_quote(text, rest):
+    # RFC 9110 §5.6.4: any text quoted with quoted-pairs reads back as itself
+    value = "x=" + _quote(text) + rest
+    assert oauth.read_quoted(value, 2) == (text, len(value) - len(rest))
+    assert oauth.read_quoted(value[:-len(rest) - 1] if rest else value[:-1], 2)[1] == -1  # not closed
+
+
+_PARAM_VALUE = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
+
+
+@given(st.dictionaries(st.sampled_from(["realm", "error", "error_description", "scope"]), _PARAM_VALUE,
+                       max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_the_client_and_the_probe_read_a_well_formed_challenge_alike(params):
+    # the lenient client reading (oauth) and the strict probe judge (probe_challenge) share
+    # read_quoted; on RFC 6750 §3 challenges they must give the same parameters
+    from nmosauth_lite.probe_challenge import parse_challenge
+
+    value = "Bearer" + (" " + ", ".join("%s=%s" % (k, _quote(v)) for k, v in params.items()) if params else "")
+    assert oauth.parse_www_authenticate(value) == params
+    assert parse_challenge(value) == ("Bearer", params)
+
+
 # --- metadata per role ----------------------------------------------------------------------------
 
 def test_metadata_suitability_per_role():

@@ -8,7 +8,6 @@ import os
 import secrets
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ TOOLS = os.path.join(ROOT, "tools", "interop")
 for p in (TESTS, os.path.join(TESTS, "client"), os.path.join(TESTS, "authserver")):
     if p not in sys.path:
         sys.path.insert(0, p)
+
+from procs import stop_child  # noqa: E402
 
 INSTALL_TIMEOUT = 300
 START_TIMEOUT = 60.0
@@ -116,13 +117,7 @@ class OidcProvider:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)  # our child, by its PID
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_child(self.proc, STOP_TIMEOUT)
         self.proc.stdout.close()
         self.proc = None
 
@@ -220,11 +215,5 @@ class Protect:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_child(self.proc, STOP_TIMEOUT)
         self.proc.stdout.close()
