@@ -15,9 +15,7 @@ issuers are trusted; a token naming any other `iss` never causes a fetch.
 """
 
 import asyncio
-import hashlib
 import logging
-import os
 import random
 import time
 
@@ -27,17 +25,15 @@ from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
 from .client import ClientError, HTTPClient
-from .files import atomic_write, ensure_private_dir, read_limited
+from .keyfiles import MAX_JWKS_BYTES, KeyFiles
 
 log = logging.getLogger("nmosauth_lite.keys")
 
 DEFAULT_RETRY_AFTER = 2  # seconds told to clients while a key is fetched (RS-07)
-MAX_JWKS_BYTES = 262144  # a JWK Set of a few RSA keys is < 10 KiB
 FETCH_TIMEOUT = 10.0  # per server, metadata + JWKS
 DEFAULT_KEY_WAIT = 2.0  # seconds a request may wait for a key fetch in flight (issue 12 §1)
 DEFAULT_STARTUP_TIMEOUT = 10.0  # prime(): the most start-up waits for the issuers' keys
 STARTUP_RETRY = (0.1, 0.5)  # prime(): first and longest pause between tries of a silent issuer
-CACHE_SUBDIR = "jwks"
 
 
 class Server:
@@ -72,19 +68,7 @@ class KeyStore:
         self._wakeup = None
         self._clients = {}
         self.fetch_count = 0  # JWKS/metadata exchanges started: observability and tests
-        self.cache_dir = None
-        self._read_only = False
-        if state_dir is not None:
-            d = os.path.join(state_dir, CACHE_SUBDIR)
-            try:
-                ensure_private_dir(d)
-            except OSError as e:
-                log.warning("key cache directory %s unusable (%s): keys are kept in memory only", d, e)
-            if os.path.isdir(d):
-                self.cache_dir = d
-                if not os.access(d, os.W_OK):
-                    log.warning("key cache directory %s is read-only: new keys are kept in memory only", d)
-                    self._read_only = True
+        self.files = KeyFiles(state_dir)  # persisted key sets (none without a state dir)
         for iss in issuers:
             self.add_issuer(iss)
 
@@ -103,7 +87,7 @@ class KeyStore:
         self._servers[issuer] = list(servers)
         state = IssuerKeys(issuer, self.algorithms)
         self._issuers[issuer] = state
-        self._load(state)
+        self.files.load(state)
         if self._wakeup is not None:
             self._wakeup.set()
         return state
@@ -336,7 +320,7 @@ class KeyStore:
         now = self._clock()
         if resp.status == 304 and state.etag:
             state.not_modified(now, self._rng)
-            self._save(state)
+            self.files.save(state)
             return
         if resp.status != 200:
             raise RemoteError("JWKS: HTTP %d" % resp.status)
@@ -348,34 +332,7 @@ class KeyStore:
             log.warning("issuer %s withdrew key %s: its tokens are refused from now on", state.issuer, k.kid or k.thumbprint)
         for k in added:
             log.info("issuer %s: new key %s", state.issuer, k.kid or k.thumbprint)
-        self._save(state)
-
-    # --- persistence -------------------------------------------------------------------
-
-    def _path(self, iss):
-        return os.path.join(self.cache_dir, hashlib.sha256(iss.encode()).hexdigest()[:32] + ".json")
-
-    def _load(self, state):
-        if self.cache_dir is None:
-            return
-        path = self._path(state.issuer)
-        try:
-            state.load_json(jsonshim.loads(read_limited(path, MAX_JWKS_BYTES * 2)))
-            log.info("loaded %d persisted keys for %s", len(state.keys), state.issuer)
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as e:
-            # Corrupt, truncated or foreign: ignored, refetched, never fatal.
-            log.warning("ignoring key cache file %s: %s", path, e)
-
-    def _save(self, state):
-        if self.cache_dir is None or self._read_only:
-            return
-        try:
-            atomic_write(self._path(state.issuer), jsonshim.dumps(state.to_json()).encode())
-        except OSError as e:
-            log.warning("cannot persist keys for %s (%s): keeping them in memory only", state.issuer, e)
-            self._read_only = True
+        self.files.save(state)
 
     # --- reporting -----------------------------------------------------------------------
 
@@ -401,22 +358,3 @@ def _json(body, what):
     except ValueError:
         raise RemoteError("%s is not JSON" % what)
 
-
-def read_persisted(state_dir):
-    """Every persisted key cache document under `state_dir` (for `jwks show`)."""
-    d = os.path.join(state_dir, CACHE_SUBDIR)
-    out = []
-    try:
-        names = sorted(os.listdir(d))
-    except OSError:
-        return out
-    for name in names:
-        if not name.endswith(".json"):
-            continue
-        try:
-            doc = jsonshim.loads(read_limited(os.path.join(d, name), MAX_JWKS_BYTES * 2))
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict) and doc.get("format") and isinstance(doc.get("issuer"), str):
-            out.append(doc)
-    return out

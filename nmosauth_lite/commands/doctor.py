@@ -391,7 +391,7 @@ def _clock(r, now):
 
 
 def _issuers(r, config, state_dir, now):
-    from ..aio.keystore import read_persisted
+    from ..aio.keyfiles import read_persisted
 
     configured = []
     for iss in (config.get("protect") or {}).get("issuers", []):

@@ -30,7 +30,8 @@ def _state_dir(args):
 
 
 def run(args):
-    from ..aio.keystore import KeyStore, read_persisted
+    from ..aio.keyfiles import read_persisted
+    from ..aio.keystore import KeyStore
 
     state_dir = _state_dir(args)
     if args.action == "show":

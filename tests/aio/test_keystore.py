@@ -265,7 +265,7 @@ def test_unusable_state_directory_degrades_to_memory(standin, tmp_path, m):
 
     async def go():
         store = store_for(standin, tmp_path)
-        assert store.cache_dir is None
+        assert store.files.dir is None
         await store.refresh()
         v = TokenValidator(keys=store, audience=[AUD])
         assert v.check(token(m, standin.issuer), "GET", PATH, m.NOW).status == 200
