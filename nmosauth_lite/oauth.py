@@ -3,10 +3,11 @@
 Owns: RFC 7591 registration requests and responses (IS-10 CL-08..CL-13, CL-16), token
 request forms (RFC 6749 §4.1.3, §4.4.2, §6; RFC 7636 PKCE S256; RFC 7009 revocation),
 client_secret_basic (RFC 6749 §2.3.1) and private_key_jwt assertion claims (RFC 7523 §3),
-token responses and errors (RFC 6749 §5.1, §5.2), RFC 6750 §3 challenges from resource
-servers (CL-31, CL-41), per-role metadata suitability, and the timing rules: refresh at
-min(half-life, exp - 15 s) (CL-32, §12 A18), Retry-After, randomized back-off. Randomness
-and `now` come in as arguments; signing, HTTP and storage live in nmosauth_lite.aio.oauth.
+token responses and errors (RFC 6749 §5.1, §5.2), per-role metadata suitability, and the
+timing rules: refresh at min(half-life, exp - 15 s) (CL-32, §12 A18), randomized back-off.
+What resource servers answer (RFC 6750 §3 challenges, Retry-After) is in `challenge`.
+Randomness and `now` come in as arguments; signing, HTTP and storage live in
+nmosauth_lite.aio.oauth.
 """
 
 import binascii
@@ -21,7 +22,6 @@ MAX_RESPONSE_BYTES = 65536  # a token or registration response is well under 16 
 MAX_TOKEN_LEN = 16384  # tokens ride in one header (IS-10 TOK-08)
 MAX_FIELD_LEN = 2048  # client_id, scope, URIs in answers
 MAX_DESCRIPTION = 200  # error_description kept for messages
-MAX_CHALLENGE = 4096  # one WWW-Authenticate value
 MAX_NAME_PART = 64  # manufacturer / product / serial in client_name
 EARLY_REFRESH = 15  # IS-10 CL-32: at least 15 s before expiry
 MIN_REFRESH_DELAY = 2.0  # floor: never refresh in a tight loop, however short the token
@@ -32,7 +32,6 @@ PKCE_MIN_RANDOM = 32  # RFC 7636 §4.1: 32 octets -> 43 characters
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 _HEX = "0123456789ABCDEF"
 _B64TOKEN = _UNRESERVED + "+/="  # RFC 6750 §2.1 b64token
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class OAuthError(RemoteError):
@@ -322,88 +321,6 @@ def parse_token_response(status, body, now, requested_scope=None):
             "refresh_token": refresh}
 
 
-def read_quoted(value, i):
-    """The quoted-string opening at value[i] (RFC 9110 §5.6.4): (its text with quoted-pairs
-    undone, the index after the closing quote), or (the text, -1) when it is not closed. Shared
-    by this lenient client reading and the probe's strict one (probe_challenge)."""
-    n = len(value)
-    i += 1
-    chars = []
-    while i < n and value[i] != '"':
-        if value[i] == "\\" and i + 1 < n:
-            i += 1
-        chars.append(value[i])
-        i += 1
-    return "".join(chars), (i + 1 if i < n else -1)
-
-
-def parse_www_authenticate(value):
-    """The Bearer challenge's parameters (RFC 6750 §3, RFC 7235 §2.1) as {lowercased name: value},
-    or None without one. Quoted and unquoted values; several challenges in one value."""
-    if not value or len(value) > MAX_CHALLENGE:
-        return None
-    pos, n = 0, len(value)
-    current = bearer = None
-    after_scheme = False  # a token68 may follow a scheme directly (e.g. Basic's)
-    while pos < n:
-        if value[pos] in " \t,":
-            after_scheme = after_scheme and value[pos] != ","
-            pos += 1
-            continue
-        start = pos
-        while pos < n and value[pos] not in " \t,=":
-            pos += 1
-        word = value[start:pos]
-        eq = pos
-        while eq < n and value[eq] in " \t":
-            eq += 1
-        is_param = current is not None and eq + 1 < n and value[eq] == "=" and value[eq + 1] != "="
-        if not word or (after_scheme and not is_param):
-            while pos < n and value[pos] != ",":  # token68 or junk: skip to the next comma
-                pos += 1
-            continue
-        if not is_param:  # a new challenge
-            if bearer is not None:
-                break
-            current = {}
-            if word.lower() == "bearer":
-                bearer = current
-            after_scheme = True
-            continue
-        pos = eq + 1
-        while pos < n and value[pos] in " \t":
-            pos += 1
-        if pos < n and value[pos] == '"':
-            v, pos = read_quoted(value, pos)
-            if pos < 0:  # not closed: what there is, to the end
-                pos = n
-        else:
-            start = pos
-            while pos < n and value[pos] not in ", \t":
-                pos += 1
-            v = value[start:pos]
-        current[word.lower()] = v
-        after_scheme = False
-    return bearer
-
-
-def resource_error(status, www_authenticate):
-    """What a client does about a resource server's answer (IS-10 CL-41, BCP-003-02 §10):
-    "retry" (401: new token, then once more), "scope" (403 insufficient_scope: report, never
-    retry), "request" (400: a client bug), "later" (503), or None (not an auth problem)."""
-    params = parse_www_authenticate(www_authenticate) or {}
-    err = params.get("error")
-    if status == 401:
-        return "retry"
-    if status == 403 and (err == "insufficient_scope" or www_authenticate):
-        return "scope"
-    if status == 400 and err == "invalid_request":
-        return "request"
-    if status == 503:
-        return "later"
-    return None
-
-
 # --- metadata per role (RFC 8414 §2 defaults) ------------------------------------------------
 
 def check_metadata_for(doc, role, auth_method, register=True, alg=None):
@@ -454,31 +371,3 @@ def backoff_delay(attempt, rand01, base=1.0, cap=60.0):
     """Randomized exponential back-off: uniform in [d/2, d], d = min(cap, base * 2**attempt)."""
     d = min(cap, base * (2 ** min(attempt, 30)))
     return d / 2.0 + d / 2.0 * rand01
-
-
-def _days_from_civil(y, m, d):
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
-def parse_retry_after(value, now):
-    """Retry-After (RFC 9110 §10.2.3): delay-seconds or an IMF-fixdate -> seconds >= 0, or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit() and len(value) <= 9:
-        return int(value)
-    parts = value.split()  # Sun, 06 Nov 1994 08:49:37 GMT
-    if len(parts) != 6 or parts[5] != "GMT" or parts[2] not in _MONTHS:
-        return None
-    hms = parts[4].split(":")
-    try:
-        day, year = int(parts[1]), int(parts[3])
-        h, mi, s = int(hms[0]), int(hms[1]), int(hms[2])
-    except (ValueError, IndexError):
-        return None
-    at = _days_from_civil(year, _MONTHS.index(parts[2]) + 1, day) * 86400 + h * 3600 + mi * 60 + s
-    return max(0, int(at - now))

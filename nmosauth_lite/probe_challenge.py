@@ -3,15 +3,14 @@ then comma-separated auth-params of token or quoted-string values, RFC 6750 §3:
 and the layout check for how the AMWA tool splits the value without trimming (IS-10 RS-26).
 """
 
-from .oauth import read_quoted
+from .challenge import MAX_CHALLENGE, read_quoted
 
-MAX_CHALLENGE_LEN = 4096
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def parse_challenge(value):
     """One challenge (RFC 7235 §4.1): (scheme, {param: value}) or ValueError. Names lower-cased."""
-    if not isinstance(value, str) or len(value) > MAX_CHALLENGE_LEN:
+    if not isinstance(value, str) or len(value) > MAX_CHALLENGE:
         raise ValueError("too long")
     i, n = 0, len(value)
     while i < n and value[i] in _TCHAR:

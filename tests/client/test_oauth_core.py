@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from client_support import TESTS
-from nmosauth_lite import oauth
+from nmosauth_lite import challenge, oauth
 from nmosauth_lite.errors import ConfigError, RemoteError
 from nmosauth_lite.guard import Guard
 from nmosauth_lite.validator import TokenValidator
@@ -186,18 +186,18 @@ def test_challenges_our_guard_sends_are_understood(minter):
     tok = minter.token("RS512", claims=minter.claims(aud=["other.example.com"]))
     scope = g.check("GET", "/x-nmos/node/v1.3/self", {"authorization": "Bearer " + tok}, minter.NOW).answer
 
-    def challenge(a):
+    def www_authenticate(a):
         return dict(a.headers)["WWW-Authenticate"]
 
-    assert oauth.parse_www_authenticate(challenge(none)) == {"realm": "node1.example.com"}
-    assert oauth.parse_www_authenticate(challenge(bad))["error"] == "invalid_token"
-    assert oauth.parse_www_authenticate(challenge(scope))["error"] == "insufficient_scope"
-    assert oauth.resource_error(401, challenge(bad)) == "retry"
-    assert oauth.resource_error(401, challenge(none)) == "retry"
-    assert oauth.resource_error(403, challenge(scope)) == "scope"
-    assert oauth.resource_error(403, None) is None  # an IS-04 403 that is not about authorization
-    assert oauth.resource_error(503, None) == "later"
-    assert oauth.resource_error(200, None) is None
+    assert challenge.parse_www_authenticate(www_authenticate(none)) == {"realm": "node1.example.com"}
+    assert challenge.parse_www_authenticate(www_authenticate(bad))["error"] == "invalid_token"
+    assert challenge.parse_www_authenticate(www_authenticate(scope))["error"] == "insufficient_scope"
+    assert challenge.resource_error(401, www_authenticate(bad)) == "retry"
+    assert challenge.resource_error(401, www_authenticate(none)) == "retry"
+    assert challenge.resource_error(403, www_authenticate(scope)) == "scope"
+    assert challenge.resource_error(403, None) is None  # an IS-04 403 that is not about authorization
+    assert challenge.resource_error(503, None) == "later"
+    assert challenge.resource_error(200, None) is None
 
 
 @pytest.mark.parametrize("value,want", [
@@ -212,13 +212,13 @@ def test_challenges_our_guard_sends_are_understood(minter):
     ('Bearer realm="unterminated', {"realm": "unterminated"}),
 ])
 def test_www_authenticate_parsing(value, want):
-    assert oauth.parse_www_authenticate(value) == want
+    assert challenge.parse_www_authenticate(value) == want
 
 
 @given(st.text(max_size=200))
 @settings(max_examples=500, deadline=None)
 def test_www_authenticate_parser_never_raises(value):
-    r = oauth.parse_www_authenticate(value)
+    r = challenge.parse_www_authenticate(value)
     assert r is None or isinstance(r, dict)
 
 
@@ -231,8 +231,8 @@ def _quote(text):
 def test_read_quoted_undoes_quoting_and_stops_after_the_closing_quote(text, rest):
     # RFC 9110 §5.6.4: any text quoted with quoted-pairs reads back as itself
     value = "x=" + _quote(text) + rest
-    assert oauth.read_quoted(value, 2) == (text, len(value) - len(rest))
-    assert oauth.read_quoted(value[:-len(rest) - 1] if rest else value[:-1], 2)[1] == -1  # not closed
+    assert challenge.read_quoted(value, 2) == (text, len(value) - len(rest))
+    assert challenge.read_quoted(value[:-len(rest) - 1] if rest else value[:-1], 2)[1] == -1  # not closed
 
 
 _PARAM_VALUE = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
@@ -247,7 +247,7 @@ def test_the_client_and_the_probe_read_a_well_formed_challenge_alike(params):
     from nmosauth_lite.probe_challenge import parse_challenge
 
     value = "Bearer" + (" " + ", ".join("%s=%s" % (k, _quote(v)) for k, v in params.items()) if params else "")
-    assert oauth.parse_www_authenticate(value) == params
+    assert challenge.parse_www_authenticate(value) == params
     assert parse_challenge(value) == ("Bearer", params)
 
 
@@ -309,12 +309,12 @@ def test_retry_after_forms():
     import email.utils
 
     now = 1_700_000_000
-    assert oauth.parse_retry_after("7", now) == 7
-    assert oauth.parse_retry_after(email.utils.formatdate(now + 42, usegmt=True), now) == 42
-    assert oauth.parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777) == 0
-    assert oauth.parse_retry_after(email.utils.formatdate(now - 5, usegmt=True), now) == 0
+    assert challenge.parse_retry_after("7", now) == 7
+    assert challenge.parse_retry_after(email.utils.formatdate(now + 42, usegmt=True), now) == 42
+    assert challenge.parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777) == 0
+    assert challenge.parse_retry_after(email.utils.formatdate(now - 5, usegmt=True), now) == 0
     for bad in ("", "soon", "-3", "Sunday, 06-Nov-94 08:49:37 GMT", "1e3", "9999999999"):
-        assert oauth.parse_retry_after(bad, now) is None
+        assert challenge.parse_retry_after(bad, now) is None
 
 
 @given(st.integers(min_value=0, max_value=4_000_000_000))
@@ -322,7 +322,7 @@ def test_retry_after_forms():
 def test_http_dates_agree_with_the_stdlib(ts):
     import email.utils
 
-    assert oauth.parse_retry_after(email.utils.formatdate(ts, usegmt=True), 0) == ts
+    assert challenge.parse_retry_after(email.utils.formatdate(ts, usegmt=True), 0) == ts
 
 
 # --- assertions ---------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """oauth: the OAuth client's sans-I/O messages on MicroPython and CPython (harness checks).
 
-Meant for the MicroPython lane: copy to tests/mpy/check_oauth.py and add the lane.txt line
-`core nmosauth_lite/oauth.py check_oauth`. Under pytest it runs via tests/client/test_oauth_mpy_checks.py.
+Listed in lane.txt; under pytest it runs via tests/test_mpy_checks_cpython.py.
 """
 
 import harness
@@ -63,13 +62,6 @@ def check_token_responses():
     harness.raises(RemoteError, oauth.parse_token_response, 200, b'{"access_token":"x","token_type":"mac"}', 0)
 
 
-def check_www_authenticate():
-    p = oauth.parse_www_authenticate('Bearer realm="r",error=invalid_token,error_description="bad, sig"')
-    harness.eq(p, {"realm": "r", "error": "invalid_token", "error_description": "bad, sig"}, "guard format")
-    harness.eq(oauth.parse_www_authenticate('Basic realm="x"'), None, "no bearer")
-    harness.eq(oauth.resource_error(403, 'Bearer error="insufficient_scope"'), "scope", "403")
-
-
 def check_metadata_for_role():
     md = {"token_endpoint": "t", "registration_endpoint": "r", "grant_types_supported": ["client_credentials"],
           "token_endpoint_auth_methods_supported": ["private_key_jwt"]}
@@ -83,6 +75,3 @@ def check_timing():
     harness.eq(oauth.refresh_time(0, 60, 1), 27.0, "jitter")
     harness.eq(oauth.refresh_time(0, 2, 0), oauth.MIN_REFRESH_DELAY, "floor")
     harness.eq(oauth.backoff_delay(3, 0, 1.0, 60.0), 4.0, "backoff")
-    harness.eq(oauth.parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111770), 7, "HTTP-date")
-    harness.eq(oauth.parse_retry_after("5", 0), 5, "seconds")
-    harness.eq(oauth.parse_retry_after("later", 0), None, "junk")

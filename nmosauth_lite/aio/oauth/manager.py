@@ -15,7 +15,7 @@ import logging
 import random
 import time
 
-from ... import oauth
+from ... import challenge, oauth
 from ...errors import NmosAuthError
 from .client import AuthorizationRequired
 from .servers import Unavailable
@@ -187,13 +187,13 @@ class BearerClient:
         retriable = not (kw.get("body") is not None and not isinstance(kw["body"], (bytes, bytearray)))
         token = await self.manager.token()
         resp = await self._send(method, url, headers, token, kw)
-        kind = oauth.resource_error(resp.status, resp.header("www-authenticate"))
+        kind = challenge.resource_error(resp.status, resp.header("www-authenticate"))
         if kind == "retry" and retriable:
             log.info("%s %s: 401, retrying once with a new token", method, url)
             token = await self.manager.invalidate(token)
             resp = await self._send(method, url, headers, token, kw)
         elif kind == "later" and retriable:
-            wait = oauth.parse_retry_after(resp.header("retry-after"), time.time())
+            wait = challenge.parse_retry_after(resp.header("retry-after"), time.time())
             if wait is not None and wait <= MAX_RETRY_AFTER_WAIT:
                 await asyncio.sleep(wait)
                 resp = await self._send(method, url, headers, await self.manager.token(), kw)

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 
-from ... import oauth
+from ... import challenge, oauth
 from ...errors import NmosAuthError, RemoteError
 from ...issuer import check_issuer, check_metadata, metadata_url
 from ..client import ClientError, HTTPClient
@@ -133,7 +133,7 @@ class ServerSelector:
                 raise Unavailable("%s %s: %s" % (method, url, e))
             if resp.status < 500:
                 return resp
-            wait = oauth.parse_retry_after(resp.header("retry-after"), self._clock())
+            wait = challenge.parse_retry_after(resp.header("retry-after"), self._clock())
             if resp.status == 503 and attempt == 0 and wait is not None and wait <= self.retry_after_max:
                 log.info("%s answered 503, retrying after %d s (Retry-After)", url, wait)
                 await asyncio.sleep(wait)
