@@ -22,6 +22,7 @@ from .boundary import (MAX_TRUST_CACHE, PUBLIC_ALLOW, REFUSED_METHODS, TOKEN_FRE
                        answer_response, canonical_path, forward_headers, guard_headers, is_in_networks,
                        is_websocket_upgrade, parse_networks, response_headers, target_refusal,
                        token_free_refusal, upstream_target)
+from .closing import abort, close
 from .files import is_loopback
 from .tlsutil import client_context
 from .web import Response, error_response
@@ -46,7 +47,7 @@ class _Conn:
         self.idle_since = 0.0
 
     def abort(self):
-        self.writer.transport.abort()
+        abort(self.writer)
 
 
 class _Stale(Exception):
@@ -379,9 +380,9 @@ async def _pump(src, dst):
         if dst.can_write_eof():
             dst.write_eof()
         else:
-            dst.close()
+            close(dst)
     except (OSError, RuntimeError):
-        dst.transport.abort()
+        abort(dst)
 
 
 async def _empty():

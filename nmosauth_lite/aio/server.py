@@ -11,6 +11,7 @@ Response, Router: `web`. Leaves out HTTP/2, content codings.
 import asyncio
 import time
 
+from .closing import abort, close, close_server, stop_accepting
 from .connection import READ_HIGH_WATER, _Connection  # noqa: F401 (READ_HIGH_WATER: kept importable here)
 from .web import Request, Response, Router, error_response, json_response
 
@@ -148,10 +149,10 @@ class HTTPServer:
             return
         self._draining = True
         for srv in self._servers:
-            srv.close()
+            stop_accepting(srv)  # close_server below waits for it
         for conn in list(self._conns) + list(self._waiting):
             if conn.request is None:
-                conn.transport.close()
+                close(conn.transport)
         self._idle.clear()
         deadline = self._loop.time() + timeout
         # Wait for requests in flight (closed idle TLS connections may still be
@@ -162,11 +163,11 @@ class HTTPServer:
         for conn in list(self._conns) + list(self._waiting):
             if conn.task is not None:
                 conn.task.cancel()
-            conn.transport.abort()
+            abort(conn.transport)
         for task in list(self._handed_over):
             task.cancel()
-        for srv in self._servers:
-            await srv.wait_closed()
+        for srv in self._servers:  # bounded: 3.12+ also waits for the connections aborted above
+            await close_server(srv, max(deadline - self._loop.time(), 1.0))
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -179,7 +180,7 @@ class HTTPServer:
         host = conn.peername[0] if conn.peername else None
         per = self._per_address
         if per.get(host, 0) >= self.max_per_address and not self._shed(host):
-            conn.transport.abort()  # one address holds its share: costs nothing more
+            abort(conn.transport)  # one address holds its share: costs nothing more
             self.rejected("over_address_cap")  # metrics (issue 14)
             return False
         per[host] = per.get(host, 0) + 1
@@ -188,7 +189,7 @@ class HTTPServer:
         if len(self._conns) >= self.max_connections and not self._shed(None):
             if len(self._waiting) >= max(8, self.max_connections // 8):
                 self._uncount(conn)
-                conn.transport.abort()
+                abort(conn.transport)
                 self.rejected("dropped_over_capacity")  # metrics (issue 14)
                 return False
             conn.over_cap = True
@@ -207,7 +208,7 @@ class HTTPServer:
         else:
             return False
         self.forget(conn)
-        conn.transport.close()
+        close(conn.transport)
         return True
 
     def _uncount(self, conn):

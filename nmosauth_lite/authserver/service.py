@@ -78,7 +78,10 @@ def _cert_usable(path, dns, ips):
             cert = x509.load_pem_x509_certificate(f.read())
     except (OSError, ValueError):
         return False
-    if cert.not_valid_after_utc.timestamp() - time.time() < RENEW_BEFORE:
+    # not_valid_after_utc came with cryptography 42; Debian bookworm's 38 has the naive UTC form only
+    after = getattr(cert, "not_valid_after_utc", None) or \
+        cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+    if after.timestamp() - time.time() < RENEW_BEFORE:
         return False
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
