@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sysdeps run example test test-py test-pure test-mpy bench bundle clean
+.PHONY: venv sysdeps run example test test-py test-py313 test-py312 test-pure test-mpy test-arm64 bench bundle clean
 
 $(STAMP): pyproject.toml
 	PY=$(PY) sh tools/sysdeps.sh venv
@@ -43,30 +43,6 @@ example: venv
 	  --audience node1.example.com --now 1548779500 \
 	  --path /x-nmos/connection/v1.1/single/senders --token - < nmosauth_lite/data/is10-example-token.txt
 
-# Every lane runs even when one fails (one flake must not hide the others); one summary line
-# per lane at the end, and the exit status is non-zero if any lane failed.
-LANES := py pure mpy
-
-test: venv sysdeps
-	@summary=""; failed=0; \
-	for lane in $(LANES); do \
-	  t0=$$(date +%s); \
-	  if $(MAKE) --no-print-directory -f $(SELF) test-$$lane; then r=passed; else r=FAILED; failed=1; fi; \
-	  summary="$$summary$$(printf 'make test: lane %-4s %s (%s s)' $$lane $$r $$(( $$(date +%s) - t0 )))\n"; \
-	done; \
-	printf "$$summary"; \
-	if [ $$failed = 0 ]; then echo "make test: every lane passed"; else echo "make test: FAILED" >&2; exit 1; fi
-
-test-py: venv
-	$(BIN)/python -m pytest
-
-test-pure: venv $(PURE_STAMP)
-	PYTHONPATH=tests/pure NMOSAUTH_PEER_PYTHON=$(CURDIR)/$(BIN)/python \
-	  $(VENV_PURE)/bin/python -m pytest -p purelane $$(grep -v '^#' tests/pure/lane.txt)
-
-test-mpy:
-	sh tools/mpy/run.sh
-
 # The firmware bundle needs only the standard library and the two modules it vendors (pinned:
 # tools/build_bundle.py prunes ecdsa by rules written for this release), not the test venv.
 VENV_BUNDLE := build/venv-bundle
@@ -76,6 +52,78 @@ $(BUNDLE_STAMP):
 	$(PY) -m venv $(VENV_BUNDLE)
 	$(VENV_BUNDLE)/bin/pip install -q --disable-pip-version-check 'ecdsa==0.19.2' 'six==1.17.0'
 	touch $(BUNDLE_STAMP)
+
+# The interpreters devices ship (docs/platforms.md): every lane but pure and mpy runs on one.
+#  py     Debian's own python3 (bookworm: 3.11.2, as on Raspberry Pi OS bookworm) in a venv that sees
+#         apt's python3-cryptography and python3-ecdsa; pip may not replace them (constraints below)
+#  py313  CPython 3.13 (Raspberry Pi OS trixie, Yocto, Buildroot) with PyPI's packages
+#  py312  CPython 3.12, the interpreter-sensitive part of the suite (PY312_SET)
+#  pure   the newest 3.11 ($(PY)) without cryptography;  mpy  the core on MicroPython
+#  arm64  a Debian bookworm arm64 root under qemu-user: Debian's python3 and apt's cryptography
+DEB_PY ?= /usr/bin/python3
+VENV_DEB := build/venv-debian
+DEB_STAMP := $(VENV_DEB)/.installed
+DEB_CONSTRAINTS := tests/lanes/debian-constraints.txt
+PY312_SET := tests/aio tests/client tests/test_demo.py tests/test_cli_entry.py tests/test_doctor.py
+
+$(DEB_STAMP): pyproject.toml $(DEB_CONSTRAINTS)
+	sh tools/sysdeps.sh debian
+	rm -rf $(VENV_DEB)
+	$(DEB_PY) -m venv --system-site-packages $(VENV_DEB)
+	$(VENV_DEB)/bin/python -c 'import cryptography as c; print("cryptography==" + c.__version__)' > $(VENV_DEB)/apt.txt
+	$(VENV_DEB)/bin/pip install -q --disable-pip-version-check -c $(DEB_CONSTRAINTS) -c $(VENV_DEB)/apt.txt -e '.[test]'
+	$(VENV_DEB)/bin/python -c 'import cryptography, ecdsa, sys; sys.exit(not all(m.__file__.startswith("/usr/lib/python3/") for m in (cryptography, ecdsa)))' || \
+	  { echo "test-py: pip replaced apt's cryptography or ecdsa in $(VENV_DEB)" >&2; exit 1; }
+	touch $@
+
+# build/venv-3.12, build/venv-3.13: that CPython (tools/pythons.sh finds it) with the test extra
+PY313_STAMP := build/venv-3.13/.installed
+PY312_STAMP := build/venv-3.12/.installed
+
+build/venv-%/.installed: pyproject.toml
+	py=$$(sh tools/pythons.sh $*) && rm -rf build/venv-$* && $$py -m venv build/venv-$*
+	build/venv-$*/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# Every lane runs even when one fails (one flake must not hide the others); one summary line
+# per lane at the end, and the exit status is non-zero if any lane failed. The arm64 root is
+# built in the background meanwhile (build/arm64-root.log), as its lane's first step waits for it.
+LANES := py py313 py312 pure mpy arm64
+ARM_PREP := sh tools/arm/root.sh arm64 build/arm64-root
+ARM_LOG := build/arm64-root.log
+
+test: venv sysdeps
+	@case " $(LANES) " in *" arm64 "*) mkdir -p $(dir $(ARM_LOG)); ($(ARM_PREP)) > $(ARM_LOG) 2>&1 & ;; esac; \
+	summary=""; failed=0; n=0; total=$(words $(LANES)); \
+	for lane in $(LANES); do \
+	  n=$$((n + 1)); echo "make test: lane $$lane starting ($$n of $$total)"; \
+	  t0=$$(date +%s); \
+	  if $(MAKE) --no-print-directory -f $(SELF) test-$$lane; then r=passed; else r=FAILED; failed=1; fi; \
+	  summary="$$summary$$(printf 'make test: lane %-6s %s (%s s)' $$lane $$r $$(( $$(date +%s) - t0 )))\n"; \
+	done; \
+	wait; printf "$$summary"; \
+	if [ $$failed = 0 ]; then echo "make test: every lane passed"; else echo "make test: FAILED" >&2; exit 1; fi
+
+test-py: $(DEB_STAMP)
+	$(VENV_DEB)/bin/python -m pytest
+
+test-py313: $(PY313_STAMP)
+	build/venv-3.13/bin/python -m pytest
+
+test-py312: $(PY312_STAMP)
+	build/venv-3.12/bin/python -m pytest $(PY312_SET)
+
+test-pure: venv $(PURE_STAMP)
+	PYTHONPATH=tests/pure NMOSAUTH_PEER_PYTHON=$(CURDIR)/$(BIN)/python \
+	  $(VENV_PURE)/bin/python -m pytest -p purelane $$(grep -v '^#' tests/pure/lane.txt)
+
+test-mpy:
+	sh tools/mpy/run.sh
+
+# Correctness only: emulated timings mean nothing. Needs root (debootstrap, binfmt_misc, chroot).
+test-arm64: $(BUNDLE_STAMP)
+	$(VENV_BUNDLE)/bin/python tools/build_bundle.py
+	sh tools/arm/lane.sh arm64
 
 bundle: $(BUNDLE_STAMP)
 	$(VENV_BUNDLE)/bin/python tools/build_bundle.py $(BUNDLE_FLAGS)

@@ -1,0 +1,80 @@
+#!/bin/sh
+# Build (once) a Debian bookworm root for another CPU architecture, the way a Raspberry Pi OS
+# bookworm image looks to Python: Debian's python3 3.11 with apt's python3-cryptography.
+#
+#   sh tools/arm/root.sh arm64 build/arm64-root      # or armhf
+#
+# Needs root, debootstrap and qemu-user-static (installed with apt-get when missing) and the
+# kernel's binfmt_misc (mounted here when it is not, and qemu registered for the architecture).
+# The Debian mirror is the one this machine's apt already uses (read from /etc/apt/sources*),
+# never one written here. The root is cached: `$DIR/.ready` names the packages it was built
+# with, and a root whose list matches is reused (delete the directory to rebuild).
+set -eu
+arch=${1:?usage: root.sh ARCH DIR}
+dir=${2:?usage: root.sh ARCH DIR}
+suite=bookworm
+# python3-cffi-backend must be listed beside python3-cryptography, or debootstrap cannot
+# configure it; python3-venv for board/install.sh --wheel; python3-ecdsa for the pure
+# backend's ES256/ES384; Debian's pytest for the tests run there; passwd for useradd (install.sh
+# without systemd); openssl to make the TLS files of the install test.
+pkgs=python3,python3-cryptography,python3-cffi-backend,python3-ecdsa,python3-venv,python3-pytest,python3-pytest-timeout,passwd,openssl,ca-certificates
+ready="$dir/.ready"
+
+case "$arch" in
+    arm64) qemu=aarch64 ;;
+    armhf) qemu=arm ;;
+    *) echo "armroot: unknown architecture $arch (arm64 or armhf)" >&2; exit 2 ;;
+esac
+
+[ "$(id -u)" = 0 ] || { echo "armroot: needs root (debootstrap, binfmt_misc)" >&2; exit 1; }
+mkdir -p "$(dirname "$dir")"
+# one builder at a time: `make test` starts this in the background and the lane waits here
+exec 9>"$dir.lock"
+flock 9
+
+need=""
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need="$need debootstrap"
+[ -x "/usr/bin/qemu-$qemu-static" ] || need="$need qemu-user-static"
+if [ -n "$need" ]; then
+    echo "armroot: apt-get install$need" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+# binfmt_misc: the kernel runs foreign ELF files through qemu (flag F: the interpreter is opened
+# now, so it works inside the chroot without a copy of qemu there).
+bfm=/proc/sys/fs/binfmt_misc
+[ -e "$bfm/register" ] || mount -t binfmt_misc binfmt_misc "$bfm"
+if [ ! -e "$bfm/qemu-$qemu" ]; then
+    conf=/usr/lib/binfmt.d/qemu-$qemu.conf
+    [ -f "$conf" ] || { echo "armroot: no $conf (qemu-user-static)" >&2; exit 1; }
+    cat "$conf" > "$bfm/register"
+fi
+if [ -f "$ready" ] && [ "$(cat "$ready")" = "$suite $arch $pkgs" ]; then
+    exit 0  # built before with the same packages
+fi
+
+# The mirror: the first source of this machine's apt that serves the suite (deb822 or one-line).
+mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v s="$suite" '
+    /^[ \t]*#/ { next }
+    /^deb[ \t]/ { n = 2; if ($2 ~ /^\[/) { while (n <= NF && $n !~ /\]$/) n++; n++ }
+                  if ($(n + 1) == s) { print $n; exit } next }
+    /^URIs:/ { uri = $2; next }
+    /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == s && uri != "") { print uri; exit } next }
+    /^$/ { uri = "" }')
+[ -n "$mirror" ] || { echo "armroot: no apt source for $suite in /etc/apt/sources*" >&2; exit 1; }
+
+rm -rf "$dir"
+t0=$(date +%s)
+echo "armroot: debootstrap $suite $arch into $dir (a few minutes)" >&2
+if ! debootstrap --arch="$arch" --variant=minbase --include="$pkgs" "$suite" "$dir" "$mirror" >"$dir-debootstrap.log" 2>&1; then
+    tail -20 "$dir-debootstrap.log" >&2
+    echo "armroot: debootstrap failed (whole log: $dir-debootstrap.log)" >&2
+    exit 1
+fi
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$dir/etc/hosts"
+rm -rf "$dir/var/cache/apt/archives/"*.deb
+echo "$suite $arch $pkgs" > "$ready"
+echo "armroot: $arch root ready in $(( $(date +%s) - t0 )) s" >&2
