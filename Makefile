@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sysdeps run example test test-py test-py313 test-py312 test-pure test-mpy test-arm64 bench bundle clean
+.PHONY: venv sysdeps run example lanes test test-py test-py313 test-py312 test-pure test-mpy test-arm64 bench bundle clean
 
 $(STAMP): pyproject.toml
 	PY=$(PY) sh tools/sysdeps.sh venv
@@ -86,23 +86,29 @@ build/venv-%/.installed: pyproject.toml
 	touch $@
 
 # Every lane runs even when one fails (one flake must not hide the others); one summary line
-# per lane at the end, and the exit status is non-zero if any lane failed. The arm64 root is
-# built in the background meanwhile (build/arm64-root.log), as its lane's first step waits for it.
-LANES := py py313 py312 pure mpy arm64
+# per lane at the end, and the exit status is non-zero if any lane failed (tools/lanes.sh). The
+# lanes run in two streams side by side (a 2-core machine: each lane mostly waits on its own
+# servers and subprocesses), after every venv is set up one at a time (editable installs share
+# this tree). The arm64 root is built in the background from the start (build/arm64-root.log);
+# the arm64 lane's first step waits for it.
+STREAM_A := py pure mpy arm64
+STREAM_B := py313 py312
+LANES := $(STREAM_A) $(STREAM_B)
 ARM_PREP := sh tools/arm/root.sh arm64 build/arm64-root
 ARM_LOG := build/arm64-root.log
+LANE_SETUP := $(DEB_STAMP) $(PY313_STAMP) $(PY312_STAMP) $(PURE_STAMP) $(BUNDLE_STAMP)
+INTEROP_PREP := sh tools/interop/install.sh
+LANE_LOGS := build/lanes
+
+lanes:
+	@echo $(LANES)
 
 test: venv sysdeps
 	@case " $(LANES) " in *" arm64 "*) mkdir -p $(dir $(ARM_LOG)); ($(ARM_PREP)) > $(ARM_LOG) 2>&1 & ;; esac; \
-	summary=""; failed=0; n=0; total=$(words $(LANES)); \
-	for lane in $(LANES); do \
-	  n=$$((n + 1)); echo "make test: lane $$lane starting ($$n of $$total)"; \
-	  t0=$$(date +%s); \
-	  if $(MAKE) --no-print-directory -f $(SELF) test-$$lane; then r=passed; else r=FAILED; failed=1; fi; \
-	  summary="$$summary$$(printf 'make test: lane %-6s %s (%s s)' $$lane $$r $$(( $$(date +%s) - t0 )))\n"; \
-	done; \
-	wait; printf "$$summary"; \
-	if [ $$failed = 0 ]; then echo "make test: every lane passed"; else echo "make test: FAILED" >&2; exit 1; fi
+	for s in $(LANE_SETUP); do $(MAKE) --no-print-directory -f $(SELF) $$s || echo "make test: set-up of $$s failed" >&2; done; \
+	$(INTEROP_PREP) >/dev/null 2>&1 || true; \
+	sh tools/lanes.sh $(LANE_LOGS) "$(MAKE) --no-print-directory -f $(SELF)" "$(STREAM_A)" "$(STREAM_B)"; \
+	r=$$?; wait; exit $$r
 
 test-py: $(DEB_STAMP)
 	$(VENV_DEB)/bin/python -m pytest
