@@ -6,9 +6,10 @@
 #
 #   sh tools/arm/lane.sh arm64       (after `make bundle`: the bundle test runs dist/nmosauth-lite.pyz)
 #
-# The root (tools/arm/root.sh, cached under build/) is never changed: each run mounts a throwaway
-# overlay on it in a private mount namespace, copies the checkout to /src there and runs Debian's
-# pytest on DEVICE_TESTS. Everything mounted or written goes away when the run ends.
+# The root (tools/arm/root.sh, cached as build/ARCH-root.tar) is never changed: each run unpacks
+# it into a throwaway directory, mounts /proc, /dev and /tmp there in a private mount namespace,
+# copies the checkout to /src and runs Debian's pytest on DEVICE_TESTS. Everything mounted or
+# written goes away when the run ends.
 set -eu
 arch=${1:-arm64}
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,14 +22,16 @@ tests/test_permissions.py tests/test_jwk.py tests/device"
 [ -f "$top/dist/nmosauth-lite.pyz" ] || { echo "$arch lane: no dist/nmosauth-lite.pyz (make bundle)" >&2; exit 1; }
 t0=$(date +%s)
 sh "$top/tools/arm/root.sh" "$arch" "$root"
-echo "$arch lane: root ready after $(( $(date +%s) - t0 )) s (cached in build/$arch-root); running the tests emulated"
+echo "$arch lane: root ready after $(( $(date +%s) - t0 )) s (cached in build/$arch-root.tar); running the tests emulated"
 
-run=$(mktemp -d "${TMPDIR:-/tmp}/nmosauth-$arch.XXXXXX")
-trap 'rm -rf "$run"' EXIT
-mkdir -p "$run/upper" "$run/work" "$run/merged"
+run=$(mktemp -d "${TMPDIR:-/var/tmp}/nmosauth-lite-$arch-lane.XXXXXX")
+trap 'rm -rf "$run"' EXIT  # the mounts below live and die with their namespace
+mkdir "$run/root"
+tar xf "$root.tar" -C "$run/root"
 # The checkout as git sees it (tracked and new files, not ignored ones), plus the bundle.
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    (cd "$top" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar cf - --ignore-failed-read) > "$run/src.tar"
+    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
+        tar cf - --null --ignore-failed-read -T -) > "$run/src.tar"
 else
     (cd "$top" && tar cf - --exclude=./build --exclude=./.venv --exclude=./.venv-pure --exclude=./dist .) > "$run/src.tar"
 fi
@@ -36,9 +39,8 @@ fi
 
 # shellcheck disable=SC2016
 unshare --mount --propagation private sh -eu -c '
-    run=$1 root=$2 arch=$3 tests=$4
-    m=$run/merged
-    mount -t overlay overlay -o "lowerdir=$root,upperdir=$run/upper,workdir=$run/work" "$m"
+    run=$1 arch=$2 tests=$3
+    m=$run/root
     mount -t proc proc "$m/proc"
     mount --rbind /dev "$m/dev"
     mount -t tmpfs tmpfs "$m/tmp"
@@ -47,4 +49,4 @@ unshare --mount --propagation private sh -eu -c '
     exec chroot "$m" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 NMOSAUTH_DEVICE_LANE="$arch" \
         sh -c "cd /src && python3 -m pytest -p no:cacheprovider $tests"
-' lane "$run" "$root" "$arch" "$DEVICE_TESTS"
+' lane "$run" "$arch" "$DEVICE_TESTS"
