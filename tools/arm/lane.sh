@@ -14,9 +14,10 @@ set -eu
 arch=${1:-arm64}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 root="$top/build/$arch-root"
-# the Wycheproof and IS-10 vectors on both backends, and what a Pi user runs (tests/device)
-DEVICE_TESTS="tests/test_crypto_backends.py tests/test_validator.py tests/test_claims.py \
-tests/test_permissions.py tests/test_jwk.py tests/device"
+# the Wycheproof and IS-10 vectors on both backends, the closing helper on this interpreter's TLS
+# transport, and what a Pi user runs (tests/device); DEVICE_TESTS=... picks others
+DEVICE_TESTS=${DEVICE_TESTS:-"tests/test_crypto_backends.py tests/test_validator.py tests/test_claims.py \
+tests/test_permissions.py tests/test_jwk.py tests/aio/test_closing.py tests/device"}
 
 [ "$(id -u)" = 0 ] || { echo "$arch lane: needs root (debootstrap, binfmt_misc, mounts, chroot)" >&2; exit 1; }
 [ -f "$top/dist/nmosauth-lite.pyz" ] || { echo "$arch lane: no dist/nmosauth-lite.pyz (make bundle)" >&2; exit 1; }
