@@ -144,8 +144,19 @@ def _client_add(args, cfg, store, now):
         meta = check_metadata(meta, cfg)
     except OAuthError as e:
         raise ConfigError("%s: %s" % (e.error, e.description))
+    _note_identity_scopes(args.scope)
     _print(create_client(store, meta, now, status="active", actor="operator"))
     return 0
+
+
+def _note_identity_scopes(text):
+    """Say which OpenID Connect scopes were left out (as /register, /authorize and /token do)."""
+    from ..authserver.tokens import IDENTITY_SCOPES
+
+    left = [s for s in text.split() if s in IDENTITY_SCOPES]
+    if left:
+        sys.stderr.write("note: %s left out: this server grants NMOS scopes only; a client asking for them "
+                         "gets its NMOS scopes (RFC 6749 §3.3)\n" % " ".join(left))
 
 
 def _client_list(args, cfg, store, now):
