@@ -82,6 +82,7 @@ bundle: $(BUNDLE_STAMP)
 
 bench: venv
 	sh tools/sysdeps.sh bench
+	$(BIN)/pip install -q --disable-pip-version-check -r tools/bench-requirements.txt
 	$(BIN)/python tools/bench_all.py --write
 
 clean:
