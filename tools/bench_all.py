@@ -90,6 +90,10 @@ def validation(t, quick, echo):
         st = r["stages"]
         t.add("validation %s" % alg, "first-seen stages, µs: " + ", ".join("%s %.1f" % kv for kv in st.items())
               + ", rest %.1f" % (r["first"][0] - sum(st.values())), "", "")
+    lacking = [a for a in v if "oxyjwt" not in v[a]]
+    if lacking:
+        t.note("oxyjwt: no figure for %s (not installed, or it does not do that algorithm; 0.9.0 has no ES512)"
+               % " ".join(lacking))
     r = v["RS512"]
     t.add("validation RS512", "cached token / first-seen", "%.2f / %.1f µs" % (r["cached"][0], r["first"][0]),
           "%.2fx" % r["ratios"]["cached_first"])

@@ -157,8 +157,7 @@ class ServerSelector:
 
         previous = c.answered[1] if c.answered else None
         try:
-            found = await find_metadata(get, c.issuer, ordered(c.urls, previous), self.insecure_http, c.loose,
-                                        MAX_DOCUMENT)
+            found = await find_metadata(get, c.issuer, ordered(c.urls, previous), self.insecure_http, c.loose)
             doc = found.doc
             oauth.check_metadata_for(doc, self.role, self.auth_method, self.register, self.alg)
         except (RemoteError, ClientError) as e:
