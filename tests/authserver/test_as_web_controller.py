@@ -283,3 +283,15 @@ def test_identity_scope_names_cannot_be_configured_as_nmos_scopes():
 
     with pytest.raises(ConfigError):
         tokens.check_permissions({"openid": {"read": ["*"]}})
+
+
+@pytest.mark.parametrize("raw", [b"!!!not base64", b"\xff\xfe", b":", b"%zz", b"\x00", b"a" * 5000, b"nobody",
+                                 b"nobody:"])
+def test_hostile_basic_headers_at_revoke_are_invalid_client_never_a_crash(as_server, controller, raw):
+    value = raw.decode("latin-1") if raw.startswith(b"!!!") else base64.b64encode(raw).decode()
+    status, _, err = _post(as_server, "revocation_endpoint", [("token", "t" * 64)], {"Authorization": "Basic " + value})
+    assert status == 401 and err["error"] == "invalid_client"
+    # the controller's own id with trailing junk is not its id
+    junk = base64.b64encode(controller["client_id"].encode() + b"\n").decode()
+    status, _, err = _post(as_server, "revocation_endpoint", [("token", "t" * 64)], {"Authorization": "Basic " + junk})
+    assert status == 401 and err["error"] == "invalid_client"
