@@ -92,7 +92,8 @@ def _str_list(value, name):
 class Config:
     """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
 
-    def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None):
+    def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None,
+                 audience=None):
         t = dict(table or {})
         _check(t, _SCHEMA, "")
         # Lab mode (issue 22): client_credentials for every scope, so a bench without users can get
@@ -122,7 +123,7 @@ class Config:
         self.rsa_bits = tok.get("rsa_bits", 2048)
         if self.rsa_bits not in (2048, 3072, 4096):
             raise ConfigError("config: tokens.rsa_bits must be 2048, 3072 or 4096")
-        aud = tok.get("audience")
+        aud = audience or tok.get("audience")
         self.audience = _str_list(aud, "tokens.audience") if aud is not None else None
         self.permissions = _tokens.check_permissions(tok.get("permissions"))
         self.scopes = sorted(self.permissions)

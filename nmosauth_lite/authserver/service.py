@@ -183,6 +183,7 @@ async def start(config, *, clock=time.time):
     if config.lab:
         log.warning(LAB_WARNING)
     store.put_meta("issuer", issuer)  # what `as token` signs as when not told (the port may have been 0)
+    store.put_meta("audience", json.dumps(config.token_audience()))
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
     server = HTTPServer(app, ssl=ssl_ctx, server_header="nmosauth-lite")
     await server.start(sock=sock)

@@ -33,6 +33,8 @@ def add_arguments(p):
                    help="LAB ONLY: allow client_credentials for every scope (Node APIs too); never in production")
     s.add_argument("--cert", metavar="FILE", help="TLS certificate (PEM; e.g. from certs make); default: a local CA")
     s.add_argument("--key", metavar="FILE", help="TLS private key of --cert (PEM)")
+    s.add_argument("--audience", action="append", metavar="HOST",
+                   help="token aud value (repeatable; default tokens.audience, else a wildcard of this host's domain)")
 
     c = sub.add_parser("client", help="manage registered clients").add_subparsers(
         dest="client_command", metavar="ACTION", parser_class=p.__class__)
@@ -77,7 +79,7 @@ def add_arguments(p):
                        "signed with this server's key, audited); prints the token alone")
     t.add_argument("--scope", required=True, help='space-separated scopes, e.g. "node connection"')
     t.add_argument("--audience", action="append", metavar="HOST",
-                   help="aud value (repeatable; default: the server's tokens.audience or its default)")
+                   help="aud value (repeatable; default: the audience the server last started with)")
     t.add_argument("--lifetime", type=int, metavar="SECONDS", help="30..3600 (IS-10 TOK-07; default tokens.lifetime)")
     t.add_argument("--sub", default="operator", help="the sub claim (default operator)")
     t.add_argument("--issuer", metavar="URL", help="default: the issuer the server last started as")
@@ -95,8 +97,12 @@ def add_arguments(p):
 def _config(args, listen=None):
     from ..authserver import config
 
+    audience = getattr(args, "audience", None) if getattr(args, "as_command", None) == "serve" else None
+    if audience:
+        audience = [check_audience_value(a) for a in audience]
     return config.load(args.config, listen=listen, state_dir=args.state_dir, lab=getattr(args, "lab", None),
-                       cert_file=getattr(args, "cert", None), key_file=getattr(args, "key", None))
+                       cert_file=getattr(args, "cert", None), key_file=getattr(args, "key", None),
+                       audience=audience)
 
 
 def _print(obj):
@@ -290,7 +296,8 @@ def _token_mint(args, cfg, store, now):
         check_lifetime(lifetime)
     except ConfigError:
         raise ConfigError("--lifetime must be 30..3600 seconds (IS-10 TOK-07)")
-    audience = args.audience or cfg.token_audience()
+    recorded = store.get_meta("audience")  # what the server signs with (its --audience), when it ran here
+    audience = args.audience or (json.loads(recorded) if recorded else cfg.token_audience())
     if len(audience) > MAX_AUDIENCES:
         raise ConfigError("at most %d --audience values" % MAX_AUDIENCES)
     audience = [check_audience_value(a) for a in audience]

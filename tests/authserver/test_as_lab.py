@@ -104,3 +104,20 @@ def test_as_token_mints_an_audited_rs512_token_that_the_running_servers_jwks_ver
 def test_as_token_refuses_what_is10_does_not_allow_in_one_line(tmp_path, args, needle):
     r = _token(str(tmp_path / "as"), *args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_as_token_defaults_to_the_audience_and_issuer_the_server_started_with(serve):
+    s = serve("--audience", "node-7.lab.example.com", "--audience", "localhost")
+    info = s.ready()
+    r = _token(s.state, "--scope", "node")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stderr.strip().splitlines()[-1].split(": ", 1)[1])
+    assert summary["aud"] == ["node-7.lab.example.com", "localhost"] and summary["iss"] == info["issuer"]
+    assert s.signal(signal.SIGTERM) == 0
+
+
+def test_as_serve_refuses_an_audience_with_a_port(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "as", "serve", "--state-dir", str(tmp_path / "as"),
+                        "--listen", "127.0.0.1:0", "--audience", "node-1.example.com:443"],
+                       capture_output=True, text=True, env=_env(), timeout=60)
+    assert r.returncode == 2 and "no port" in r.stderr and "Traceback" not in r.stderr
