@@ -48,6 +48,15 @@ COMMANDS = {
     "nmosauth-lite as keys withdraw --state-dir ./as-state KID": (RUN, {1}),
     "nmosauth-lite as zone --state-dir ./as-state --domain studio.example.com --host auth --address 10.0.0.5":
         (RUN, {0}),
+    # issue 22: lab mode, test tokens, certificates, doctor's file checks (docs/authorization-server.md,
+    # docs/operations.md)
+    "nmosauth-lite as serve --lab --state-dir ./as-state --audience node-1.studio.example.com": LIVE,
+    "nmosauth-lite as client add --lab --state-dir ./as-state --name bench-controller --grant client_credentials "
+    "--scope \"node connection\"": (RUN, {0}),
+    "nmosauth-lite as token --state-dir ./as-state --scope \"node connection\" --audience node-1.studio.example.com "
+    "--lifetime 300": (RUN, {0}),
+    "nmosauth-lite certs make --out ./certs --name node-1.studio.example.com --ip 10.0.0.7": (RUN, {0}),
+    "nmosauth-lite doctor --config /etc/nmosauth-lite/config.toml": LIVE,  # the device's file
     "nmosauth-lite register --discover --domain studio.example.com --name \"ACME Encoder-1 SN123\" "
     "--scope registration --initial-token \"$IAT\" --ca studio-ca.pem": LIVE,
     "nmosauth-lite token --discover --domain studio.example.com --scope registration --ca studio-ca.pem": LIVE,
