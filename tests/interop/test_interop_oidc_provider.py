@@ -3,7 +3,7 @@ tools/interop), configured as an IS-10 authorization server: JWT access tokens (
 resource indicators) carrying x-nmos-* claims, RS512 by default and ES256 / RS256, RFC 7591
 registration with an initial access token, client_credentials (client_secret_basic and
 private_key_jwt), authorization code + PKCE with a scripted login, refresh, revocation.
-Differences from IS-10 that we accept are asserted here and listed in README "Interoperability"."""
+Differences from IS-10 that we accept are asserted here and listed in docs/client.md "Interoperability"."""
 
 import asyncio
 import base64
