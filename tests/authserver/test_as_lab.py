@@ -121,3 +121,38 @@ def test_as_serve_refuses_an_audience_with_a_port(tmp_path):
                         "--listen", "127.0.0.1:0", "--audience", "node-1.example.com:443"],
                        capture_output=True, text=True, env=_env(), timeout=60)
     assert r.returncode == 2 and "no port" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_as_token_refuses_more_audiences_than_max(tmp_path):
+    from nmosauth_lite.commands.authserver import MAX_AUDIENCES
+
+    args = ["--scope", "node"]
+    for i in range(MAX_AUDIENCES + 1):
+        args += ["--audience", "n%d.example.com" % i]
+    r = _token(str(tmp_path / "as"), *args)
+    assert r.returncode == 2 and "at most %d" % MAX_AUDIENCES in r.stderr
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.from_regex(r"\A(https://)?[a-z0-9*.:/\-]{0,60}\Z")))
+def test_an_audience_value_is_an_is10_aud_or_a_config_error(value):
+    # IS-10 TOK aud: a host name (wildcards allowed) or https://host; never a port, path or query
+    from nmosauth_lite.commands.authserver import check_audience_value
+    from nmosauth_lite.errors import ConfigError
+
+    try:
+        out = check_audience_value(value)
+    except ConfigError:
+        return
+    host = out[8:] if out.lower().startswith("https://") else out
+    assert out == value and host
+    if "/" in host or "?" in host:
+        raise AssertionError(value)
+    if ":" in host:  # only an IPv6 literal may hold a colon
+        import ipaddress
+
+        ipaddress.ip_address(host.strip("[]"))
