@@ -121,3 +121,14 @@ def test_readable_by_judges_owner_group_and_mode_for_another_user():
         assert "cannot enter" in readable_by(f, ("member", st.st_uid + 4242, {st.st_gid}))
     finally:
         shutil.rmtree(d)
+
+
+def test_a_world_readable_key_is_a_warning_and_the_boards_0640_is_not(lab):
+    tmp_path, state, made = lab
+    cfg = protect_config(tmp_path, made["cert_file"], made["key_file"])
+    os.chmod(made["key_file"], 0o640)
+    code, doc = doctor("--state-dir", str(state), "--config", cfg)
+    assert code == 0 and file_problems(doc, "warning") == []
+    os.chmod(made["key_file"], 0o644)
+    code, doc = doctor("--state-dir", str(state), "--config", cfg)
+    assert code == 0 and any("other users can read" in m for m in file_problems(doc, "warning"))

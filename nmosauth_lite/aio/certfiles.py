@@ -223,8 +223,9 @@ def check_pair(cert_file, key_file, hosts=(), now=None):
         return out
     try:
         st = os.stat(key_file)
-        if st.st_mode & 0o077:
-            out.append((False, "%s has mode %o: a private key should be 0600" % (key_file, st.st_mode & 0o777)))
+        if st.st_mode & 0o007:  # 0640 root:<service group> is the board's way; others must not read it
+            out.append((False, "%s has mode %o: other users can read this private key (0600 or 0640)"
+                        % (key_file, st.st_mode & 0o777)))
     except OSError:
         pass
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
