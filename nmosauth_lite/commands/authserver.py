@@ -261,6 +261,7 @@ def _keys_withdraw(args, cfg, store, now):
 
 # --- tokens for tests ------------------------------------------------------------------------
 MAX_AUDIENCES = 16
+MAX_SUB = 200  # an operator's name or a test identity, not a document
 
 
 def check_audience_value(value):
@@ -308,7 +309,9 @@ def _token_mint(args, cfg, store, now):
     ring = open_keyring(cfg, store)
     ring.ensure(now)
     key = ring.signer(now)
-    claims = build_claims(issuer=issuer, audience=audience, client_id="nmosauth-lite-operator", sub=args.sub[:200],
+    if not 0 < len(args.sub) <= MAX_SUB or any(c < " " or c == "\x7f" for c in args.sub):
+        raise ConfigError("--sub: 1..%d characters, no control characters" % MAX_SUB)
+    claims = build_claims(issuer=issuer, audience=audience, client_id="nmosauth-lite-operator", sub=args.sub,
                           scopes=scopes, permissions=cfg.permissions, now=now, lifetime=lifetime)
     token = key.encode(claims)
     store.audit("token.operator", now, actor="operator", scope=claims["scope"], jti=claims["jti"],

@@ -100,6 +100,7 @@ def test_as_token_mints_an_audited_rs512_token_that_the_running_servers_jwks_ver
     (["--scope", "node", "--audience", "a\nb"], "IS-10 aud"),
     (["--scope", " ".join("s%d" % i for i in range(40))], "--scope: too many"),
     (["--scope", "node", "--issuer", "http://plain.example.com"], "not https"),
+    (["--scope", "node", "--sub", "x" * 201], "--sub"), (["--scope", "node", "--sub", "a\x1bb"], "--sub"),
 ])
 def test_as_token_refuses_what_is10_does_not_allow_in_one_line(tmp_path, args, needle):
     r = _token(str(tmp_path / "as"), *args)
