@@ -132,3 +132,11 @@ def test_a_world_readable_key_is_a_warning_and_the_boards_0640_is_not(lab):
     os.chmod(made["key_file"], 0o644)
     code, doc = doctor("--state-dir", str(state), "--config", cfg)
     assert code == 0 and any("other users can read" in m for m in file_problems(doc, "warning"))
+
+
+def test_a_configured_lab_mode_is_a_warning(lab):
+    tmp_path, state, _ = lab
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[authserver]\nlisten = "127.0.0.1:9443"\nlab = true\n')
+    code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
+    assert code == 0 and any("lab = true" in p["message"] for p in doc["problems"] if p["check"] == "config")

@@ -134,6 +134,8 @@ def _config(r, args):
             r.warn("config", e.message, serious=True)
         else:
             out["authserver"] = {"issuer": cfg.issuer(), "listen": "%s:%d" % (cfg.listen_host, cfg.listen_port)}
+            if cfg.lab:  # BCP-003-02 BCP-G-03: never a product's default; say so wherever it is looked at
+                r.warn("config", "authserver: lab = true: client_credentials is allowed for every scope")
             out.setdefault("_files", {})["authserver"] = {"cert": cfg.cert_file, "key": cfg.key_file, "ca": cfg.ca_file,
                                                          "trust_ca": cfg.trust_ca_file, "host": cfg.host}
             if isinstance(doc["authserver"], dict) and doc["authserver"].get("state_dir"):
