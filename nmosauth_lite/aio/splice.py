@@ -1,0 +1,140 @@
+"""The spliced WebSocket behind `protect`: bytes both ways after the upstream's 101, and the
+token's end (issue 20 §3).
+
+Without a deadline the two directions are copied as they come (RFC 6455 §4.1 leaves the bytes
+to the peers). With one (Guard.ws_deadline: exp + leeway + grace, ws_expiry "close") each
+direction is followed frame by frame (wsframe.FrameCursor, no payload buffered): at the
+deadline the frame in flight is let through (bounded by FINISH_FRAME), then a close frame with
+code 1008 goes to the client and a masked one to the upstream (§5.3, §7.4.1), their closing
+answers are read and dropped for CLOSE_LINGER, and both connections end. A stream that is not
+WebSocket framing (wrong masking, reserved opcode) is cut. IS-10 §12 C3 leaves expiry open.
+"""
+
+import asyncio
+import logging
+import os
+import time
+
+from ..guard import WS_EXPIRED_CODE, WS_EXPIRED_REASON
+from ..wsframe import FrameCursor, FrameError, build_close
+
+log = logging.getLogger("nmosauth_lite.proxy")
+
+READ_SIZE = 65536
+SPLICE_LINGER = 2.0  # after one side of a spliced WebSocket ends, the other gets this long
+FINISH_FRAME = 2.0  # at the deadline, a frame in flight gets this long to end before a cut
+CLOSE_LINGER = 2.0  # after the close frames, the peers' closing answers are awaited this long
+EXPIRED = "expired"
+
+
+async def splice(reader, writer, upstream, leftover=b"", deadline=None, clock=time.time):
+    """Relay client (reader, writer) <-> upstream (a connection with .reader, .writer, .abort()).
+    `leftover`: upstream bytes read past its 101. `deadline`: UNIX time to close at, or None."""
+    if deadline is None:
+        if leftover:
+            writer.write(leftover)
+        a = asyncio.ensure_future(_pump(reader, upstream.writer))
+        b = asyncio.ensure_future(_pump(upstream.reader, writer))
+    else:
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + max(0.0, deadline - clock())
+        down = FrameCursor(masked=False)
+        try:
+            down.feed(leftover)
+        except FrameError:
+            upstream.abort()
+            writer.transport.abort()
+            return
+        if leftover:
+            writer.write(leftover)
+        to_upstream = build_close(WS_EXPIRED_CODE, WS_EXPIRED_REASON, os.urandom(4))
+        to_client = build_close(WS_EXPIRED_CODE, WS_EXPIRED_REASON)
+        a = asyncio.ensure_future(_pump_frames(reader, upstream.writer, FrameCursor(masked=True), stop_at,
+                                               to_upstream))
+        b = asyncio.ensure_future(_pump_frames(upstream.reader, writer, down, stop_at, to_client))
+    try:
+        done, pending = await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            await asyncio.wait(pending, timeout=SPLICE_LINGER + FINISH_FRAME)
+        if any(t.done() and not t.cancelled() and t.result() == EXPIRED for t in (a, b)):
+            log.info("WebSocket closed at its token's expiry (code %d)", WS_EXPIRED_CODE)
+            await asyncio.wait([asyncio.ensure_future(_discard(reader, FrameCursor())),
+                                asyncio.ensure_future(_discard(upstream.reader, FrameCursor()))],
+                               timeout=CLOSE_LINGER)
+    finally:
+        a.cancel()
+        b.cancel()
+        upstream.abort()
+
+
+async def _pump(src, dst):
+    """Copy until EOF, then pass the EOF on (half-close where the transport can, else close)."""
+    try:
+        while True:
+            data = await src.read(READ_SIZE)
+            if not data:
+                break
+            dst.write(data)
+            await dst.drain()
+        _pass_eof(dst)
+    except (OSError, RuntimeError):
+        dst.transport.abort()
+
+
+def _pass_eof(dst):
+    if dst.can_write_eof():
+        dst.write_eof()
+    else:
+        dst.close()
+
+
+async def _pump_frames(src, dst, cursor, stop_at, close_frame):
+    """_pump that follows frames; at `stop_at` (loop time) it ends at a frame boundary and sends
+    `close_frame` (unless a close already went this way). Returns EXPIRED then, else None."""
+    loop = asyncio.get_running_loop()
+    finish_by = None
+    try:
+        while True:
+            if finish_by is None and loop.time() >= stop_at:
+                finish_by = loop.time() + FINISH_FRAME
+            if finish_by is not None and cursor.at_boundary:
+                break
+            limit = (stop_at if finish_by is None else finish_by) - loop.time()
+            try:
+                data = await asyncio.wait_for(src.read(READ_SIZE), max(0.0, limit))
+            except asyncio.TimeoutError:
+                if finish_by is None:
+                    continue  # the deadline: finish the frame in flight, then close
+                raise FrameError("a frame did not end in time for the close")
+            if not data:
+                _pass_eof(dst)
+                return None
+            n = cursor.feed(data, finish_by is not None)
+            dst.write(data if n == len(data) else data[:n])
+            await dst.drain()
+        if not cursor.closed:
+            dst.write(close_frame)
+            await dst.drain()
+        return EXPIRED
+    except FrameError as exc:
+        log.warning("WebSocket relay cut: %s", exc)
+        dst.transport.abort()
+    except (OSError, RuntimeError):
+        dst.transport.abort()
+    return None
+
+
+async def _discard(src, cursor):
+    """Read and drop what a peer sends after our close frame, until its own close frame has
+    arrived whole (RFC 6455 §5.5.1: its answer) or EOF. The cursor starts at a boundary: the
+    pump stopped at one."""
+    try:
+        while True:
+            data = await src.read(READ_SIZE)
+            if not data:
+                return
+            cursor.feed(data)
+            if cursor.closed and cursor.at_boundary:
+                return
+    except (OSError, RuntimeError, FrameError):
+        pass
