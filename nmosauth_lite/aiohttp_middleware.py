@@ -13,12 +13,13 @@ aiohttp is optional: `pip install 'nmosauth-lite[aiohttp]'`.
 
 import asyncio
 import time
+import warnings
 
 from aiohttp import web
 
 from .guard import WS_EXPIRED_CODE, WS_EXPIRED_REASON, fold_header, is_websocket_upgrade
 
-REQUEST_KEY = "nmos_auth"
+REQUEST_KEY = "nmos_auth"  # a plain string, as the docs promise (`request["nmos_auth"]`)
 _SKIP = ("content-length",)  # aiohttp frames the body itself
 
 
@@ -36,6 +37,9 @@ def answer_response(answer):
     return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
+_state = {"quiet": False}
+
+
 def nmos_auth_middleware(guard, clock=time.time):
     """The middleware for `web.Application(middlewares=[...])`, deciding with `guard`."""
     cors = guard.cors_headers()
@@ -51,7 +55,13 @@ def nmos_auth_middleware(guard, clock=time.time):
         verdict = guard.check(request.method, request.raw_path, headers, clock())
         if verdict.answer is not None:
             return answer_response(verdict.answer)
-        request[REQUEST_KEY] = verdict.decision.claims
+        if _state["quiet"]:
+            request[REQUEST_KEY] = verdict.decision.claims
+        else:  # aiohttp >= 3.12 warns once about a str key: the documented name is one on purpose
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                request[REQUEST_KEY] = verdict.decision.claims
+            _state["quiet"] = True
         timers = []
         if request.method == "GET" and is_websocket_upgrade(headers):
             deadline = guard.ws_deadline(verdict)
