@@ -30,7 +30,7 @@ START_TIMEOUT = 20.0
 
 # --- the Node apps: 200 JSON to anything, a WebSocket that echoes ------------------------------
 
-async def aio_any(request):
+async def aio_any(request, closes=None):
     if request.headers.get("Upgrade", "").lower() == "websocket":
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -38,15 +38,18 @@ async def aio_any(request):
         async for msg in ws:
             if msg.type == web.WSMsgType.TEXT:
                 await ws.send_str("echo:" + msg.data)
+        if closes is not None:
+            closes.append(ws.close_code)  # what the peer's close frame said (None: no frame)
         return ws
     claims = request.get("nmos_auth")
     return web.json_response({"method": request.method, "path": request.path,
                               "sub": None if claims is None else claims.get("sub")})
 
 
-def aiohttp_app(guard=None):
+def aiohttp_app(guard=None, closes=None):
+    """closes: a list that gets the close code of every WebSocket the app saw end."""
     app = web.Application(middlewares=[nmos_auth_middleware(guard)] if guard is not None else [])
-    app.router.add_route("*", "/{tail:.*}", aio_any)
+    app.router.add_route("*", "/{tail:.*}", lambda request: aio_any(request, closes))
     return app
 
 
@@ -191,7 +194,7 @@ class ProtectProcess:
 
 # --- a client that sends exactly what it is given ----------------------------------------------
 
-def send_raw(port, method, target, headers, ssl_context=None, timeout=15):
+def send_raw(port, method, target, headers=(), ssl_context=None, timeout=15):
     """(status, {lower-case name: value}, body) for one request; a 101 is not read past its head."""
     if ssl_context is not None:
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=ssl_context, timeout=timeout)
