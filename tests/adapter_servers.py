@@ -49,7 +49,10 @@ async def aio_any(request, closes=None):
 def aiohttp_app(guard=None, closes=None):
     """closes: a list that gets the close code of every WebSocket the app saw end."""
     app = web.Application(middlewares=[nmos_auth_middleware(guard)] if guard is not None else [])
-    app.router.add_route("*", "/{tail:.*}", lambda request: aio_any(request, closes))
+
+    async def handler(request):
+        return await aio_any(request, closes)
+    app.router.add_route("*", "/{tail:.*}", handler)
     return app
 
 

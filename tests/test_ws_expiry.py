@@ -1,0 +1,144 @@
+"""An open WebSocket outlives its token no longer than the policy says (issue 20 §3; IS-10 §12 C3
+leaves it open): with ws_expiry "close" (the default) `protect`, the ASGI middleware and the
+aiohttp middleware close it with code 1008 (RFC 6455 §7.4.1) at exp + leeway + ws_grace, and
+not before; with "keep" it stays open. Real clients (`websockets`, aiohttp) on IS-12's
+WebSocket path with `?access_token=` as the AMWA testing tool sends it, tokens living seconds.
+"""
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+
+websockets = pytest.importorskip("websockets")
+pytest.importorskip("uvicorn")
+
+from websockets.asyncio.client import connect  # noqa: E402
+
+from adapter_servers import (AiohttpServer, ProtectProcess, UvicornServer, aiohttp_app, asgi_app,  # noqa: E402
+                             make_guard)
+from minting import Minter  # noqa: E402
+from tls_helpers import client_ssl, pki  # noqa: E402, F401
+from nmosauth_lite.asgi import NmosAuthMiddleware  # noqa: E402
+
+NCP = "/x-nmos/ncp/v1.0/ws"
+LIFE = 3  # seconds a test token lives
+GRACE = 1.0
+WAIT = 30  # the close must come within this (>= 4x the LIFE + GRACE it needs)
+EARLY = 0.25  # clock granularity allowance for "not before the deadline"
+
+
+@pytest.fixture(scope="module")
+def m():
+    return Minter()
+
+
+def short_token(m):
+    now = int(time.time())
+    exp = now + LIFE
+    t = m.token("RS512", claims=m.claims(iat=now - 1, exp=exp, scope="ncp",
+                                          **{"x-nmos-ncp": {"read": ["*"], "write": ["*"]}}))
+    return t, exp
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, WAIT + 15))
+
+
+async def websockets_session(uri, ssl=None, keep_after=None):
+    """Talk before exp, then wait for the server's close: (close code, when it came, echo after exp)."""
+    async with connect(uri, ssl=ssl, open_timeout=10) as ws:
+        assert (await ws.recv()).startswith("hello ")
+        await ws.send("before")
+        assert await ws.recv() == "echo:before"
+        if keep_after is not None:
+            await asyncio.sleep(max(0.0, keep_after - time.time()))
+            await ws.send("after")
+            return None, None, await asyncio.wait_for(ws.recv(), 10)
+        try:
+            await asyncio.wait_for(ws.recv(), WAIT)
+        except websockets.exceptions.ConnectionClosed as exc:
+            return (exc.rcvd.code if exc.rcvd else None), time.time(), None
+        raise AssertionError("a message instead of the close")
+
+
+def wait_for(predicate, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def jwks_path(m, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("jwks") / "jwks.json")
+    with open(path, "w") as f:
+        json.dump(m.jwks, f)
+    return path
+
+
+def test_protect_closes_the_is12_socket_1008_at_expiry_toward_both_sides(pki, m, jwks_path, tmp_path):  # noqa: F811
+    closes = []
+    with AiohttpServer(aiohttp_app(closes=closes)) as node:
+        p = ProtectProcess(pki, jwks_path, "http://127.0.0.1:%d" % node.port, tmp_path, ["--ws-grace", str(GRACE)])
+        try:
+            t, exp = short_token(m)
+            code, at, _ = run(websockets_session("wss://127.0.0.1:%d%s?access_token=%s" % (p.port, NCP, t),
+                                                 ssl=client_ssl(pki)))
+            assert code == 1008
+            assert at >= exp + GRACE - EARLY  # never before exp + leeway + grace
+            # the upstream Node got a (masked, well-formed) close frame with the same code
+            assert wait_for(lambda: closes == [1008]), closes
+            assert "token" not in p.stderr().lower() or t not in p.stderr()
+        finally:
+            p.stop()
+
+
+def test_protect_keeps_the_socket_with_ws_expiry_keep(pki, m, jwks_path, tmp_path):  # noqa: F811
+    with AiohttpServer(aiohttp_app()) as node:
+        p = ProtectProcess(pki, jwks_path, "http://127.0.0.1:%d" % node.port, tmp_path, ["--ws-expiry", "keep"])
+        try:
+            t, exp = short_token(m)
+            _, _, echo = run(websockets_session("wss://127.0.0.1:%d%s?access_token=%s" % (p.port, NCP, t),
+                                                ssl=client_ssl(pki), keep_after=exp + 1.5))
+            assert echo == "echo:after"
+        finally:
+            p.stop()
+
+
+def test_asgi_middleware_closes_the_socket_1008_at_expiry(m):
+    app = NmosAuthMiddleware(asgi_app, make_guard(m.jwks, ws_grace=GRACE))
+    with UvicornServer(app) as srv:
+        t, exp = short_token(m)
+        code, at, _ = run(websockets_session("ws://127.0.0.1:%d%s?access_token=%s" % (srv.port, NCP, t)))
+        assert code == 1008 and at >= exp + GRACE - EARLY
+
+
+def test_aiohttp_middleware_closes_the_socket_1008_at_expiry(m):
+    closes = []
+    with AiohttpServer(aiohttp_app(make_guard(m.jwks, ws_grace=GRACE), closes)) as srv:
+        t, exp = short_token(m)
+
+        async def go():
+            async with aiohttp.ClientSession() as s:
+                async with s.ws_connect("http://127.0.0.1:%d%s?access_token=%s" % (srv.port, NCP, t)) as ws:
+                    assert (await ws.receive_str(timeout=5)).startswith("hello ")
+                    await ws.send_str("before")
+                    assert await ws.receive_str(timeout=5) == "echo:before"
+                    msg = await ws.receive(timeout=WAIT)
+                    return msg.type, msg.data, time.time()
+        kind, code, at = run(go())
+        assert kind == aiohttp.WSMsgType.CLOSE and code == 1008 and at >= exp + GRACE - EARLY
+        assert wait_for(lambda: len(closes) == 1), closes  # the handler's socket ended with it
+
+
+def test_aiohttp_middleware_keeps_the_socket_with_ws_expiry_keep(m):
+    with AiohttpServer(aiohttp_app(make_guard(m.jwks, ws_expiry="keep"))) as srv:
+        t, exp = short_token(m)
+        _, _, echo = run(websockets_session("ws://127.0.0.1:%d%s?access_token=%s" % (srv.port, NCP, t),
+                                            keep_after=exp + 1.5))
+        assert echo == "echo:after"
