@@ -12,12 +12,15 @@ aiohttp is optional: `pip install 'nmosauth-lite[aiohttp]'`.
 """
 
 import asyncio
+import logging
 import time
 import warnings
 
 from aiohttp import web
 
 from .guard import WS_EXPIRED_CODE, WS_EXPIRED_REASON, fold_header, is_websocket_upgrade
+
+log = logging.getLogger("nmosauth_lite.aiohttp")
 
 REQUEST_KEY = "nmos_auth"  # a plain string, as the docs promise (`request["nmos_auth"]`)
 _SKIP = ("content-length",)  # aiohttp frames the body itself
@@ -89,6 +92,7 @@ def _close_at(request, delay, timers):
     response of a handler that never returns it while the socket is open."""
     original = getattr(request, "_prepare_hook", None)
     if original is None:  # an aiohttp without the hook: the socket is kept (ws_expiry keep)
+        log.warning("this aiohttp offers no prepare hook: WebSockets are kept past their token's expiry")
         return
     loop = asyncio.get_running_loop()
 

@@ -52,6 +52,9 @@ def test_every_front_gives_the_same_status_and_challenge(fronts, case):
     seen = {}
     for name, (port, ctx) in fronts.items():
         if name == "wsgi" and not case.wsgi:
+            if case.name == "two-authorization-headers":  # merged by the WSGI server: one bad token
+                status, headers, _ = send_raw(port, case.method, case.target, case.headers, ctx)
+                assert status == 401 and ",error=invalid_token," in headers["www-authenticate"]
             continue
         status, headers, body = send_raw(port, case.method, case.target, case.headers, ctx)
         www = headers.get("www-authenticate")
