@@ -142,3 +142,43 @@ def test_aiohttp_middleware_keeps_the_socket_with_ws_expiry_keep(m):
         _, _, echo = run(websockets_session("ws://127.0.0.1:%d%s?access_token=%s" % (srv.port, NCP, t),
                                             keep_after=exp + 1.5))
         assert echo == "echo:after"
+
+
+def test_protect_cuts_a_relay_that_is_not_websocket_framing(pki, m, jwks_path, tmp_path):  # noqa: F811
+    # RFC 6455 §5.1: a client's frames are masked; one that is not ends the relay (the frame
+    # cursor that finds where to put the close frame refuses what it cannot follow).
+    import base64
+    import os
+    import socket
+
+    closes = []
+    with AiohttpServer(aiohttp_app(closes=closes)) as node:
+        p = ProtectProcess(pki, jwks_path, "http://127.0.0.1:%d" % node.port, tmp_path)
+        try:
+            t, _ = short_token(m)
+            raw = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+            s = client_ssl(pki).wrap_socket(raw, server_hostname="localhost")
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall(("GET %s?access_token=%s HTTP/1.1\r\nHost: node.test\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n"
+                       % (NCP, t, key)).encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += s.recv(4096)
+            assert got.startswith(b"HTTP/1.1 101")
+            s.sendall(b"\x81\x05hello")  # unmasked text frame from a client
+            s.settimeout(WAIT)
+            rest = b""
+            while True:
+                try:
+                    data = s.recv(4096)
+                except (ConnectionError, OSError):
+                    break
+                if not data:
+                    break
+                rest += data
+            assert b"echo:hello" not in rest  # never relayed
+            assert wait_for(lambda: len(closes) == 1), closes  # the upstream side was ended too
+            s.close()
+        finally:
+            p.stop()

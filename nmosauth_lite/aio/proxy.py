@@ -4,7 +4,7 @@ Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit), 
 token-free boundary and header rewrite of `aio.boundary` (issue 11 §1); allowed ones go to one
 upstream origin (http, or https verified against the system CAs plus a CA file) over a small
 keep-alive pool, bodies streamed both ways, WebSocket upgrades spliced after the upstream's 101
-(RFC 6455 §4.1). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
+(RFC 6455 §4.1; aio/splice.py, which also closes them at the token's expiry, issue 20 §3). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
 failures are answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
