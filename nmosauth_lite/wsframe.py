@@ -57,6 +57,12 @@ class FrameCursor:
                 i += take
                 continue
             head = self.head
+            if not head and n - i >= 2:  # the common case: a whole header in this chunk
+                want = _header_size(data[i + 1])
+                if n - i >= want:
+                    self._begin(data[i : i + want])
+                    i += want
+                    continue
             want = 2 if len(head) < 2 else _header_size(head[1])
             take = want - len(head)
             if take > n - i:

@@ -90,26 +90,44 @@ def _pass_eof(dst):
 
 async def _pump_frames(src, dst, cursor, stop_at, close_frame):
     """_pump that follows frames; at `stop_at` (loop time) it ends at a frame boundary and sends
-    `close_frame` (unless a close already went this way). Returns EXPIRED then, else None."""
+    `close_frame` (unless a close already went this way). Returns EXPIRED then, else None.
+
+    Until the deadline the loop is _pump's plus cursor.feed: a timer cancels the pending read
+    (StreamReader.read loses nothing when cancelled) instead of a wait_for around every read."""
     loop = asyncio.get_running_loop()
-    finish_by = None
+    task = asyncio.current_task()
+    expired = []
+
+    def expire():
+        expired.append(True)
+        task.cancel()
+    timer = loop.call_at(stop_at, expire)
     try:
-        while True:
-            if finish_by is None and loop.time() >= stop_at:
-                finish_by = loop.time() + FINISH_FRAME
-            if finish_by is not None and cursor.at_boundary:
-                break
-            limit = (stop_at if finish_by is None else finish_by) - loop.time()
+        try:
+            while True:
+                data = await src.read(READ_SIZE)
+                if not data:
+                    _pass_eof(dst)
+                    return None
+                cursor.feed(data)
+                dst.write(data)
+                await dst.drain()
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            task.uncancel()  # our own timer's cancel, consumed here
+        finally:
+            timer.cancel()
+        finish_by = loop.time() + FINISH_FRAME
+        while not cursor.at_boundary:  # the frame in flight ends first (a read was cut, not a write)
             try:
-                data = await asyncio.wait_for(src.read(READ_SIZE), max(0.0, limit))
+                data = await asyncio.wait_for(src.read(READ_SIZE), max(0.0, finish_by - loop.time()))
             except asyncio.TimeoutError:
-                if finish_by is None:
-                    continue  # the deadline: finish the frame in flight, then close
                 raise FrameError("a frame did not end in time for the close")
             if not data:
                 _pass_eof(dst)
                 return None
-            n = cursor.feed(data, finish_by is not None)
+            n = cursor.feed(data, True)
             dst.write(data if n == len(data) else data[:n])
             await dst.drain()
         if not cursor.closed:
