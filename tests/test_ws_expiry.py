@@ -182,3 +182,38 @@ def test_protect_cuts_a_relay_that_is_not_websocket_framing(pki, m, jwks_path, t
             s.close()
         finally:
             p.stop()
+
+
+def test_asgi_application_gets_disconnect_1008_and_its_later_sends_are_dropped(m):
+    # What a server does not show: the application's side of the close (ASGI websocket scope).
+    seen, sent = [], []
+    t, exp = short_token(m)
+
+    async def app(scope, receive, send):
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        seen.append(await receive())  # blocks until the close at expiry
+        await send({"type": "websocket.send", "text": "too late"})
+
+    async def go():
+        forever = asyncio.get_running_loop().create_future()
+        incoming = [{"type": "websocket.connect"}]
+
+        async def receive():
+            return incoming.pop(0) if incoming else await forever
+
+        async def send(message):
+            sent.append(message)
+        calls = []
+
+        def clock():  # the handshake is judged now; the close timer then finds the deadline 0.5 s away
+            calls.append(1)
+            return time.time() if len(calls) == 1 else exp - 0.5
+        mw = NmosAuthMiddleware(app, make_guard(m.jwks, ws_grace=0), clock=clock)
+        scope = {"type": "websocket", "path": NCP, "raw_path": NCP.encode(),
+                 "query_string": ("access_token=" + t).encode(), "headers": []}
+        await asyncio.wait_for(mw(scope, receive, send), 10)
+    run(go())
+    assert seen == [{"type": "websocket.disconnect", "code": 1008}]
+    assert [msg["type"] for msg in sent] == ["websocket.accept", "websocket.close"]
+    assert sent[1]["code"] == 1008 and sent[1]["reason"] == "token expired"

@@ -1,13 +1,11 @@
-"""The spliced WebSocket behind `protect`: bytes both ways after the upstream's 101, and the
-token's end (issue 20 §3).
+"""The spliced WebSocket behind `protect`: bytes both ways after the upstream's 101, until the
+token's end (issue 20 §3; IS-10 §12 C3 leaves expiry open).
 
-Without a deadline the two directions are copied as they come (RFC 6455 §4.1 leaves the bytes
-to the peers). With one (Guard.ws_deadline: exp + leeway + grace, ws_expiry "close") each
-direction is followed frame by frame (wsframe.FrameCursor, no payload buffered): at the
-deadline the frame in flight is let through (bounded by FINISH_FRAME), then a close frame with
-code 1008 goes to the client and a masked one to the upstream (§5.3, §7.4.1), their closing
-answers are read and dropped for CLOSE_LINGER, and both connections end. A stream that is not
-WebSocket framing (wrong masking, reserved opcode) is cut. IS-10 §12 C3 leaves expiry open.
+With a deadline (Guard.ws_deadline) each direction is followed frame by frame (wsframe, headers
+only): at the deadline the frame in flight ends (bounded by FINISH_FRAME), a close frame with
+code 1008 goes to the client and a masked one to the upstream (RFC 6455 §5.3, §7.4.1), their
+answers are dropped for CLOSE_LINGER, and both connections end. Bytes that are not WebSocket
+framing end the relay. Without a deadline the bytes are copied as they come.
 """
 
 import asyncio
