@@ -217,3 +217,20 @@ def test_asgi_application_gets_disconnect_1008_and_its_later_sends_are_dropped(m
     assert seen == [{"type": "websocket.disconnect", "code": 1008}]
     assert [msg["type"] for msg in sent] == ["websocket.accept", "websocket.close"]
     assert sent[1]["code"] == 1008 and sent[1]["reason"] == "token expired"
+
+
+def test_protect_with_an_api_alias_opens_is12_for_an_nc_token(pki, m, jwks_path, tmp_path):  # noqa: F811
+    # issue 20 §3: a site whose authorization server says `nc` for IS-12, configured without code
+    now = int(time.time())
+    t = m.token("RS512", claims=m.claims(iat=now - 1, exp=now + 600, scope="nc",
+                                          **{"x-nmos-nc": {"read": ["*"], "write": ["*"]}}))
+    with AiohttpServer(aiohttp_app()) as node:
+        p = ProtectProcess(pki, jwks_path, "http://127.0.0.1:%d" % node.port, tmp_path, ["--api-alias", "nc=ncp"])
+        try:
+            async def go():
+                uri = "wss://127.0.0.1:%d%s?access_token=%s" % (p.port, NCP, t)
+                async with connect(uri, ssl=client_ssl(pki), open_timeout=10) as ws:
+                    return await asyncio.wait_for(ws.recv(), 10)
+            assert run(go()) == "hello " + NCP
+        finally:
+            p.stop()
