@@ -149,7 +149,7 @@ class HTTPServer:
             return
         self._draining = True
         for srv in self._servers:
-            stop_accepting(srv)  # close_server below waits for it
+            stop_accepting(srv)
         for conn in list(self._conns) + list(self._waiting):
             if conn.request is None:
                 close(conn.transport)
@@ -166,7 +166,7 @@ class HTTPServer:
             abort(conn.transport)
         for task in list(self._handed_over):
             task.cancel()
-        for srv in self._servers:  # bounded: 3.12+ also waits for the connections aborted above
+        for srv in self._servers:
             await close_server(srv, max(deadline - self._loop.time(), 1.0))
         if self._ticker is not None:
             self._ticker.cancel()
