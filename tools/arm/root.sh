@@ -70,6 +70,7 @@ cleanup() {  # debootstrap may leave /proc (and more) mounted in the root when i
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP  # a stopped build cleans up too
 dir=$work/root
 t0=$(date +%s)
 echo "armroot: debootstrap $suite $arch (a few minutes)" >&2
