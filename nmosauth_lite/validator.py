@@ -23,6 +23,7 @@ from .errors import (
 )
 from .jwk import parse_jwks
 from .permissions import PUBLIC, Permissions, classify, normalize_path
+from .profile import AUD_INDEX, get_profile
 
 DEFAULT_CACHE_SIZE = 1024  # tokens; a Node sees a handful of clients
 MAX_DECISIONS_PER_TOKEN = 64  # (method, path) results remembered per cached token
@@ -129,6 +130,12 @@ class TokenValidator:
     leeway: seconds of clock skew allowed on exp/iat/nbf (RS-19).
     backend: "auto", "cryptography" or "pure" (resolved at first use).
     algorithms: allow-list; jws.IS10_STRICT_ALGORITHMS for the RS512-only profile.
+    profile: "is-10" (default) or "ipmx" (profile.py): the knobs of the deployment. Under
+    "ipmx" the algorithms default to RS256 RS512 ES256 ES512, leeway to 1800 s, `audience`
+    is not used, and these decide (validator_ipmx.py, ipmx.py): oaim (0 serial number,
+    1 certificate names, 2 either), instance_id, cert_names, grant_policy ("both",
+    "client_credentials", "authorization_code"), claims_location ("either", "ext", "top"),
+    guest_paths (read-only WebSocket endpoints), ncp_scopes (IS-12 scope names).
     """
 
     def __init__(
@@ -136,21 +143,40 @@ class TokenValidator:
         jwks=None,
         audience=(),
         issuers=None,
-        leeway=0,
+        leeway=None,
         backend="auto",
-        algorithms=_jws.DEFAULT_ALGORITHMS,
+        algorithms=None,
         realm=None,
         keys=None,
         clock=None,
         cache_size=DEFAULT_CACHE_SIZE,
+        profile="is-10",
+        oaim=0,
+        instance_id=None,
+        cert_names=(),
+        grant_policy="both",
+        claims_location=None,
+        guest_paths=(),
+        ncp_scopes=("nc", "control"),
     ):
         try:
+            self.profile = p = get_profile(profile)
+            if algorithms is None:
+                algorithms = _jws.DEFAULT_ALGORITHMS if p.permission_model != AUD_INDEX else p.algorithms
             self.algorithms = _jws.check_algorithms(algorithms)
-            self.hosts = _claims.normalize_audience([audience] if isinstance(audience, str) else audience)
+            for a in self.algorithms:
+                if a not in p.algorithms:
+                    raise ValueError("algorithm %s is not allowed by the %s profile" % (a, p.name))
+            if p.permission_model == AUD_INDEX:
+                self.hosts = [("nmos", False)]
+            else:
+                self.hosts = _claims.normalize_audience([audience] if isinstance(audience, str) else audience)
         except ValueError as e:
             raise ConfigError(str(e))
-        if not (isinstance(leeway, (int, float)) and 0 <= leeway <= 300):
-            raise ConfigError("leeway must be between 0 and 300 seconds")
+        if leeway is None:
+            leeway = p.default_tolerance
+        if not (isinstance(leeway, (int, float)) and 0 <= leeway <= p.max_tolerance):
+            raise ConfigError("leeway must be between 0 and %d seconds" % p.max_tolerance)
         if keys is None:
             if jwks is None:
                 raise ConfigError("a JWKS or a key store is required")
@@ -170,6 +196,18 @@ class TokenValidator:
         self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
         if backend not in ("auto", "cryptography", "pure"):
             raise ConfigError("unknown backend '%s' (choose auto, cryptography or pure)" % str(backend)[:32])
+        self.ipmx = None
+        if p.permission_model == AUD_INDEX:
+            from .validator_ipmx import attach  # the permission model, chosen once per validator
+
+            try:
+                attach(self, oaim, instance_id, cert_names, grant_policy,
+                       p.claims_location if claims_location is None else claims_location, guest_paths, ncp_scopes)
+            except ValueError as e:
+                raise ConfigError(str(e))
+            if realm is None:
+                self.realm = _quote_safe(self.ipmx.audience.instance_id or self.ipmx.audience.cert_names[0])
+                self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
 
     # --- public API -------------------------------------------------------------
 
