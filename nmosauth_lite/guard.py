@@ -24,6 +24,7 @@ MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached toke
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
+UPGRADE = "GET websocket"  # ipmx.UPGRADE: how a WebSocket upgrade is passed to an IPMX validator
 _TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 204: "No Content"}
 
 
@@ -107,6 +108,9 @@ class Guard:
         self._hashes = {}
         self._bodies = {}
         self._allowed = {}  # allowed Decision -> its Verdict (both read-only; no audit)
+        profile = getattr(validator, "profile", None)
+        if profile is not None and profile.token_carriage == "header":
+            self.check = self._check_header_only  # the token carriage, chosen once (IPMX SEC-11)
 
     def cors_headers(self):
         return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
@@ -136,6 +140,20 @@ class Guard:
                 return self._finish(method, target, self.validator.check(qt[0], method, target, now), qt[0], now)
         token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
         return self._finish(method, target, self.validator.check_header(auth, method, target, now), token, now)
+
+    def _check_header_only(self, method, target, headers, now=None):
+        """`check` under a profile that reads the token from the Authorization header only
+        (IPMX SEC-11): an access_token query parameter is never read, also on WebSocket
+        upgrades, and an upgrade is decided as one (SEC-46: read-write unless a Guest endpoint)."""
+        auth = headers.get("authorization")
+        if method == "OPTIONS" and "access-control-request-method" in headers and "origin" in headers:
+            return Verdict(self.validator.check(None, "OPTIONS", target, now), self.preflight(headers))
+        if isinstance(auth, list):
+            d = self.validator.refuse_request("more than one Authorization header", method, target)
+            return self._finish(method, target, d, None, now)
+        as_method = UPGRADE if method == "GET" and is_websocket_upgrade(headers) else method
+        token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
+        return self._finish(method, target, self.validator.check_header(auth, as_method, target, now), token, now)
 
     def preflight(self, headers):
         """CORS pre-flight: no token needed, Authorization allowed (IS-10 GEN-04, GEN-05)."""
@@ -178,7 +196,7 @@ class Guard:
         answer = None if d.status == 200 else self.error_answer(d)
         token_hash = None if not token else self._hash(token)
         c = d.claims
-        self.audit({
+        rec = {
             "time": now,
             "method": method,
             "path": strip_access_token(target),
@@ -190,7 +208,11 @@ class Guard:
             "kid": d.kid,
             "jti": None if c is None else c.get("jti"),
             "token": token_hash,
-        })
+        }
+        sc = getattr(d, "status_counter", None)
+        if sc is not None:
+            rec["status_counter"] = sc  # IPMX SEC-49 (validator_ipmx.py): only that profile sets it
+        self.audit(rec)
         return Verdict(d, answer, token_hash)
 
     def error_answer(self, d):

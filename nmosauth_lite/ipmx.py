@@ -41,6 +41,29 @@ INVALID = -1
 
 _ABSENT = object()
 
+# SEC-49 status counters a-i: a closed set of names (metrics labels), one per cause.
+STATUS_COUNTERS = (
+    "ro_denied_sub", "ro_denied_aud", "ro_denied_scope", "ro_denied_x_nmos",  # a: ReadOnly denials
+    "rw_denied_sub", "rw_denied_aud", "rw_denied_scope", "rw_denied_x_nmos",  # a: ReadWrite denials
+    "no_token",  # b
+    "invalid_token",  # c
+    "expired_token",  # d: expired or not yet valid
+    "client_cert_failed",  # e: counted by the TLS layer, not here
+    "server_cert_failed",  # f: a key fetch whose TLS server certificate failed
+    "key_fetch_failed",  # g
+    "no_keys",  # h: denied because no valid keys are held
+)
+
+
+def _denied(cls, message, by):
+    e = cls(message)
+    e.by = by  # which SEC-49 denial counter: sub, aud, scope or x_nmos
+    return e
+
+
+class GrantPolicyError(ClaimError):
+    """sub vs client_id says a grant this Node does not accept (SEC-21, SEC-22): 401, counted by sub."""
+
 
 def _is_num(v):
     return (type(v) is int or type(v) is float) and -MAX_NUMERIC_DATE < v < MAX_NUMERIC_DATE
@@ -151,9 +174,9 @@ def check_claims(claims, tolerance, grant_policy="both", location="either"):
             raise ClaimError("aud holds a non-string")
     same = claims["sub"] == claims["client_id"]  # SEC-21: the grant, inferred
     if grant_policy == "client_credentials" and not same:
-        raise ClaimError("only client_credentials tokens are accepted")  # SEC-22 (a)
+        raise GrantPolicyError("only client_credentials tokens are accepted")  # SEC-22 (a)
     if grant_policy == "authorization_code" and same:
-        raise ClaimError("only authorization_code tokens are accepted")  # SEC-22 (b)
+        raise GrantPolicyError("only authorization_code tokens are accepted")  # SEC-22 (b)
     start = -MAX_NUMERIC_DATE
     nbf = claims.get("nbf", _ABSENT)
     if nbf is not _ABSENT:
@@ -265,7 +288,7 @@ def read_write(method, guest):
         return not guest  # SEC-46: an upgrade is ReadWrite unless explicitly a Guest endpoint
     if method in WRITE_METHODS:
         return True
-    raise PermissionDeniedError("method not permitted")
+    raise _denied(PermissionDeniedError, "method not permitted", "scope")
 
 
 # --- x-nmos-<api> read/write attributes (§9 EvalAttr) -------------------------------------------
@@ -368,20 +391,20 @@ class Access:
 
         Prose order (SEC-24, digest A2): audience, then scope, then read, then write."""
         if not self.aud_any:
-            raise AudienceError("audience does not name this Node")  # SEC-26..SEC-30
+            raise _denied(AudienceError, "audience does not name this Node", "aud")  # SEC-26..SEC-30
         ok = False
         for n in names:
             if n in self.scopes:
                 ok = True
                 break
         if not ok:
-            raise PermissionDeniedError("API not in scope")  # SEC-33, SEC-35
+            raise _denied(PermissionDeniedError, "API not in scope", "scope")  # SEC-33, SEC-35
         p = self.permissions(names)
         if p is None:
             if rw:
-                raise PermissionDeniedError("scope grants read only")  # SEC-33
+                raise _denied(PermissionDeniedError, "scope grants read only", "scope")  # SEC-33
             return
         if p[0] != ALLOW:
-            raise PermissionDeniedError("read not permitted")  # SEC-34: scope's read is gone
+            raise _denied(PermissionDeniedError, "read not permitted", "x_nmos")  # SEC-34: scope's read is gone
         if rw and p[1] != ALLOW:
-            raise PermissionDeniedError("write not permitted")  # SEC-41: read and write needed
+            raise _denied(PermissionDeniedError, "write not permitted", "x_nmos")  # SEC-41: read and write needed

@@ -208,6 +208,7 @@ class TokenValidator:
             if realm is None:
                 self.realm = _quote_safe(self.ipmx.audience.instance_id or self.ipmx.audience.cert_names[0])
                 self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
+            self._no_token.status_counter = "no_token"  # SEC-49 b
 
     # --- public API -------------------------------------------------------------
 

@@ -68,7 +68,7 @@ class IpmxRules:
                 v._clock = _system_clock()
             now = v._clock()
         if not token:
-            return self.public_or(v._no_token, path)  # SEC-43: 401 with WWW-Authenticate
+            return self.public_or(v._no_token, path)  # SEC-43: 401 with WWW-Authenticate; counter b
         e = v._new.get(token)
         if e is None:
             e = v._old.get(token)
@@ -81,14 +81,18 @@ class IpmxRules:
         if e is None:
             e = self.admit(token, now)
             if type(e) is not _Entry:
+                if e.status_counter == "denied_sub":
+                    e.status_counter = ("rw" if self._rw(method, path) else "ro") + "_denied_sub"
                 return self.public_or(e, path)
         d = e.decisions.get((method, path))
         if d is None:
             d = self.decide(e, method, path)
         if e.not_before <= now < e.not_after:
             return d
-        return v._deny_token(ExpiredTokenError("token expired") if now >= e.not_after
-                             else NotYetValidError("token not yet valid"))
+        d = v._deny_token(ExpiredTokenError("token expired") if now >= e.not_after
+                          else NotYetValidError("token not yet valid"))
+        d.status_counter = "expired_token"
+        return d
 
     def public_or(self, deny, path):
         """Nothing is public under this profile (SEC-37); a malformed path is still a 400."""
@@ -127,28 +131,44 @@ class IpmxRules:
             key = _jws.verify_parts(alg, kid, signing_input, signature, live, v._backend or v.backend)
             not_before, not_after = _ipmx.check_claims(claims, v.leeway, self.grant_policy, self.location)
         except TokenError as err:
-            return v._deny_token(err)
+            d = v._deny_token(err)
+            d.status_counter = ("no_keys" if isinstance(err, NoKeysError) else
+                                "denied_sub" if isinstance(err, _ipmx.GrantPolicyError) else
+                                "expired_token" if isinstance(err, (ExpiredTokenError, NotYetValidError)) else
+                                "invalid_token")
+            return d
         e = _Entry(key, not_before, not_after, _ipmx.Access(claims, self.audience, self.location))
         v._put(token, e)
         return e
 
+    def _rw(self, method, path):
+        try:
+            canon = self._classify(path)[1] if path is not None else "/"
+            return _ipmx.read_write(method, method == _ipmx.UPGRADE and _ipmx.is_guest(canon, self.guest_paths))
+        except (ScopeError, InvalidRequestError):
+            return True
+
     def decide(self, e, method, path):
         v = self.v
+        rw = True
         try:
             if path is None:
+                rw = False
                 if not e.access.aud_any:
-                    raise PermissionDeniedError("audience does not name this Node")
+                    raise _ipmx._denied(PermissionDeniedError, "audience does not name this Node", "aud")
             else:
                 names, canon = self._classify(path)
-                if names is None:
-                    raise PermissionDeniedError("path outside the NMOS APIs")
                 rw = _ipmx.read_write(method, method == _ipmx.UPGRADE and _ipmx.is_guest(canon, self.guest_paths))
+                if names is None:
+                    raise _ipmx._denied(PermissionDeniedError, "path outside the NMOS APIs", "scope")
                 e.access.check(names, rw)
             d = Decision(200, None, "ok", None, e.claims, None, e.key.kid)
         except ScopeError as err:
             d = v._deny_scope(err, e)
+            d.status_counter = ("rw_denied_" if rw else "ro_denied_") + getattr(err, "by", "scope")
         except TokenError as err:
             d = v._deny_token(err)
+            d.status_counter = "invalid_token"
         except InvalidRequestError as err:
             return v._invalid_request(err.message)
         if len(e.decisions) >= MAX_DECISIONS_PER_TOKEN:
