@@ -24,7 +24,7 @@ SHUTDOWN_GRACE = 10.0
 SETTINGS = {
     "listen": (str, None), "upstream": (str, None), "audience": (list, None), "jwks": (str, None),
     "issuer": (list, None), "cert": (str, None), "key": (str, None), "ca": (str, None),
-    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, 0.0), "audit": (str, "-"),
+    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, None), "audit": (str, "-"),
     "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "upstream_timeout": (float, 30.0), "max_body": (int, DEFAULT_MAX_BODY),
@@ -33,6 +33,9 @@ SETTINGS = {
     "trusted_proxies": (list, []), "max_per_address": (int, 0), "handshake_timeout": (float, 5.0),
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
+    # issue 21: the IPMX device profile (docs/ipmx.md)
+    "profile": (str, "is-10"), "oaim": (int, 0), "instance_id": (str, None), "grant_policy": (str, "both"),
+    "guest_paths": (list, []), "ncp_scopes": (list, ["nc", "control"]),
 }
 
 
@@ -49,7 +52,7 @@ def add_arguments(p):
     p.add_argument("--config", metavar="FILE", help="TOML file ([protect] table) holding any of these settings")
     p.add_argument("--state-dir", metavar="DIR", help="where fetched issuer keys are persisted")
     p.add_argument("--strict", action="store_true", default=None, help="IS-10 strict profile: RS512 only")
-    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0)")
+    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0; ipmx 1800)")
     p.add_argument("--audit", metavar="FILE|-|off", help="audit JSON lines: - for stderr (default), a file, or off")
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent client connections (default 512)")
     p.add_argument("--backend", help="crypto backend: auto, cryptography or pure")
@@ -75,6 +78,16 @@ def add_arguments(p):
                    help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
+    p.add_argument("--profile", choices=("is-10", "ipmx"), help="is-10 (default) or ipmx (docs/ipmx.md)")
+    p.add_argument("--oaim", type=int, choices=(0, 1, 2),
+                   help="ipmx: audience mode: 0 serial number (default), 1 certificate names, 2 either")
+    p.add_argument("--instance-id", metavar="ID", help="ipmx: this Node's BCP-002-02 instance id (serial number)")
+    p.add_argument("--grant-policy", choices=("both", "client_credentials", "authorization_code"),
+                   help="ipmx: which grants' tokens are accepted (default both)")
+    p.add_argument("--guest-path", dest="guest_paths", action="append", metavar="PATH",
+                   help="ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed); other upgrades are read-write")
+    p.add_argument("--ncp-scope", dest="ncp_scopes", action="append", metavar="NAME",
+                   help="ipmx: a scope name admitting IS-12 (/x-nmos/ncp) requests (repeatable; default nc and control)")
 
 
 def load_settings(args):
@@ -89,7 +102,15 @@ def load_settings(args):
     for name in ("listen", "upstream", "cert", "key"):
         if not cfg[name]:
             raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
-    if not cfg["audience"]:
+    if cfg["profile"] not in ("is-10", "ipmx"):
+        raise ConfigError("profile must be is-10 or ipmx")
+    if cfg["profile"] == "ipmx":
+        if cfg["audience"]:
+            raise ConfigError("under the ipmx profile the audience is this Node's certificate names (read from --cert) "
+                              "and --instance-id: leave --audience out")
+        if cfg["strict"]:
+            raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
+    elif not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
     if not cfg["jwks"] and not cfg["issuer"]:
         raise ConfigError("give --jwks FILE or --issuer URL")
@@ -185,28 +206,47 @@ class AuditLog:
             self.stream.close()
 
 
+def _profile_options(cfg):
+    """TokenValidator keywords for the ipmx profile: the names come from protect's own certificate
+    (SEC-32: the listener that receives the request)."""
+    if cfg["profile"] != "ipmx":
+        return {}
+    from ..aio.tlsutil import certificate_names
+
+    try:
+        names = certificate_names(cfg["cert"])
+    except ValueError as e:
+        raise ConfigError(str(e))
+    return {"profile": "ipmx", "oaim": cfg["oaim"], "instance_id": cfg["instance_id"], "cert_names": names,
+            "grant_policy": cfg["grant_policy"], "guest_paths": cfg["guest_paths"], "ncp_scopes": cfg["ncp_scopes"]}
+
+
 def _validator(cfg):
     from ..jws import DEFAULT_ALGORITHMS, IS10_STRICT_ALGORITHMS
+    from ..profile import get_profile
     from ..validator import TokenValidator
 
-    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else DEFAULT_ALGORITHMS
+    popts = _profile_options(cfg)
+    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else (get_profile(cfg["profile"]).algorithms if popts
+                                                               else DEFAULT_ALGORITHMS)
+    leeway = cfg["leeway"]  # None: the profile's (is-10 0 s, ipmx 1800 s)
     store = None
     if cfg["jwks"]:
         from .verify import load_jwks
 
-        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"], issuers=cfg["issuer"],
-                           leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms)
+        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"] or (), issuers=cfg["issuer"],
+                           leeway=leeway, backend=cfg["backend"], algorithms=algorithms, **popts)
     else:
         from ..aio.files import default_state_dir
         from ..aio.keystore import KeyStore
 
         try:
             store = KeyStore(cfg["issuer"], state_dir=cfg["state_dir"] or default_state_dir(),
-                             ca_file=cfg["ca"], algorithms=algorithms)
+                             ca_file=cfg["ca"], algorithms=algorithms, profile=cfg["profile"])
         except ValueError as e:
             raise ConfigError(str(e))
-        v = TokenValidator(keys=store, audience=cfg["audience"], leeway=cfg["leeway"], backend=cfg["backend"],
-                           algorithms=algorithms)
+        v = TokenValidator(keys=store, audience=cfg["audience"] or (), leeway=leeway, backend=cfg["backend"],
+                           algorithms=algorithms, **popts)
     v.backend  # resolve now: an unavailable backend is a configuration error
     return v, store
 
@@ -245,7 +285,7 @@ async def _serve(cfg):
     if cfg["metrics"]:
         from ..aio.metrics import ProxyMetrics, start_listener
 
-        metrics = ProxyMetrics()
+        metrics = ProxyMetrics(cfg["profile"])
         validator = metrics.validator(validator)
     guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
                   cors_origin=cfg["cors_origin"])
