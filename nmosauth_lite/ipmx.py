@@ -91,7 +91,7 @@ def wildcard_matches(pattern, name):
     if len(n) <= len(rest) or not n.endswith(rest):
         return False
     prefix = n[: len(n) - len(rest)]
-    return prefix != "" and prefix[0] != "." and ".." not in prefix
+    return prefix != "" and prefix[0] != "." and prefix[-1] != "." and ".." not in prefix
 
 
 class Audience:
