@@ -331,7 +331,8 @@ async def _serve(cfg):
         await asyncio.gather(priming, stopping, return_exceptions=True)
     refresher = asyncio.ensure_future(store.run()) if store is not None else None
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
-    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
+    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen,
+             ", ".join(cfg["audience"] or ()) or "the certificate's names, profile ipmx")
     try:
         await stop.wait()
         log.info("shutting down")
