@@ -69,7 +69,10 @@ def __getattr__(name):
 # Commands a device never runs, left out of the firmware: the demo and the probe are laptop and
 # production-line tools, and both sign tokens (they need cryptography, which the bundle never
 # carries). From the bundle they are simply not commands (cli lists only the modules it finds).
+# `certs make` is a lab tool that makes a CA with cryptography (issue 22); `doctor`'s certificate
+# checks (aio/certfiles.py) stay.
 OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth_lite/commands/probe.py",
+              "nmosauth_lite/commands/certs.py",
               "nmosauth_lite/probe.py", "nmosauth_lite/probe_challenge.py", "nmosauth_lite/probe_issuer.py",
               "nmosauth_lite/probe_run.py")
 

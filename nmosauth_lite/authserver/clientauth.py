@@ -65,7 +65,7 @@ def _unauthorized(description, basic_realm=None):
 
 
 def _throttled(wait):
-    # Our choice (documented in README): 429 + Retry-After with the RFC 6749 §5.2 error body,
+    # Our choice (documented in docs/authorization-server.md): 429 + Retry-After with the RFC 6749 §5.2 error body,
     # answered before any credential is checked, so a throttled source learns nothing.
     seconds = int(wait + 0.999)
     return OAuthError("invalid_client", "too many failed client authentications; retry after %d s" % seconds,

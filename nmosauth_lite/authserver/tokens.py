@@ -2,8 +2,8 @@
 
 Owns: scope strings (RFC 6749 §3.3), the default read/write path lists per NMOS API
 (each scope gives one `x-nmos-<api>` claim; keys that grant nothing are left out,
-TOK-23), lifetime bounds (TOK-07), the default audience (a wildcard of the AS's own
-domain, IS-10 §3.2 `aud`), and the full claim set (iss, sub, aud, exp, iat,
+TOK-23), lifetime bounds (TOK-07), the default audience (a wildcard of the host's
+domain, else its own name; IS-10 §3.2 `aud`), and the full claim set (iss, sub, aud, exp, iat,
 client_id, scope, jti, x-nmos-*). Signing lives in keys.py.
 """
 
@@ -125,20 +125,22 @@ def without_identity_scopes(text):
 
 
 def default_audience(host):
-    """A wildcard of the AS's own domain: auth.studio.example.com -> *.studio.example.com.
+    """A wildcard of the host's domain: auth.studio.example.com -> *.studio.example.com.
 
-    A single-label host or an address has no domain to share with the Nodes; the
-    lab default is then "*" (every host), and the server logs that tokens.audience
-    should be set.
+    A single-label name or an address has no domain to share with the Nodes: the
+    audience is then that name itself (issue 22), never "*", which would let every
+    resource server anywhere accept the token (IS-10 TOK aud: fully resolved names or
+    wildcard domain names). Nodes elsewhere then refuse it (403) until tokens.audience
+    names them; the server logs that at start-up.
     """
     h = host.strip().rstrip(".").lower()
     try:
         ipaddress.ip_address(h.strip("[]"))
-        return ["*"]
+        return [h.strip("[]")]
     except ValueError:
         pass
     label, dot, domain = h.partition(".")
-    return ["*." + domain] if dot and domain else ["*"]
+    return ["*." + domain] if dot and domain else [h]
 
 
 def build_claims(*, issuer, audience, client_id, sub, scopes, permissions, now, lifetime):

@@ -4,7 +4,7 @@ resource indicators) carrying x-nmos-* claims, RS512 by default and ES256 / ES51
 registration with an initial access token, client_credentials (client_secret_basic and
 private_key_jwt), authorization code + PKCE with a scripted login, refresh, revocation; and a
 deployment that answers only OpenID Connect Discovery (no RFC 8414 path).
-Differences from IS-10 that we accept are asserted here and listed in README "Interoperability"."""
+Differences from IS-10 that we accept are asserted here and listed in docs/client.md "Interoperability"."""
 
 import asyncio
 import base64
