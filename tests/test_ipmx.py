@@ -415,3 +415,24 @@ def test_no_keys_held_is_401_never_503(minter):  # SEC-48, SEC-53 (digest A15)
     v = TokenValidator(keys=_NoKeys(), profile="ipmx", **C.CONFIGS["oaim0"])
     d = v.check(mint(minter, {}, {}), "GET", C.CONN, C.NOW)
     assert (d.status, d.error, d.status_counter) == (401, "invalid_token", "no_keys")
+
+
+_WSGI_CASES = [c for c in C.CASES if c[4] != ipmx.UPGRADE]
+
+
+@pytest.mark.parametrize("case", _WSGI_CASES, ids=ids(_WSGI_CASES))
+def test_corpus_through_the_wsgi_middleware(minter, case):
+    from nmosauth_lite.wsgi import NmosAuthWSGI
+
+    cid, sec, claims, header, method, path, status, config, now = case
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    mw = NmosAuthWSGI(app, Guard(validator(minter, config)), clock=lambda: C.NOW + now)
+    seen = []
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "RAW_URI": path, "QUERY_STRING": "",
+               "HTTP_AUTHORIZATION": "Bearer " + mint(minter, claims, header), "wsgi.url_scheme": "https"}
+    b"".join(mw(environ, lambda s, h, exc_info=None: seen.append(int(s.split()[0]))))
+    assert seen == [status], (cid, sec)

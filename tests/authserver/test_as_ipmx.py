@@ -137,3 +137,13 @@ def test_as_token_under_ipmx(serve, tmp_path):
                        env=_env(), timeout=60)
     assert r.returncode == 2 and "SEC-65" in r.stderr
     assert s.signal(signal.SIGTERM) == 0
+
+
+def test_controllers_get_node_api_scopes_by_client_credentials_under_ipmx_only(tmp_path):  # SEC-61, SEC-72
+    state = str(tmp_path / "as")
+    r = _cli(state, "client", "add", "--name", "c", "--grant", "client_credentials", "--scope", "connection",
+             check=False)
+    assert r.returncode == 2  # IS-10 / BCP-003-02 BCP-G-04: not without --lab
+    r = _cli(state, "client", "add", "--profile", "ipmx", "--name", "c", "--grant", "client_credentials",
+             "--scope", "connection")
+    assert json.loads(r.stdout)["scope"] == "connection"
