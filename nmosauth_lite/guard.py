@@ -153,6 +153,8 @@ class Guard:
             return self._finish(method, target, d, None, now)
         as_method = UPGRADE if method == "GET" and is_websocket_upgrade(headers) else method
         token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
+        if token and token[0] != " ":
+            return self._finish(method, target, self.validator.check(token, as_method, target, now), token, now)
         return self._finish(method, target, self.validator.check_header(auth, as_method, target, now), token, now)
 
     def preflight(self, headers):
