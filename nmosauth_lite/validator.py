@@ -22,7 +22,7 @@ from .errors import (
     UntrustedIssuerError,
 )
 from .jwk import parse_jwks
-from .permissions import PUBLIC, Permissions, classify, normalize_path
+from .permissions import PUBLIC, Permissions, classify, normalize_path, parse_aliases
 from .profile import AUD_INDEX, get_profile
 
 DEFAULT_CACHE_SIZE = 1024  # tokens; a Node sees a handful of clients
@@ -105,8 +105,10 @@ class _Entry(Permissions):
     """A validated token: its window, key and audience result, and (as Permissions) its
     compiled x-nmos-* claims. One object per admitted token."""
 
-    def __init__(self, key, not_before, not_after, aud_ok, claims):
+    def __init__(self, key, not_before, not_after, aud_ok, claims, perms, aliases):
         self.claims = claims
+        self.perms = perms
+        self.aliases = aliases
         self.apis = {}
         self.key = key
         self.not_before = not_before
@@ -136,6 +138,11 @@ class TokenValidator:
     1 certificate names, 2 either), instance_id, cert_names, grant_policy ("both",
     "client_credentials", "authorization_code"), claims_location ("either", "ext", "top"),
     guest_paths (read-only WebSocket endpoints), ncp_scopes (IS-12 scope names).
+    claims_location: where the x-nmos-* claims are: "top" (IS-10), "ext" (Ory Hydra's
+    default), or "either" (a name in both places: 401; under "ipmx", the default, such a
+    name must hold identical values). See claims.nmos_claims and ipmx.private_claims.
+    api_aliases: {alias: api}, e.g. {"nc": "ncp"}: claim and scope names an authorization
+    server uses for a known API (permissions.parse_aliases); "ipmx" uses ncp_scopes instead.
     """
 
     def __init__(
@@ -150,12 +157,13 @@ class TokenValidator:
         keys=None,
         clock=None,
         cache_size=DEFAULT_CACHE_SIZE,
+        claims_location=None,
+        api_aliases=None,
         profile="is-10",
         oaim=0,
         instance_id=None,
         cert_names=(),
         grant_policy="both",
-        claims_location=None,
         guest_paths=(),
         ncp_scopes=("nc", "control"),
     ):
@@ -167,7 +175,13 @@ class TokenValidator:
             for a in self.algorithms:
                 if a not in p.algorithms:
                     raise ValueError("algorithm %s is not allowed by the %s profile" % (a, p.name))
+            if claims_location is None:
+                claims_location = p.claims_location
+            self.claims_location = _claims.check_claims_location(claims_location)
+            self.aliases = parse_aliases(api_aliases)
             if p.permission_model == AUD_INDEX:
+                if self.aliases:
+                    raise ValueError("api_aliases is an IS-10 setting; the ipmx profile names IS-12 by ncp_scopes")
                 self.hosts = [("nmos", False)]
             else:
                 self.hosts = _claims.normalize_audience([audience] if isinstance(audience, str) else audience)
@@ -201,8 +215,8 @@ class TokenValidator:
             from .validator_ipmx import attach  # the permission model, chosen once per validator
 
             try:
-                attach(self, oaim, instance_id, cert_names, grant_policy,
-                       p.claims_location if claims_location is None else claims_location, guest_paths, ncp_scopes)
+                attach(self, oaim, instance_id, cert_names, grant_policy, self.claims_location, guest_paths,
+                       ncp_scopes)
             except ValueError as e:
                 raise ConfigError(str(e))
             if realm is None:
@@ -307,6 +321,7 @@ class TokenValidator:
                     self.keys.missing_key(iss, kid, now)  # may raise KeyFetchPendingError
                 raise
             not_before, not_after = _claims.check_access(claims, self.leeway)
+            perms = claims if self.claims_location == "top" else _claims.nmos_claims(claims, self.claims_location)
         except TokenError as err:
             return self._deny_token(err)
         except KeyFetchPendingError as err:
@@ -317,7 +332,7 @@ class TokenValidator:
                 'Bearer realm="%s",error=invalid_token,error_description="key being fetched"' % self.realm,
                 retry_after=err.retry_after,
             )
-        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims)
+        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims, perms, self.aliases)
         self._put(token, e)
         return e
 

@@ -137,8 +137,6 @@ def test_corpus_through_verify(minter, case, tmp_path, capsys):
 
     cid, sec, claims, header, method, path, status, config, now = case
     cfg = C.CONFIGS[config]
-    if "claims_location" in cfg:
-        pytest.skip("verify has no claims-location option of its own (issue 20 adds it)")
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(minter.jwks))
     argv = ["verify", "--profile", "ipmx", "--jwks", str(jwks), "--oaim", str(cfg["oaim"]),
@@ -151,6 +149,8 @@ def test_corpus_through_verify(minter, case, tmp_path, capsys):
         argv += ["--grant-policy", cfg["grant_policy"]]
     for g in cfg.get("guest_paths", ()):
         argv += ["--guest-path", g]
+    if "claims_location" in cfg:
+        argv += ["--claims-location", cfg["claims_location"]]
     code = main(argv)
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == status, (cid, sec, out)

@@ -41,7 +41,23 @@ OPTIONS = (
     ("--grant-policy", "str", "both", "GRANT",
      "ipmx: accept both (default), client_credentials or authorization_code tokens only"),
     ("--guest-path", "append", None, "PATH", "ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed)"),
+    ("--claims-location", "str", None, "top|ext|either",
+     "where the x-nmos-* claims are: top level (IS-10, the default), under ext (Ory Hydra), or either "
+     "(in both: 401; ipmx's default, where a claim in both places must be identical)"),
+    ("--api-alias", "append", None, "ALIAS=API",
+     "a claim/scope name the authorization server uses for an NMOS API, e.g. nc=ncp (repeatable)"),
 )
+
+
+def parse_alias_args(items):
+    """['nc=ncp', 'control=ncp'] -> {'nc': 'ncp', 'control': 'ncp'}; the validator checks the names."""
+    out = {}
+    for item in items or ():
+        alias, eq, api = str(item).partition("=")
+        if not eq or not alias.strip() or not api.strip():
+            raise ConfigError("API alias %r: write ALIAS=API, e.g. nc=ncp" % str(item)[:64])
+        out[alias.strip()] = api.strip()
+    return out
 
 
 def add_arguments(p):
@@ -171,7 +187,9 @@ def run(args):
             token = token[:MAX_STDIN_TOKEN]  # still rejected as too long by jws
     if args.jwks is not None:
         v = TokenValidator(jwks=load_jwks(args.jwks), audience=() if popts else args.audience, issuers=args.issuer,
-                           leeway=args.leeway, backend=args.backend, algorithms=algorithms, **popts)
+                           leeway=args.leeway, backend=args.backend, algorithms=algorithms,
+                           claims_location=args.claims_location, api_aliases=parse_alias_args(args.api_alias),
+                           **popts)
         v.backend  # resolve now so an unavailable backend is a configuration error (exit 2)
         d = v.check(token, method=args.method, path=args.path, now=args.now)
     else:
@@ -194,7 +212,8 @@ async def _check_with_issuers(args, token, algorithms):
                      algorithms=algorithms or IPMX.algorithms, profile=popts.get("profile", "is-10"))
     try:
         v = TokenValidator(keys=store, audience=() if popts else args.audience, leeway=args.leeway,
-                           backend=args.backend, algorithms=algorithms, **popts)
+                           backend=args.backend, algorithms=algorithms, claims_location=args.claims_location,
+                           api_aliases=parse_alias_args(args.api_alias), **popts)
         v.backend
         await store.refresh()  # only issuers whose refresh is due; failures keep the persisted keys
         d = v.check(token, method=args.method, path=args.path, now=args.now)

@@ -101,6 +101,8 @@ def start(node_pki, upstream, jwks_path, tmp, name, config, extra=()):
         args += ["--grant-policy", cfg["grant_policy"]]
     for g in cfg.get("guest_paths", ()):
         args += ["--guest-path", g]
+    if "claims_location" in cfg:
+        args += ["--claims-location", cfg["claims_location"]]
     return Child(args + list(extra), tmp, name)
 
 
@@ -129,9 +131,9 @@ def test_protect_reads_the_audience_names_from_its_own_certificate(node_pki):  #
     assert certificate_names(node_pki.cert) == [n.lower() for n in C.CERT_NAMES]
 
 
-# Not through protect: upgrades (below, over a real socket), claims_location (no protect setting until
-# issue 20's lands) and TRACE (protect's HTTP server answers 405 before any guard, in both profiles).
-_HTTP_CASES = [c for c in C.CASES if c[4] not in ("GET websocket", "TRACE") and c[7] != "ext"]
+# Not through protect: upgrades (a query-token upgrade below, over a real socket) and TRACE
+# (protect's HTTP server answers 405 before any guard, in both profiles).
+_HTTP_CASES = [c for c in C.CASES if c[4] not in ("GET websocket", "TRACE")]
 
 
 def test_protect_decides_the_corpus(m, node_pki, upstream, jwks_path, tmp_path):
