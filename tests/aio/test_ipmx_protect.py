@@ -310,3 +310,24 @@ def test_earlier_runs_keys_wait_for_this_runs_fetch_and_backoff_is_1_to_64_s(sta
         assert is10.keys_for(standin.issuer)
         await is10.close()
     run(go(), timeout=60)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a certificate", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                                     b"-----BEGIN CERTIFICATE-----\n" + b"A" * (2 << 20) + b"\n-----END CERTIFICATE-----\n",
+                                     b"-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\n"])
+def test_certificate_names_refuse_hostile_files_with_valueerror(tmp_path, content):
+    path = tmp_path / "cert.pem"
+    path.write_bytes(content)
+    with pytest.raises(ValueError):
+        certificate_names(str(path))
+    with pytest.raises(ValueError):
+        certificate_names(str(tmp_path / "missing.pem"))
+
+
+def test_protect_with_a_certificate_it_cannot_read_names_from_exits_2(node_pki, tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_bytes(b"garbage")
+    r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "protect", "--profile", "ipmx", "--oaim", "1",
+                        "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1", "--jwks", "/dev/null",
+                        "--cert", str(bad), "--key", node_pki.key], cwd=REPO, capture_output=True, timeout=30)
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
