@@ -132,12 +132,9 @@ class TokenValidator:
     leeway: seconds of clock skew allowed on exp/iat/nbf (RS-19).
     backend: "auto", "cryptography" or "pure" (resolved at first use).
     algorithms: allow-list; jws.IS10_STRICT_ALGORITHMS for the RS512-only profile.
-    profile: "is-10" (default) or "ipmx" (profile.py): the knobs of the deployment. Under
-    "ipmx" the algorithms default to RS256 RS512 ES256 ES512, leeway to 1800 s, `audience`
-    is not used, and these decide (validator_ipmx.py, ipmx.py): oaim (0 serial number,
-    1 certificate names, 2 either), instance_id, cert_names, grant_policy ("both",
-    "client_credentials", "authorization_code"), claims_location ("either", "ext", "top"),
-    guest_paths (read-only WebSocket endpoints), ncp_scopes (IS-12 scope names).
+    profile: "is-10" (default) or "ipmx" (profile.py, validator_ipmx.py, docs/ipmx.md): under
+    "ipmx" `audience` is not used; oaim (0, 1, 2), instance_id, cert_names, grant_policy,
+    guest_paths (read-only WebSocket endpoints) and ncp_scopes (IS-12 scope names) decide.
     claims_location: where the x-nmos-* claims are: "top" (IS-10), "ext" (Ory Hydra's
     default), or "either" (a name in both places: 401; under "ipmx", the default, such a
     name must hold identical values). See claims.nmos_claims and ipmx.private_claims.
@@ -216,13 +213,9 @@ class TokenValidator:
 
             try:
                 attach(self, oaim, instance_id, cert_names, grant_policy, self.claims_location, guest_paths,
-                       ncp_scopes)
+                       ncp_scopes, realm)
             except ValueError as e:
                 raise ConfigError(str(e))
-            if realm is None:
-                self.realm = _quote_safe(self.ipmx.audience.instance_id or self.ipmx.audience.cert_names[0])
-                self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
-            self._no_token.status_counter = "no_token"  # SEC-49 b
 
     # --- public API -------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Decision shapes and the WWW-Authenticate values are the validator's own.
 """
 
 from . import ipmx as _ipmx
+from . import ipmx_access as _access
 from . import jws as _jws
 from .errors import (
     ClaimError,
@@ -23,7 +24,7 @@ from .errors import (
     UntrustedIssuerError,
 )
 from .permissions import normalize_path
-from .validator import ALLOW_PUBLIC, Decision, _system_clock
+from .validator import ALLOW_PUBLIC, Decision, _quote_safe, _system_clock
 
 MAX_PATHS = 512
 MAX_DECISIONS_PER_TOKEN = 64
@@ -137,7 +138,7 @@ class IpmxRules:
                                 "expired_token" if isinstance(err, (ExpiredTokenError, NotYetValidError)) else
                                 "invalid_token")
             return d
-        e = _Entry(key, not_before, not_after, _ipmx.Access(claims, self.audience, self.location))
+        e = _Entry(key, not_before, not_after, _access.Access(claims, self.audience, self.location))
         v._put(token, e)
         return e
 
@@ -192,8 +193,9 @@ class IpmxRules:
         return c
 
 
-def attach(v, oaim, instance_id, cert_names, grant_policy, location, guest_paths, ncp_scopes):
-    """Make validator `v` decide by the IPMX rules. Raises ValueError for bad settings."""
+def attach(v, oaim, instance_id, cert_names, grant_policy, location, guest_paths, ncp_scopes, realm=None):
+    """Make validator `v` decide by the IPMX rules. Raises ValueError for bad settings. Without a
+    configured `realm`, the realm is the instance id (or the first certificate name)."""
     if grant_policy not in _ipmx.GRANT_POLICIES:
         raise ValueError("grant_policy must be one of: " + ", ".join(_ipmx.GRANT_POLICIES))
     if location not in _ipmx.CLAIMS_LOCATIONS:
@@ -210,4 +212,8 @@ def attach(v, oaim, instance_id, cert_names, grant_policy, location, guest_paths
     v.check = r.check
     v._public_or = r.public_or
     v.ipmx = r
+    if realm is None:
+        v.realm = _quote_safe(r.audience.instance_id or r.audience.cert_names[0])
+        v._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % v.realm)
+    v._no_token.status_counter = "no_token"  # SEC-49 b
     return r

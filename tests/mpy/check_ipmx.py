@@ -5,7 +5,7 @@ tolerance, ext duplicates identical); API of a path (SEC-36, SEC-37); and TokenV
 "ipmx") end to end with backend="pure" on the lane's RS256 token."""
 
 import harness
-from nmosauth_lite import TokenValidator, ipmx
+from nmosauth_lite import TokenValidator, ipmx, ipmx_access
 from nmosauth_lite import profile as P
 from nmosauth_lite.errors import AudienceError, ClaimError, ConfigError, PermissionDeniedError
 
@@ -43,18 +43,18 @@ def check_audience_modes():
 
 
 def check_index_arrays():
-    E = ipmx.eval_attr
-    harness.eq(E({"read": ["*"]}, "read", [False]), ipmx.ALLOW, "star")
-    harness.eq(E({"read": [""]}, "read", [True]), ipmx.DENY, "empty string")
-    harness.eq(E({}, "read", [True]), ipmx.DENY, "absent")
-    harness.eq(E({"read": ["single/*"]}, "read", [True]), ipmx.INVALID, "SEC-68")
-    harness.eq(E({"read": [1, 0]}, "read", [False, True]), ipmx.ALLOW, "allow-list")
-    harness.eq(E({"read": [0, -1]}, "read", [True, True]), ipmx.DENY, "deny-list")
-    harness.eq(E({"read": [-1]}, "read", [True, False]), ipmx.ALLOW, "deny-only")
-    harness.eq(E({"read": [-1, 0]}, "read", [True, True]), ipmx.INVALID, "SEC-39 order")
-    harness.eq(E({"read": [0, 7]}, "read", [True]), ipmx.INVALID, "A8: every index bounds-checked")
-    harness.eq(E({"read": [True]}, "read", [True, True]), ipmx.INVALID, "A9: no booleans")
-    harness.eq(E({"read": [0.0]}, "read", [True]), ipmx.INVALID, "A9: no floats")
+    E = ipmx_access.eval_attr
+    harness.eq(E({"read": ["*"]}, "read", [False]), ipmx_access.ALLOW, "star")
+    harness.eq(E({"read": [""]}, "read", [True]), ipmx_access.DENY, "empty string")
+    harness.eq(E({}, "read", [True]), ipmx_access.DENY, "absent")
+    harness.eq(E({"read": ["single/*"]}, "read", [True]), ipmx_access.INVALID, "SEC-68")
+    harness.eq(E({"read": [1, 0]}, "read", [False, True]), ipmx_access.ALLOW, "allow-list")
+    harness.eq(E({"read": [0, -1]}, "read", [True, True]), ipmx_access.DENY, "deny-list")
+    harness.eq(E({"read": [-1]}, "read", [True, False]), ipmx_access.ALLOW, "deny-only")
+    harness.eq(E({"read": [-1, 0]}, "read", [True, True]), ipmx_access.INVALID, "SEC-39 order")
+    harness.eq(E({"read": [0, 7]}, "read", [True]), ipmx_access.INVALID, "A8: every index bounds-checked")
+    harness.eq(E({"read": [True]}, "read", [True, True]), ipmx_access.INVALID, "A9: no booleans")
+    harness.eq(E({"read": [0.0]}, "read", [True]), ipmx_access.INVALID, "A9: no floats")
 
 
 def _claims(**over):
@@ -81,15 +81,15 @@ def check_claim_rules():
 
 def check_access_order_and_outcomes():
     aud = ipmx.Audience(0, "CC91629", [NODE])
-    a = ipmx.Access(_claims(), aud, "either")
+    a = ipmx_access.Access(_claims(), aud, "either")
     a.check(("connection",), True)
     harness.raises(PermissionDeniedError, a.check, ("query",), False)
-    a = ipmx.Access(_claims(aud=[OTHER], scope="node"), aud, "either")
+    a = ipmx_access.Access(_claims(aud=[OTHER], scope="node"), aud, "either")
     harness.raises(AudienceError, a.check, ("connection",), False)  # audience before scope (SEC-24)
-    a = ipmx.Access(_claims(**{"x-nmos-connection": None}), aud, "either")
+    a = ipmx_access.Access(_claims(**{"x-nmos-connection": None}), aud, "either")
     a.check(("connection",), False)
     harness.raises(PermissionDeniedError, a.check, ("connection",), True)
-    a = ipmx.Access(_claims(**{"x-nmos-connection": {"read": ["*"], "write": ["a/*"]}}), aud, "either")
+    a = ipmx_access.Access(_claims(**{"x-nmos-connection": {"read": ["*"], "write": ["a/*"]}}), aud, "either")
     harness.raises(ClaimError, a.check, ("connection",), False)
     harness.eq(ipmx.api_scopes([]), ("node",), "/")
     harness.eq(ipmx.api_scopes(["x-nmos"]), ("node",), "/x-nmos")
