@@ -24,7 +24,7 @@ MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached toke
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
-_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 204: "No Content"}
+_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable"}
 
 
 class Answer:
@@ -146,7 +146,9 @@ class Guard:
             if "authorization" not in [n.lower() for n in names]:
                 names.append("Authorization")
             allow = ", ".join(names)
-        return Answer(204, [
+        # 200, not 204: the NMOS RAMLs give OPTIONS 200 and the AMWA testing tool checks for exactly
+        # that (IS-05-01 auto tests); the lite AS answers its pre-flights 200 too.
+        return Answer(200, [
             ("Access-Control-Allow-Origin", self.cors_origin),
             ("Access-Control-Allow-Methods", self.allow_methods),
             ("Access-Control-Allow-Headers", allow),

@@ -193,11 +193,14 @@ def judge_new_key(answers):
 
 
 def judge_preflight(answers):
-    """RS-29, GEN-04, GEN-05: OPTIONS without a token is 2xx and allows Authorization."""
+    """RS-29, GEN-04, GEN-05: OPTIONS without a token is 200 and allows Authorization.
+
+    Exactly 200: the NMOS RAMLs give OPTIONS 200, and the AMWA testing tool fails a 204
+    ("Incorrect response code: 204", IS-05-01 auto tests)."""
     a = answers[-1]
     fails = []
-    if not 200 <= a.status < 300:
-        fails.append("expected 2xx")
+    if a.status != 200:
+        fails.append("expected 200 (the NMOS RAMLs and the AMWA tool: not 204)")
     allow = [h.strip().lower() for h in (a.header("access-control-allow-headers") or "").split(",")]
     if "authorization" not in allow and "*" not in allow:
         fails.append("Authorization not in Access-Control-Allow-Headers")
@@ -289,7 +292,7 @@ def api_checks(api, ver, mint):
            method=wmethod, body=b"{}"), judge_error(403, "insufficient_scope"))
     add("query-token-plain-get", "IS-10 RS-40 (SHOULD)", "refused (query token only on WebSocket)",
         rq(path=base + "?access_token=" + mint(**full)), judge_query_plain)
-    add("preflight", "IS-10 RS-29, GEN-04, GEN-05", "2xx, allows Authorization",
+    add("preflight", "IS-10 RS-29, GEN-04, GEN-05", "200, allows Authorization",
         rq([("Origin", ORIGIN), ("Access-Control-Request-Method", "GET"),
             ("Access-Control-Request-Headers", "authorization")], method="OPTIONS"), judge_preflight)
     add("unseen-key", "IS-10 RS-06, RS-07", "503 + Retry-After then 2xx, or 2xx",

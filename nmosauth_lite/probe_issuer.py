@@ -159,7 +159,7 @@ class ProbeIssuer:
 
         cors = [("access-control-allow-origin", "*")]
         if request.method == "OPTIONS":
-            return Response(204, b"", cors + [("access-control-allow-methods", "GET, POST, OPTIONS"),
+            return Response(200, b"", cors + [("access-control-allow-methods", "GET, POST, OPTIONS"),
                                              ("access-control-allow-headers", "Authorization, Content-Type")])
         if request.method in ("GET", "HEAD") and request.path == WELL_KNOWN:
             return json_response(self.metadata(), headers=cors)
