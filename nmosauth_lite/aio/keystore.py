@@ -10,7 +10,7 @@ set is withdrawn at once, with every cached token it signed. Unknown kids
 trigger one single-flight fetch per issuer, rate-limited (RS-10), answered 503
 + Retry-After meanwhile (RS-07); `prime()` fetches every issuer at start-up
 (bounded) and `wait_change()` lets a request wait a bounded time for a fetch in
-flight before its 503 stands (issue 12 §1). Only configured or discovered https
+flight before its 503 stands (issue 12 §1), in the start-up window only (issue 19 §2). Only configured or discovered https
 issuers are trusted; a token naming any other `iss` never causes a fetch.
 """
 
@@ -184,6 +184,20 @@ class KeyStore:
         fut, self._changed = self._changed, None
         if fut is not None and not fut.done():
             fut.set_result(None)
+
+    @property
+    def starting(self):
+        """True in the start-up window: from begin_startup() (or prime()) until prime() ends.
+
+        Only then may a request wait for keys (AuthProxy key_wait). After it, a key not held
+        is answered at once, 503 + Retry-After while it is fetched (IS-10 RS-07): the AMWA
+        tool's "No Matching Public Keys" test fails a request that waits and gets 200, and
+        its first request to a cold `protect` fails on a 503 (issue 19 §2)."""
+        return self._priming
+
+    def begin_startup(self):
+        """Open the start-up window before the listener accepts; prime() closes it."""
+        self._priming = True
 
     @property
     def pending(self):

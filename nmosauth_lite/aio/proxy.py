@@ -4,7 +4,7 @@ Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit), 
 token-free boundary and header rewrite of `aio.boundary` (issue 11 §1); allowed ones go to one
 upstream origin (http, or https verified against the system CAs plus a CA file) over a small
 keep-alive pool, bodies streamed both ways, WebSocket upgrades spliced after the upstream's 101
-(RFC 6455 §4.1). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
+(RFC 6455 §4.1). During start-up a request waits, bounded, for keys being fetched (issue 12 §1). Upstream
 failures are answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
@@ -61,7 +61,9 @@ class AuthProxy:
     trusted_proxies: addresses or networks ("127.0.0.1", "10.0.0.0/8") whose X-Forwarded-* and
     Forwarded values are kept and appended to; from anyone else they are dropped.
     keys, key_wait: a KeyStore and the seconds a request waits for a key fetch in flight
-    before its 503 stands (issue 12 §1; IS-10 RS-07).
+    before its 503 stands (issue 12 §1; IS-10 RS-07): in the key store's start-up window only.
+    After it, a token whose key is not held gets 503 + Retry-After at once and starts a fetch
+    (the AMWA tool's "No Matching Public Keys" test, issue 19 §2).
     """
 
     def __init__(self, guard, upstream, *, ca_file=None, ssl_context=None, keep_host=False,
@@ -116,7 +118,8 @@ class AuthProxy:
         headers = guard_headers(request.headers)
         verdict = self.guard.check(method, target, headers, self.clock())
         if verdict.answer is not None:
-            if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0:
+            if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0 \
+                    and self.keys.starting:  # waiting belongs to start-up only (issue 19 §2)
                 return self._after_keys(request, target, headers)
             return answer_response(verdict.answer)
         return self._admit(request, target, verdict)

@@ -72,7 +72,8 @@ def add_arguments(p):
     p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
-                   help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
+                   help="during start-up, a request waits this long for its issuer's keys being fetched "
+                        "before 503 (default 2); after start-up an unseen key gets 503 + Retry-After at once")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
 
@@ -259,6 +260,8 @@ async def _serve(cfg):
                         head_timeout=cfg["head_timeout"], idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
                         max_per_address=cfg["max_per_address"] or None, handshake_timeout=cfg["handshake_timeout"],
                         body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"])
+    if store is not None:
+        store.begin_startup()  # requests before the keys are in may wait (key_wait); prime() ends it
     try:
         await server.start(cfg["host"], cfg["port"])
     except OSError as e:

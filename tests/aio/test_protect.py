@@ -487,7 +487,7 @@ def test_issuer_key_rotation_503_with_retry_after_then_200(pki, upstream, standi
     args = ["--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:%d" % upstream.port, "--audience", AUD,
             "--issuer", standin.issuer, "--ca", str(bundle), "--state-dir", str(tmp_path / "state"),
             "--cert", pki.cert, "--key", pki.key, "--strict", "--audit", "off",
-            "--key-wait", "0"]  # the RS-07 fallback itself (with the default wait, 200 at once: see below)
+            "--key-wait", "0"]  # the RS-07 answer itself; after start-up the default wait changes nothing
     p = Protect(args, tmp_path, "issuer")
     try:
         t1 = token(m, iss=standin.issuer)
