@@ -7,13 +7,17 @@ pre-flight answered here without a token, allowing `Authorization` (GEN-04,
 GEN-05, RS-29); token extraction from `Authorization: Bearer` or, on WebSocket
 upgrade requests only, the `access_token` query parameter (RS-37..RS-40); and
 one audit record per decision that names the token by a short hash, never by
-value (RS-41). Sans-I/O: the proxy, ASGI and WSGI adapters drive it.
+value (RS-41). Observe mode (`enforce`, issue 19 §4): refusals of the APIs not
+enforced are decided, audited and counted as usual, then let through (`would_deny`).
+Sans-I/O: the proxy, ASGI and WSGI adapters drive it.
 """
 
 import binascii
 import hashlib
 
+from .errors import NmosAuthError
 from .jsonshim import dumps
+from .permissions import normalize_path
 
 DEFAULT_ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"
@@ -21,6 +25,11 @@ EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 MAX_TOKEN_HASH_CACHE = 1024
 MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached tokens x paths)
+MAX_ENFORCE_APIS = 32  # API names in an `enforce` list (NMOS defines about a dozen)
+# The /x-nmos/<api> names of the NMOS specifications (IS-04..IS-14, BCP-004-02). An `enforce`
+# list names only these: a typo ("of" for "off") must not quietly observe every API.
+NMOS_APIS = ("node", "query", "registration", "connection", "events", "channelmapping", "system", "netctrl",
+             "annotation", "configuration", "streamcompatibility", "auth")
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
@@ -43,10 +52,49 @@ class Verdict:
     canonical target if the adapter routes itself); `decision` is the validator's.
     """
 
+    would_deny = False  # observe mode: refused when enforcing, let through now (answer is None)
+
     def __init__(self, decision, answer, token_hash=None):
         self.decision = decision
         self.answer = answer
         self.token_hash = token_hash
+
+
+def parse_enforce(value):
+    """`enforce` setting -> None (every API enforced), () (none: observe mode) or a tuple of
+    API names enforced, the others observed. Accepts "on", "off", "node,connection", a list,
+    True/False. Raises ValueError for anything else (a typo must never weaken a setting)."""
+    if value is None or value is True:
+        return None
+    if value is False:
+        return ()
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in ("on", "all", ""):
+            return None
+        if v in ("off", "none"):
+            return ()
+        value = v.split(",")
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ENFORCE_APIS:
+        raise ValueError("enforce: on, off or a list of API names")
+    names = []
+    for n in value:
+        n = n.strip().lower() if isinstance(n, str) else None
+        if not n or len(n) > 32 or not all("a" <= c <= "z" or c == "-" for c in n):
+            raise ValueError("enforce: API names are lower-case letters, e.g. node,connection")
+        if n not in NMOS_APIS:
+            raise ValueError("enforce: %s is not an NMOS API name (on, off, or some of %s)"
+                             % (n, ",".join(NMOS_APIS)))
+        if n not in names:
+            names.append(n)
+    return tuple(names)
+
+
+def api_of(segments):
+    """Canonical path segments (permissions.normalize_path) of /x-nmos/<api>/... -> '<api>', else None."""
+    if len(segments) < 2 or segments[0] != "x-nmos":
+        return None
+    return segments[1]
 
 
 def strip_access_token(target):
@@ -97,13 +145,17 @@ class Guard:
 
     audit: None, or a callable taking one dict per decision (the adapter writes it
     out as a JSON line). cors_origin: the Access-Control-Allow-Origin value.
+    enforce: see parse_enforce; a refusal of an API not enforced becomes a Verdict with
+    `would_deny` set and no answer, audited with outcome "would_deny" (observe mode).
     """
 
-    def __init__(self, validator, audit=None, cors_origin="*", allow_methods=DEFAULT_ALLOW_METHODS):
+    def __init__(self, validator, audit=None, cors_origin="*", allow_methods=DEFAULT_ALLOW_METHODS,
+                 enforce=None):
         self.validator = validator
         self.audit = audit
         self.cors_origin = cors_origin
         self.allow_methods = allow_methods
+        self.enforce = parse_enforce(enforce)
         self._hashes = {}
         self._bodies = {}
         self._allowed = {}  # allowed Decision -> its Verdict (both read-only; no audit)
@@ -166,8 +218,25 @@ class Guard:
             self._hashes[token] = h
         return h
 
+    def is_enforced(self, target):
+        """True when a refusal for `target` is answered; False when it is only observed."""
+        apis = self.enforce
+        if apis is None:
+            return True
+        if not apis:
+            return False
+        try:
+            api = api_of(normalize_path(target))
+        except NmosAuthError:
+            return True  # a path we cannot place is refused (400) whatever is observed
+        # Paths of no API (/, /x-nmos, the Node's other paths) stay enforced while any API is.
+        return api is None or api in apis
+
     def _finish(self, method, target, d, token, now):
+        observed = d.status != 200 and self.enforce is not None and not self.is_enforced(target)
         if self.audit is None:
+            if observed:
+                return _observed(d, None if not token else self._hash(token))
             if d.status == 200:
                 # The steady state: a cached token's cached Decision gets its one Verdict back.
                 v = self._allowed.get(d)
@@ -177,7 +246,7 @@ class Guard:
                     v = self._allowed[d] = Verdict(d, None)
                 return v
             return Verdict(d, self.error_answer(d))
-        answer = None if d.status == 200 else self.error_answer(d)
+        answer = None if d.status == 200 or observed else self.error_answer(d)
         token_hash = None if not token else self._hash(token)
         c = d.claims
         self.audit({
@@ -192,7 +261,10 @@ class Guard:
             "kid": d.kid,
             "jti": None if c is None else c.get("jti"),
             "token": token_hash,
+            "outcome": "allow" if d.status == 200 else ("would_deny" if observed else "deny"),
         })
+        if observed:
+            return _observed(d, token_hash)
         return Verdict(d, answer, token_hash)
 
     def error_answer(self, d):
@@ -217,3 +289,9 @@ class Guard:
         if len(self._bodies) < 256:
             self._bodies[key] = a
         return a
+
+
+def _observed(d, token_hash):
+    v = Verdict(d, None, token_hash)
+    v.would_deny = True
+    return v

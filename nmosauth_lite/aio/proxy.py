@@ -131,6 +131,10 @@ class AuthProxy:
             if refused is not None:
                 return self.error(*refused)
             return self._forward(request, target, False)
+        if verdict.would_deny:
+            # Observe mode (issue 19 §4): forwarded as it came, minus the credentials enforcing
+            # would have stopped here: the Node never sees a token it would not have seen.
+            return self._forward(request, target, is_websocket_upgrade(request.method, request.upgrade), True)
         return self._forward(request, target, is_websocket_upgrade(request.method, request.upgrade))
 
     async def _after_keys(self, request, target, headers):
@@ -169,14 +173,14 @@ class AuthProxy:
             conn.abort()
 
     # --- the upstream request ----------------------------------------------------------
-    def _headers(self, request, websocket):
+    def _headers(self, request, websocket, strip_authorization=False):
         client = request.client[0] if request.client else None
         return forward_headers(request, websocket, self.is_trusted(client), self.host_header,
-                               self.keep_host, self.strip_authorization)
+                               self.keep_host, self.strip_authorization or strip_authorization)
 
-    async def _forward(self, request, target, websocket):
+    async def _forward(self, request, target, websocket, strip_authorization=False):
         head = build_request_head(request.method, upstream_target(self.base, target),
-                                  self._headers(request, websocket))
+                                  self._headers(request, websocket, strip_authorization))
         has_body = request.has_body
         conn = None
         try:

@@ -120,6 +120,7 @@ def _config(r, args):
                 out["state_dir"] = p["state_dir"]
             if p.get("jwks"):
                 out["protect"]["jwks_keys"] = _jwks_file(r, p["jwks"])
+            _enforce(r, out["protect"], p.get("enforce"))
     if "authserver" in doc:
         from ..authserver.config import load
 
@@ -321,6 +322,21 @@ def _yes(flag):
     return "yes" if flag else "no"
 
 
+def _enforce(r, out, value):
+    """Observe mode (issue 19 §4) is said loudly: the Node is not (fully) protected."""
+    from ..guard import parse_enforce
+    from .protect import enforce_text, observe_warning
+
+    try:
+        apis = parse_enforce(value)
+    except ValueError as e:
+        r.warn("config", "protect: %s" % e, serious=True)
+        return
+    out["enforce"] = enforce_text(apis)
+    if apis is not None:
+        r.warn("protect", observe_warning(apis))
+
+
 def _text(r):
     s = r.sections
     py, b, st, ck, iss = s["python"], s["backends"], s["state"], s["clock"], s["issuers"]
@@ -350,6 +366,8 @@ def _text(r):
     lines.append("config    %s" % (cfg.get("file") or "none"))
     for c in iss["configured"]:
         lines.append("  issuer  %s (%s)%s" % (c["issuer"], c["from"], "" if c["persisted"] else ", no cached keys"))
+    if (cfg.get("protect") or {}).get("enforce", "on") != "on":
+        lines.append("  enforce %s: OBSERVE MODE, THE NODE IS NOT PROTECTED" % cfg["protect"]["enforce"])
     if (cfg.get("protect") or {}).get("jwks"):
         lines.append("  jwks    %s: %s" % (cfg["protect"]["jwks"], cfg["protect"].get("jwks_keys")))
     lines.append("cached keys")

@@ -33,6 +33,8 @@ SETTINGS = {
     "trusted_proxies": (list, []), "max_per_address": (int, 0), "handshake_timeout": (float, 5.0),
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
+    # issue 19: observe mode; HSTS
+    "enforce": (str, "on"),
 }
 
 
@@ -74,6 +76,10 @@ def add_arguments(p):
     p.add_argument("--key-wait", type=float, metavar="S",
                    help="during start-up, a request waits this long for its issuer's keys being fetched "
                         "before 503 (default 2); after start-up an unseen key gets 503 + Retry-After at once")
+    p.add_argument("--enforce", metavar="on|off|API,...",
+                   help="on (default): refuse what the guard refuses; off: observe mode, every request is decided, "
+                        "audited and counted, then forwarded (the Node is NOT protected); node,connection: "
+                        "enforce those APIs, observe the others")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
 
@@ -102,10 +108,30 @@ def load_settings(args):
     for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
+    from ..guard import parse_enforce
+
+    try:
+        cfg["enforced_apis"] = parse_enforce(cfg["enforce"])
+    except ValueError as e:
+        raise ConfigError(str(e))
     cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
     return cfg
+
+
+def enforce_text(apis):
+    """The `enforce` setting as written back: "on", "off" or "node,connection"."""
+    return "on" if apis is None else (",".join(apis) if apis else "off")
+
+
+def observe_warning(apis):
+    """The loud line for observe mode (issue 19 §4): start-up log, doctor."""
+    if not apis:
+        return ("OBSERVE MODE (--enforce off): THE NODE IS NOT PROTECTED. Every request is decided, audited "
+                "and counted, then forwarded whatever the decision; refusals are recorded as would_deny.")
+    return ("OBSERVE MODE for every API but %s (--enforce %s): those other APIs are NOT PROTECTED; their "
+            "refusals are recorded as would_deny and forwarded." % (", ".join(apis), ",".join(apis)))
 
 
 def _read_config(path):
@@ -249,7 +275,7 @@ async def _serve(cfg):
         metrics = ProxyMetrics()
         validator = metrics.validator(validator)
     guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
-                  cors_origin=cfg["cors_origin"])
+                  cors_origin=cfg["cors_origin"], enforce=cfg["enforced_apis"])
     try:
         proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
                           strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"],
@@ -277,7 +303,7 @@ async def _serve(cfg):
         loop.add_signal_handler(sig, stop.set)
     host = cfg["host"]
     listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
-    ready = {"listen": listen, "upstream": cfg["upstream"]}
+    ready = {"listen": listen, "upstream": cfg["upstream"], "enforce": enforce_text(cfg["enforced_apis"])}
     if metrics_server is not None:  # metrics hook
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -295,6 +321,8 @@ async def _serve(cfg):
     refresher = asyncio.ensure_future(store.run()) if store is not None else None
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
+    if cfg["enforced_apis"] is not None:
+        log.warning("%s", observe_warning(cfg["enforced_apis"]))
     try:
         await stop.wait()
         log.info("shutting down")
