@@ -356,6 +356,21 @@ def summary_line(results):
     return "%d passed, %d failed, %d warnings" % (n[PASS], n[FAIL], n[WARN])
 
 
+def unprotected_apis(results):
+    """APIs that served a request with no token or a forged one (2xx): not protected at all,
+    e.g. `protect --enforce off` (observe mode, issue 19 §4) or no IS-10 in front of the Node."""
+    out = []
+    for r in results:
+        if r.id in ("no-token", "bad-signature") and r.got[:1] == "2" and r.api not in out:
+            out.append(r.api)
+    return out
+
+
+def unprotected_line(apis):
+    return ("THE NODE IS NOT PROTECTED: %s served requests without a valid token (observe mode, "
+            "protect --enforce off, or no authorization at all)" % ", ".join(apis)) if apis else ""
+
+
 def format_table(results):
     rows = [("check", "api", "spec", "expected", "got", "result")]
     rows += [(r.id, r.api, r.spec, r.expected, r.got, r.verdict.upper()) for r in results]
@@ -363,4 +378,5 @@ def format_table(results):
     lines = []
     for row in rows:
         lines.append("  ".join(row[i].ljust(widths[i]) for i in range(5)) + "  " + row[5])
-    return "\n".join(lines) + "\n" + summary_line(results) + "\n"
+    loud = unprotected_line(unprotected_apis(results))
+    return "\n".join(lines) + "\n" + summary_line(results) + "\n" + (loud + "\n" if loud else "")
