@@ -163,31 +163,35 @@ class Guard:
     def cors_headers(self):
         return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
 
-    def check(self, method, target, headers, now=None):
+    def check(self, method, target, headers, now=None, peer=None):
         """Decide one request. `headers`: dict of lower-case name -> value (joined with ', ' if repeated;
-        a repeated Authorization header must be passed as a list)."""
+        a repeated Authorization header must be passed as a list). `peer`: the client's address,
+        recorded in the audit record when given (which controller sends what, issue 19 §4)."""
         auth = headers.get("authorization")
         if type(auth) is str and (auth.startswith("Bearer ") or auth[:7].lower() == "bearer ") \
                 and "access_token=" not in target:
             token = auth[7:]
             if token and token[0] != " " and method != "OPTIONS":
                 # The hot path: one Bearer token in the header (RS-20), decided by the cache.
-                return self._finish(method, target, self.validator.check(token, method, target, now), token, now)
+                d = self.validator.check(token, method, target, now)
+                return self._finish(method, target, d, token, now, peer)
         if method == "OPTIONS" and "access-control-request-method" in headers and "origin" in headers:
             return Verdict(self.validator.check(None, "OPTIONS", target, now), self.preflight(headers))
         if isinstance(auth, list):
             d = self.validator.refuse_request("more than one Authorization header", method, target)
-            return self._finish(method, target, d, None, now)
+            return self._finish(method, target, d, None, now, peer)
         if "access_token=" in target and is_websocket_upgrade(headers):
             qt = query_tokens(target)
             if len(qt) > 1 or (qt and auth is not None):
                 # RFC 6750 §2: one method per request (IS-10 RS-40)
                 d = self.validator.refuse_request("token sent more than once")
-                return self._finish(method, target, d, None, now)
+                return self._finish(method, target, d, None, now, peer)
             if qt:
-                return self._finish(method, target, self.validator.check(qt[0], method, target, now), qt[0], now)
+                d = self.validator.check(qt[0], method, target, now)
+                return self._finish(method, target, d, qt[0], now, peer)
         token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
-        return self._finish(method, target, self.validator.check_header(auth, method, target, now), token, now)
+        d = self.validator.check_header(auth, method, target, now)
+        return self._finish(method, target, d, token, now, peer)
 
     def preflight(self, headers):
         """CORS pre-flight: no token needed, Authorization allowed (IS-10 GEN-04, GEN-05)."""
@@ -232,7 +236,7 @@ class Guard:
         # Paths of no API (/, /x-nmos, the Node's other paths) stay enforced while any API is.
         return api is None or api in apis
 
-    def _finish(self, method, target, d, token, now):
+    def _finish(self, method, target, d, token, now, peer=None):
         observed = d.status != 200 and self.enforce is not None and not self.is_enforced(target)
         if self.audit is None:
             if observed:
@@ -262,6 +266,7 @@ class Guard:
             "jti": None if c is None else c.get("jti"),
             "token": token_hash,
             "outcome": "allow" if d.status == 200 else ("would_deny" if observed else "deny"),
+            "peer": peer,
         })
         if observed:
             return _observed(d, token_hash)

@@ -116,7 +116,8 @@ class AuthProxy:
             if target != "*":  # absolute-form naming us: judge the path, as the server routes it
                 target = request.path + ("?" + request.query if request.query else "")
         headers = guard_headers(request.headers)
-        verdict = self.guard.check(method, target, headers, self.clock())
+        peer = request.client[0] if request.client else None
+        verdict = self.guard.check(method, target, headers, self.clock(), peer)
         if verdict.answer is not None:
             if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0 \
                     and self.keys.starting:  # waiting belongs to start-up only (issue 19 §2)
@@ -144,7 +145,8 @@ class AuthProxy:
         deadline = loop.time() + self.key_wait
         while True:
             changed = await self.keys.wait_change(deadline - loop.time())
-            verdict = self.guard.check(request.method, target, headers, self.clock())
+            verdict = self.guard.check(request.method, target, headers, self.clock(),
+                                       request.client[0] if request.client else None)
             if verdict.answer is None or verdict.decision.status != 503 or not changed:
                 break
         if verdict.answer is not None:

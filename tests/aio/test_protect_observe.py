@@ -33,7 +33,7 @@ def cases(m):
         ("expired", "GET", SELF, bearer(expired), None, 401, expired),
         ("bad-signature", "GET", SELF, bearer(forged), None, 401, forged),
         ("other-scheme", "GET", SELF, [("Authorization", "Basic dXNlcjpwdw==")], None, 401, "dXNlcjpwdw=="),
-        ("forbidden-write", "POST", SELF, bearer(good), b"{}", 403, good),
+        ("forbidden-write", "POST", SELF, bearer(good), None, 403, good),  # no body: the echo reads none
         ("wrong-audience", "GET", SELF, bearer(alien), None, 403, alien),
         ("malformed-header", "GET", SELF, [("Authorization", "Bearer")], None, 400, None),
         ("two-headers", "GET", SELF, bearer(good) + bearer(forged), None, 400, forged),
@@ -116,3 +116,19 @@ def test_enforce_typo_is_a_configuration_error(pki, upstream, jwks_path):
     r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "protect"] + base_args(pki, upstream, jwks_path)
                        + ["--enforce", "of"], cwd=REPO, capture_output=True, timeout=20)
     assert r.returncode == 2 and b"not an NMOS API name" in r.stderr
+
+
+def test_audit_report_of_an_observed_run_names_the_clients_and_reasons(pki, observing, m):
+    for name, method, path, headers, body, status, _ in cases(m):
+        call(pki, observing.port, method, path, headers, body)
+    time.sleep(0.5)  # the audit lines are written before each answer; this is only slack for the file
+    r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "audit", "report", "--json", observing.audit_path],
+                       cwd=REPO, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["malformed"] == 0 and d["outcomes"]["deny"] == 0 and d["outcomes"]["would_deny"] >= len(cases(m))
+    reasons = {(x["status"], x["reason"]) for x in d["reasons"]}
+    assert {s for s, _ in reasons} == {400, 401, 403}
+    clients = {(c["peer"], c["client"]) for c in d["clients"]}
+    assert ("127.0.0.1", "(no token)") in clients and ("127.0.0.1", "test-client-0123456789abcdef") in clients
+    assert {(a["api"], a["method"]) for a in d["apis"]} == {("node", "GET"), ("node", "POST")}
