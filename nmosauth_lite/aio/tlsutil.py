@@ -2,7 +2,8 @@
 
 Server and client contexts allow TLS 1.2 and 1.3 only, with forward-secret AEAD
 suites for 1.2 (BCP-003-01 requires TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; ECDSA
-certificates are suggested for small devices). Client contexts always verify the
+certificates are suggested for small devices); a server may hold an RSA and an ECDSA
+certificate at once, chosen per handshake by what the client offers. Client contexts always verify the
 chain and the host name (IS-10 CL-03). `make_test_pki` writes a CA and leaf
 certificates with `cryptography` (imported only when called): never for production.
 """
@@ -11,6 +12,8 @@ import datetime
 import ipaddress
 import os
 import ssl
+
+from ..errors import ConfigError
 
 # TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites are
 # OpenSSL's defaults, all of which qualify.
@@ -25,10 +28,26 @@ def _harden(ctx):
     return ctx
 
 
-def server_context(cert_file, key_file, *, ca_file=None, client_cert="none", password=None):
-    """A server SSLContext. `client_cert`: "none", "optional" or "required" (needs `ca_file`)."""
+def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None):
+    """A server SSLContext. `pairs`: a list of (cert_file, key_file) (or one cert file and
+    `key_file`). BCP-003-01 suggests an RSA and an ECDSA certificate: give one pair of each and
+    the handshake picks by what the client offers (OpenSSL keeps one certificate per key type).
+    A pair that cannot be loaded raises ConfigError naming the file at fault.
+    `client_cert`: "none", "optional" or "required" (needs `ca_file`)."""
+    if isinstance(pairs, (str, os.PathLike)):
+        pairs = [(pairs, key_file)]
+    pairs = list(pairs)
+    if not pairs:
+        raise ConfigError("a TLS server needs a certificate and its key")
     ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
-    ctx.load_cert_chain(cert_file, key_file, password=password)
+    kinds = {}
+    for cert, key in pairs:
+        load_pair(ctx, cert, key, password)
+        kind = key_kind(cert)
+        if kind is not None and kind in kinds:
+            raise ConfigError("certificates %s and %s both have %s keys: the handshake would only ever use "
+                              "the last (give one RSA and one ECDSA certificate)" % (kinds[kind], cert, kind))
+        kinds[kind] = cert
     modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
     if client_cert not in modes:
         raise ValueError("client_cert must be none, optional or required")
@@ -38,6 +57,58 @@ def server_context(cert_file, key_file, *, ca_file=None, client_cert="none", pas
         ctx.load_verify_locations(ca_file)
         ctx.verify_mode = modes[client_cert]
     return ctx
+
+
+def load_pair(ctx, cert, key, password=None):
+    """ctx.load_cert_chain with an error that names the file that failed (ConfigError)."""
+    for what, path in (("certificate", cert), ("key", key)):
+        if not path:
+            raise ConfigError("TLS %s file missing (give --cert and --key in pairs)" % what)
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise ConfigError("cannot read TLS %s %s: %s" % (what, path, e.strerror or e))
+    try:
+        ctx.load_cert_chain(cert, key, password=password)
+    except ssl.SSLError as e:
+        text = str(e)
+        if not _has_certificate(cert):
+            raise ConfigError("TLS certificate %s: no PEM certificate in it" % cert)
+        if "KEY_VALUES_MISMATCH" in text or "values mismatch" in text:
+            raise ConfigError("TLS key %s does not belong to certificate %s" % (key, cert))
+        raise ConfigError("TLS key %s: cannot load it (%s)" % (key, getattr(e, "reason", None) or text[:80]))
+
+
+def _has_certificate(path):
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read(1 << 20)
+        begin = text.index("-----BEGIN CERTIFICATE-----")
+        end = text.index("-----END CERTIFICATE-----", begin) + len("-----END CERTIFICATE-----")
+        ssl.PEM_cert_to_DER_cert(text[begin:end])
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def key_kind(cert_file):
+    """"RSA", "EC" (or another name) for the certificate's public key; None without `cryptography`."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    except ImportError:
+        return None
+    try:
+        with open(cert_file, "rb") as f:
+            key = x509.load_pem_x509_certificate(f.read(1 << 20)).public_key()
+    except (OSError, ValueError):
+        return None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC"
+    return type(key).__name__
 
 
 def client_context(ca_file=None, *, cert_file=None, key_file=None):

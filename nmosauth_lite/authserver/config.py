@@ -27,10 +27,12 @@ DEFAULT_MAX_PENDING_PER_SOURCE = 10  # one address cannot fill the approval queu
 DEFAULT_JWKS_MIN_TTL = 60  # a client's jwks_uri answer is kept at least this long (clientkeys.py)...
 DEFAULT_JWKS_MAX_TTL = 86400  # ...and at most this long, whatever its Cache-Control says
 DEFAULT_JWKS_NEGATIVE_TTL = 60  # a failed jwks_uri fetch is not retried before this
+DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 
 _SCHEMA = {
     "listen": str, "host": str, "issuer_path": str, "state_dir": str,
-    "tls": {"cert_file": str, "key_file": str, "ca_file": str, "trust_ca_file": str},
+    "tls": {"cert_file": (str, list), "key_file": (str, list), "ca_file": str, "trust_ca_file": str,
+            "hsts_max_age": int},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
                "client_credentials_scopes": list, "permissions": dict},
     "refresh": {"lifetime": int, "family_lifetime": int},
@@ -76,8 +78,15 @@ def _check(table, schema, where):
                 _check(value, want, where + key + ".")
         elif want is int and (type(value) is not int):
             raise ConfigError("config: %s%s must be an integer" % (where, key))
+        elif isinstance(want, tuple):  # a file or a list of files (two certificates, BCP-003-01)
+            if not (isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError("config: %s%s must be a string or a list of strings" % (where, key))
         elif not isinstance(value, want):
             raise ConfigError("config: %s%s must be a %s" % (where, key, want.__name__))
+
+
+def _files(value):
+    return [] if not value else [value] if isinstance(value, str) else list(value)
 
 
 def _str_list(value, name):
@@ -89,9 +98,19 @@ def _str_list(value, name):
 class Config:
     """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
 
-    def __init__(self, table=None, *, listen=None, state_dir=None):
+    def __init__(self, table=None, *, listen=None, state_dir=None, certs=None, hsts_max_age=None):
+        """`certs`: [(cert_file, key_file)] from the command line, over tls.cert_file/key_file;
+        `hsts_max_age` likewise over tls.hsts_max_age."""
         t = dict(table or {})
         _check(t, _SCHEMA, "")
+        if certs or hsts_max_age is not None:
+            tls = dict(t.get("tls", {}))
+            if certs:
+                tls["cert_file"] = [c for c, _ in certs]
+                tls["key_file"] = [k for _, k in certs]
+            if hsts_max_age is not None:
+                tls["hsts_max_age"] = hsts_max_age
+            t["tls"] = tls
         self.listen_host, self.listen_port = parse_listen(listen or t.get("listen", DEFAULT_LISTEN))
         self.host = t.get("host") or self._default_host()
         path = t.get("issuer_path", DEFAULT_ISSUER_PATH).rstrip("/")
@@ -100,11 +119,15 @@ class Config:
         self.issuer_path = path
         self.state_dir = os.path.abspath(state_dir or t.get("state_dir") or default_state_dir())
         tls = t.get("tls", {})
-        self.cert_file = tls.get("cert_file")
-        self.key_file = tls.get("key_file")
+        self.cert_files = _files(tls.get("cert_file"))
+        self.key_files = _files(tls.get("key_file"))
         self.ca_file = tls.get("ca_file")
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("config: tls.cert_file and tls.key_file go together")
+        if len(self.cert_files) != len(self.key_files) or len(self.cert_files) > 2:
+            raise ConfigError("config: tls.cert_file and tls.key_file go together, in pairs (at most two: "
+                              "one RSA, one ECDSA)")
+        self.hsts_max_age = tls.get("hsts_max_age", DEFAULT_HSTS_MAX_AGE)
+        if self.hsts_max_age < 0:
+            raise ConfigError("config: tls.hsts_max_age must be >= 0 (0: no Strict-Transport-Security)")
         self.trust_ca_file = tls.get("trust_ca_file")
         tok = t.get("tokens", {})
         self.token_lifetime = tok.get("lifetime", _tokens.DEFAULT_LIFETIME)
@@ -181,11 +204,11 @@ class Config:
         return os.path.join(self.state_dir, "authserver-tls")
 
 
-def load(path=None, *, listen=None, state_dir=None):
+def load(path=None, *, listen=None, state_dir=None, certs=None, hsts_max_age=None):
     """Read `path` (or the default file when it exists) and build a Config."""
     table = {}
     if path is None and os.path.exists(DEFAULT_CONFIG_FILE):
         path = DEFAULT_CONFIG_FILE
     if path is not None:
         table = read_config_table(path, "authserver")
-    return Config(table, listen=listen, state_dir=state_dir)
+    return Config(table, listen=listen, state_dir=state_dir, certs=certs, hsts_max_age=hsts_max_age)

@@ -90,9 +90,9 @@ def _cert_usable(path, dns, ips):
 
 
 def ensure_tls(config):
-    """(cert_file, key_file, ca_file): configured files, or a local CA made on first start."""
-    if config.cert_file:
-        return config.cert_file, config.key_file, config.ca_file
+    """([(cert_file, key_file)], ca_file): configured files, or a local CA made on first start."""
+    if config.cert_files:
+        return list(zip(config.cert_files, config.key_files)), config.ca_file
     from ..aio.tlsutil import TestPKI, make_test_pki
 
     d = config.tls_dir
@@ -104,7 +104,7 @@ def ensure_tls(config):
             log.warning("making a new local CA and server certificate for %s: clients must trust the new %s",
                         ", ".join(dns + ips), pki.ca_cert)
         pki = make_test_pki(d, dns_names=dns, ip_addresses=ips, client_name="nmosauth-lite-unused", days=PKI_DAYS)
-    return pki.cert, pki.key, pki.ca_cert
+    return [(pki.cert, pki.key)], pki.ca_cert
 
 
 def _bind(host, port):
@@ -154,7 +154,8 @@ async def start(config, *, clock=time.time):
     from ..aio.server import HTTPServer
     from ..aio.tlsutil import server_context
 
-    cert, key, ca_file = ensure_tls(config)
+    pairs, ca_file = ensure_tls(config)
+    ctx = server_context(pairs)  # ConfigError naming the file at fault
     store = open_store(config)
     try:
         keyring = open_keyring(config, store)
@@ -172,7 +173,7 @@ async def start(config, *, clock=time.time):
         log.warning("tokens carry aud [\"*\"] (any host) because %s has no domain: set tokens.audience",
                     config.host)
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
-    server = HTTPServer(app, ssl=server_context(cert, key), server_header="nmosauth-lite")
+    server = HTTPServer(app, ssl=ctx, server_header="nmosauth-lite", hsts_max_age=config.hsts_max_age)
     await server.start(sock=sock)
     host = config.listen_host
     listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)

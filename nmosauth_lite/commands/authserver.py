@@ -27,6 +27,12 @@ def add_arguments(p):
     s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8443)")
     s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener (off by default)")
+    s.add_argument("--cert", action="append", metavar="FILE",
+                   help="TLS certificate chain (PEM), over tls.cert_file; repeat with --key for a second one "
+                        "(one RSA, one ECDSA: BCP-003-01)")
+    s.add_argument("--key", action="append", metavar="FILE", help="TLS private key (PEM) of the --cert in the same place")
+    s.add_argument("--hsts-max-age", type=int, metavar="S",
+                   help="Strict-Transport-Security max-age (default 31536000, BCP-003-01; 0: off)")
 
     c = sub.add_parser("client", help="manage registered clients").add_subparsers(
         dest="client_command", metavar="ACTION", parser_class=p.__class__)
@@ -117,7 +123,15 @@ def _serve(args):
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = _config(args, listen=args.listen)
+    from ..authserver import config
+
+    certs = None
+    if args.cert or args.key:
+        if len(args.cert or ()) != len(args.key or ()):
+            raise ConfigError("--cert and --key go in pairs")
+        certs = list(zip(args.cert, args.key))
+    cfg = config.load(args.config, listen=args.listen, state_dir=args.state_dir, certs=certs,
+                      hsts_max_age=args.hsts_max_age)
     os.umask(0o077)
     return asyncio.run(serve(cfg, metrics=args.metrics))
 

@@ -19,11 +19,12 @@ HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests 
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
 SHUTDOWN_GRACE = 10.0
+DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
 SETTINGS = {
     "listen": (str, None), "upstream": (str, None), "audience": (list, None), "jwks": (str, None),
-    "issuer": (list, None), "cert": (str, None), "key": (str, None), "ca": (str, None),
+    "issuer": (list, None), "cert": (list, None), "key": (list, None), "ca": (str, None),
     "state_dir": (str, None), "strict": (bool, False), "leeway": (float, 0.0), "audit": (str, "-"),
     "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
@@ -34,7 +35,7 @@ SETTINGS = {
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
     # issue 19: observe mode; HSTS
-    "enforce": (str, "on"),
+    "enforce": (str, "on"), "hsts_max_age": (int, DEFAULT_HSTS_MAX_AGE),
 }
 
 
@@ -45,8 +46,9 @@ def add_arguments(p):
     p.add_argument("--jwks", metavar="FILE", help="JWK Set of the trusted issuer(s); or use --issuer")
     p.add_argument("--issuer", action="append", metavar="URL",
                    help="trusted issuer (repeatable); without --jwks its keys are fetched and kept in --state-dir")
-    p.add_argument("--cert", metavar="FILE", help="TLS certificate chain (PEM)")
-    p.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    p.add_argument("--cert", action="append", metavar="FILE",
+                   help="TLS certificate chain (PEM); repeat with --key for a second one (RSA and ECDSA, BCP-003-01)")
+    p.add_argument("--key", action="append", metavar="FILE", help="TLS private key (PEM) of the --cert in the same place")
     p.add_argument("--ca", metavar="FILE", help="extra CA certificates for authorization servers and an https upstream")
     p.add_argument("--config", metavar="FILE", help="TOML file ([protect] table) holding any of these settings")
     p.add_argument("--state-dir", metavar="DIR", help="where fetched issuer keys are persisted")
@@ -80,6 +82,8 @@ def add_arguments(p):
                    help="on (default): refuse what the guard refuses; off: observe mode, every request is decided, "
                         "audited and counted, then forwarded (the Node is NOT protected); node,connection: "
                         "enforce those APIs, observe the others")
+    p.add_argument("--hsts-max-age", type=int, metavar="S",
+                   help="Strict-Transport-Security max-age on every answer (default 31536000, BCP-003-01; 0: off)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
 
@@ -98,6 +102,8 @@ def load_settings(args):
             raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
     if not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
+    if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
+        raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
     if not cfg["jwks"] and not cfg["issuer"]:
         raise ConfigError("give --jwks FILE or --issuer URL")
     if cfg["max_connections"] < 1 or cfg["max_body"] < 0:
@@ -105,7 +111,7 @@ def load_settings(args):
     for name in ("head_timeout", "idle_timeout", "upstream_timeout", "handshake_timeout", "body_timeout"):
         if not cfg[name] > 0:
             raise ConfigError("%s must be > 0" % name)
-    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout"):
+    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout", "hsts_max_age"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
     from ..guard import parse_enforce
@@ -262,7 +268,7 @@ async def _serve(cfg):
 
     log = logging.getLogger("nmosauth_lite.protect")
     try:
-        ctx = server_context(cfg["cert"], cfg["key"])
+        ctx = server_context(list(zip(cfg["cert"], cfg["key"])))
     except (OSError, ssl.SSLError) as e:
         raise ConfigError("cannot load --cert/--key: %s" % (getattr(e, "strerror", None) or e))
     validator, store = _validator(cfg)
@@ -285,7 +291,8 @@ async def _serve(cfg):
     server = HTTPServer(metrics.handler(proxy) if metrics else proxy, ssl=ctx, max_connections=cfg["max_connections"],
                         head_timeout=cfg["head_timeout"], idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
                         max_per_address=cfg["max_per_address"] or None, handshake_timeout=cfg["handshake_timeout"],
-                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"])
+                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"],
+                        hsts_max_age=cfg["hsts_max_age"])
     if store is not None:
         store.begin_startup()  # requests before the keys are in may wait (key_wait); prime() ends it
     try:
