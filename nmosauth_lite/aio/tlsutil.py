@@ -70,12 +70,16 @@ def load_pair(ctx, cert, key, password=None):
         except OSError as e:
             raise ConfigError("cannot read TLS %s %s: %s" % (what, path, e.strerror or e))
     try:
+        # Each pair alone first: in a context that already holds a certificate of the key's kind,
+        # OpenSSL would match the key to that one and take a wrong pair silently.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=password)
         ctx.load_cert_chain(cert, key, password=password)
     except ssl.SSLError as e:
         text = str(e)
         if not _has_certificate(cert):
             raise ConfigError("TLS certificate %s: no PEM certificate in it" % cert)
-        if "KEY_VALUES_MISMATCH" in text or "values mismatch" in text:
+        # a key of the other kind lands in a slot with no certificate: the same mistake
+        if "KEY_VALUES_MISMATCH" in text or "values mismatch" in text or "NO_CERTIFICATE_ASSIGNED" in text:
             raise ConfigError("TLS key %s does not belong to certificate %s" % (key, cert))
         raise ConfigError("TLS key %s: cannot load it (%s)" % (key, getattr(e, "reason", None) or text[:80]))
 
