@@ -41,7 +41,7 @@ def test_counts_clients_reasons_and_apis_of_the_refusals():
     assert clients[("10.0.0.5", "(no token)")]["count"] == 2
     assert clients[("10.0.0.5", "ctl-1")]["reasons"] == [{"status": 403, "reason": "path not permitted",
                                                           "count": 1}]
-    assert clients[("10.0.0.9", "(unreadable token)")]["count"] == 1
+    assert clients[("10.0.0.9", "(invalid token)")]["count"] == 1
     assert {(a["api"], a["method"]): a["count"] for a in d["apis"]} == {("node", "GET"): 3,
                                                                        ("connection", "PATCH"): 1}
     text = AuditReport().read(io.BytesIO(data)).text()
