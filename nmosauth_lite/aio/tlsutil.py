@@ -28,11 +28,13 @@ def _harden(ctx):
     return ctx
 
 
-def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None):
+def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None,
+                   cert_flag="--cert", key_flag="--key"):
     """A server SSLContext. `pairs`: a list of (cert_file, key_file) (or one cert file and
     `key_file`). BCP-003-01 suggests an RSA and an ECDSA certificate: give one pair of each and
     the handshake picks by what the client offers (OpenSSL keeps one certificate per key type).
-    A pair that cannot be loaded raises ConfigError naming the file at fault.
+    A pair that cannot be loaded raises ConfigError naming the file at fault (as `cert_flag` /
+    `key_flag` call it: the option or setting the user wrote).
     `client_cert`: "none", "optional" or "required" (needs `ca_file`)."""
     if isinstance(pairs, (str, os.PathLike)):
         pairs = [(pairs, key_file)]
@@ -42,11 +44,11 @@ def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", pa
     ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
     kinds = {}
     for cert, key in pairs:
-        load_pair(ctx, cert, key, password)
+        load_pair(ctx, cert, key, password, cert_flag, key_flag)
         kind = key_kind(cert)
         if kind is not None and kind in kinds:
-            raise ConfigError("certificates %s and %s both have %s keys: the handshake would only ever use "
-                              "the last (give one RSA and one ECDSA certificate)" % (kinds[kind], cert, kind))
+            raise ConfigError("%s %s and %s both have %s keys: the handshake would only ever use the last "
+                              "(give one RSA and one ECDSA certificate)" % (cert_flag, kinds[kind], cert, kind))
         kinds[kind] = cert
     modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
     if client_cert not in modes:
@@ -59,16 +61,16 @@ def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", pa
     return ctx
 
 
-def load_pair(ctx, cert, key, password=None):
+def load_pair(ctx, cert, key, password=None, cert_flag="--cert", key_flag="--key"):
     """ctx.load_cert_chain with an error that names the file that failed (ConfigError)."""
-    for what, path in (("certificate", cert), ("key", key)):
+    for flag, path in ((cert_flag, cert), (key_flag, key)):
         if not path:
-            raise ConfigError("TLS %s file missing (give --cert and --key in pairs)" % what)
+            raise ConfigError("%s missing: %s and %s go together, in pairs" % (flag, cert_flag, key_flag))
         try:
             with open(path, "rb"):
                 pass
         except OSError as e:
-            raise ConfigError("cannot read TLS %s %s: %s" % (what, path, e.strerror or e))
+            raise ConfigError("cannot read %s %s: %s" % (flag, path, e.strerror or e))
     try:
         # Each pair alone first: in a context that already holds a certificate of the key's kind,
         # OpenSSL would match the key to that one and take a wrong pair silently.
@@ -77,11 +79,12 @@ def load_pair(ctx, cert, key, password=None):
     except ssl.SSLError as e:
         text = str(e)
         if not _has_certificate(cert):
-            raise ConfigError("TLS certificate %s: no PEM certificate in it" % cert)
+            raise ConfigError("%s %s: no PEM certificate in it" % (cert_flag, cert))
         # a key of the other kind lands in a slot with no certificate: the same mistake
         if "KEY_VALUES_MISMATCH" in text or "values mismatch" in text or "NO_CERTIFICATE_ASSIGNED" in text:
-            raise ConfigError("TLS key %s does not belong to certificate %s" % (key, cert))
-        raise ConfigError("TLS key %s: cannot load it (%s)" % (key, getattr(e, "reason", None) or text[:80]))
+            raise ConfigError("%s %s does not belong to %s %s" % (key_flag, key, cert_flag, cert))
+        raise ConfigError("cannot load %s %s: %s (an unencrypted PEM key expected)"
+                          % (key_flag, key, getattr(e, "reason", None) or text[:80]))
 
 
 def _has_certificate(path):

@@ -267,10 +267,7 @@ async def _serve(cfg):
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
-    try:
-        ctx = server_context(list(zip(cfg["cert"], cfg["key"])))
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError("cannot load --cert/--key: %s" % (getattr(e, "strerror", None) or e))
+    ctx = server_context(list(zip(cfg["cert"], cfg["key"])))  # ConfigError naming the file at fault
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler

@@ -71,7 +71,7 @@ def test_a_bad_certificate_pair_is_named_and_exits_2(pki, upstream, jwks_path, t
     r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "protect"] + args, cwd=REPO, capture_output=True,
                        timeout=30)
     assert r.returncode == 2 and r.stderr.count(b"\n") == 1
-    assert ("key %s does not belong to certificate %s" % (pki.key, rsa_cert)).encode() in r.stderr
+    assert ("--key %s does not belong to --cert %s" % (pki.key, rsa_cert)).encode() in r.stderr
     r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "protect"] + base_args(pki, upstream, jwks_path)
                        + ["--cert", rsa_cert], cwd=REPO, capture_output=True, timeout=30)
     assert r.returncode == 2 and b"--cert and --key go in pairs" in r.stderr

@@ -66,20 +66,20 @@ def _write(tmp_path, name, data):
 
 def test_load_errors_name_the_file_at_fault(pki, rsa_pair, tmp_path):
     missing = str(tmp_path / "nowhere.pem")
-    with pytest.raises(ConfigError, match="certificate %s" % missing):
+    with pytest.raises(ConfigError, match="cannot read --cert %s" % missing):
         server_context([(missing, pki.key)])
-    with pytest.raises(ConfigError, match="key %s" % missing):
+    with pytest.raises(ConfigError, match="cannot read --key %s" % missing):
         server_context([(pki.cert, missing)])
     garbage = _write(tmp_path, "garbage.pem", b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-    with pytest.raises(ConfigError, match="certificate %s: no PEM certificate" % garbage):
+    with pytest.raises(ConfigError, match="--cert %s: no PEM certificate" % garbage):
         server_context([(garbage, pki.key)])
-    with pytest.raises(ConfigError, match="key %s does not belong to certificate %s" % (rsa_pair[1], pki.cert)):
+    with pytest.raises(ConfigError, match="--key %s does not belong to --cert %s" % (rsa_pair[1], pki.cert)):
         server_context([(pki.cert, rsa_pair[1])])
     # the second pair's key is the first pair's: OpenSSL alone would accept it and never serve RSA
-    with pytest.raises(ConfigError, match="key %s does not belong to certificate %s" % (pki.key, rsa_pair[0])):
+    with pytest.raises(ConfigError, match="--key %s does not belong to --cert %s" % (pki.key, rsa_pair[0])):
         server_context([(pki.cert, pki.key), (rsa_pair[0], pki.key)])
     bad_key = _write(tmp_path, "bad.key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-    with pytest.raises(ConfigError, match="key %s" % bad_key):
+    with pytest.raises(ConfigError, match="cannot load --key %s" % bad_key):
         server_context([(pki.cert, bad_key), rsa_pair])
     with pytest.raises(ConfigError, match="both have EC keys"):
         server_context([(pki.cert, pki.key), (pki.cert, pki.key)])
