@@ -175,7 +175,7 @@ def _retry_after(a):
 
 
 def judge_new_key(answers):
-    """RS-06/RS-07: an unseen key of a trusted issuer is fetched: 503 + Retry-After then 2xx, or 2xx at once.
+    """RS-06/RS-07: an unseen key of a trusted issuer is fetched: 503 + Retry-After, then 2xx (at once: warning).
     401 is what the AMWA tool accepts with a warning (no fetch, or fetches rate-limited: RS-10)."""
     a = answers[-1]
     if a.status == 503:
@@ -186,7 +186,11 @@ def judge_new_key(answers):
             return Retry(delay)
         return FAIL, _got(a, ["still 503 after %d tries" % len(answers)])
     if 200 <= a.status < 300:
-        return PASS, _got(a, ["after 503 + Retry-After"] if len(answers) > 1 else ["fetched at once"])
+        if len(answers) > 1:
+            return PASS, _got(a, ["after 503 + Retry-After"])
+        # IS-10 allows fetching before answering, but the AMWA testing tool's "No Matching Public
+        # Keys" test fails a 2xx here ("expected 401 or 503"): warn, as protect now answers 503 first
+        return WARN, _got(a, ["fetched at once: the AMWA tool expects 401 or 503 first"])
     if a.status == 401 and len(answers) == 1:
         return WARN, _got(a, ["no fetch of the new key (RS-06), or the fetch rate limit (RS-10)"])
     return FAIL, _got(a, ["expected 503 + Retry-After, then 2xx"])
@@ -295,7 +299,7 @@ def api_checks(api, ver, mint):
     add("preflight", "IS-10 RS-29, GEN-04, GEN-05", "200, allows Authorization",
         rq([("Origin", ORIGIN), ("Access-Control-Request-Method", "GET"),
             ("Access-Control-Request-Headers", "authorization")], method="OPTIONS"), judge_preflight)
-    add("unseen-key", "IS-10 RS-06, RS-07", "503 + Retry-After then 2xx, or 2xx",
+    add("unseen-key", "IS-10 RS-06, RS-07", "503 + Retry-After then 2xx",
         rq(_bearer(mint.unseen(**full))), judge_new_key, needs="new_key")
     return c
 
