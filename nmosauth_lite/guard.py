@@ -7,8 +7,7 @@ pre-flight answered here without a token, allowing `Authorization` (GEN-04,
 GEN-05, RS-29); token extraction from `Authorization: Bearer` or, on WebSocket
 upgrade requests only, the `access_token` query parameter (RS-37..RS-40); and
 one audit record per decision that names the token by a short hash, never by
-value (RS-41). Observe mode (`enforce`, issue 19 §4): refusals of the APIs not
-enforced are decided, audited and counted as usual, then let through (`would_deny`).
+value (RS-41). Observe mode (`enforce`): refusals audited, then let through.
 Sans-I/O: the proxy, ASGI and WSGI adapters drive it.
 """
 
@@ -25,9 +24,8 @@ EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 MAX_TOKEN_HASH_CACHE = 1024
 MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached tokens x paths)
-MAX_ENFORCE_APIS = 32  # API names in an `enforce` list (NMOS defines about a dozen)
-# The /x-nmos/<api> names of the NMOS specifications (IS-04..IS-14, BCP-004-02). An `enforce`
-# list names only these: a typo ("of" for "off") must not quietly observe every API.
+MAX_ENFORCE_APIS = 32
+# /x-nmos/<api> names (IS-04..IS-14, BCP-004-02): an `enforce` list names only these.
 NMOS_APIS = ("node", "query", "registration", "connection", "events", "channelmapping", "system", "netctrl",
              "annotation", "configuration", "streamcompatibility", "auth")
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
@@ -52,7 +50,7 @@ class Verdict:
     canonical target if the adapter routes itself); `decision` is the validator's.
     """
 
-    would_deny = False  # observe mode: refused when enforcing, let through now (answer is None)
+    would_deny = False  # observe mode: refused when enforcing, let through (answer None)
 
     def __init__(self, decision, answer, token_hash=None):
         self.decision = decision
@@ -61,40 +59,25 @@ class Verdict:
 
 
 def parse_enforce(value):
-    """`enforce` setting -> None (every API enforced), () (none: observe mode) or a tuple of
-    API names enforced, the others observed. Accepts "on", "off", "node,connection", a list,
-    True/False. Raises ValueError for anything else (a typo must never weaken a setting)."""
-    if value is None or value is True:
+    """"on"/None/True -> None (all enforced); "off"/False -> () (observe mode); "node,connection"
+    or a list -> those API names enforced. ValueError otherwise: a typo never weakens it."""
+    if value is None or value is True or value == "on":
         return None
-    if value is False:
+    if value is False or value == "off":
         return ()
     if isinstance(value, str):
-        v = value.strip().lower()
-        if v in ("on", "all", ""):
-            return None
-        if v in ("off", "none"):
-            return ()
-        value = v.split(",")
+        value = value.split(",")
     if not isinstance(value, (list, tuple)) or len(value) > MAX_ENFORCE_APIS:
         raise ValueError("enforce: on, off or a list of API names")
     names = []
     for n in value:
-        n = n.strip().lower() if isinstance(n, str) else None
-        if not n or len(n) > 32 or not all("a" <= c <= "z" or c == "-" for c in n):
-            raise ValueError("enforce: API names are lower-case letters, e.g. node,connection")
+        n = n.strip().lower() if isinstance(n, str) else n
         if n not in NMOS_APIS:
-            raise ValueError("enforce: %s is not an NMOS API name (on, off, or some of %s)"
+            raise ValueError("enforce: %r is not an NMOS API name (on, off, or some of %s)"
                              % (n, ",".join(NMOS_APIS)))
         if n not in names:
             names.append(n)
     return tuple(names)
-
-
-def api_of(segments):
-    """Canonical path segments (permissions.normalize_path) of /x-nmos/<api>/... -> '<api>', else None."""
-    if len(segments) < 2 or segments[0] != "x-nmos":
-        return None
-    return segments[1]
 
 
 def strip_access_token(target):
@@ -166,7 +149,7 @@ class Guard:
     def check(self, method, target, headers, now=None, peer=None):
         """Decide one request. `headers`: dict of lower-case name -> value (joined with ', ' if repeated;
         a repeated Authorization header must be passed as a list). `peer`: the client's address,
-        recorded in the audit record when given (which controller sends what, issue 19 §4)."""
+        for the audit record."""
         auth = headers.get("authorization")
         if type(auth) is str and (auth.startswith("Bearer ") or auth[:7].lower() == "bearer ") \
                 and "access_token=" not in target:
@@ -202,8 +185,7 @@ class Guard:
             if "authorization" not in [n.lower() for n in names]:
                 names.append("Authorization")
             allow = ", ".join(names)
-        # 200, not 204: the NMOS RAMLs give OPTIONS 200 and the AMWA testing tool checks for exactly
-        # that (IS-05-01 auto tests); the lite AS answers its pre-flights 200 too.
+        # 200, not 204: the NMOS RAMLs give OPTIONS 200, and the AMWA tool checks it
         return Answer(200, [
             ("Access-Control-Allow-Origin", self.cors_origin),
             ("Access-Control-Allow-Methods", self.allow_methods),
@@ -230,11 +212,11 @@ class Guard:
         if not apis:
             return False
         try:
-            api = api_of(normalize_path(target))
+            s = normalize_path(target)
         except NmosAuthError:
-            return True  # a path we cannot place is refused (400) whatever is observed
+            return True  # a path we cannot place is refused (400)
         # Paths of no API (/, /x-nmos, the Node's other paths) stay enforced while any API is.
-        return api is None or api in apis
+        return len(s) < 2 or s[0] != "x-nmos" or s[1] in apis
 
     def _finish(self, method, target, d, token, now, peer=None):
         observed = d.status != 200 and self.enforce is not None and not self.is_enforced(target)

@@ -10,7 +10,7 @@ set is withdrawn at once, with every cached token it signed. Unknown kids
 trigger one single-flight fetch per issuer, rate-limited (RS-10), answered 503
 + Retry-After meanwhile (RS-07); `prime()` fetches every issuer at start-up
 (bounded) and `wait_change()` lets a request wait a bounded time for a fetch in
-flight before its 503 stands (issue 12 §1), in the start-up window only (issue 19 §2). Only configured or discovered https
+flight before its 503 stands (issue 12 §1; at start-up only). Only configured or discovered https
 issuers are trusted; a token naming any other `iss` never causes a fetch.
 """
 
@@ -199,12 +199,8 @@ class KeyStore:
 
     @property
     def starting(self):
-        """True in the start-up window: from begin_startup() (or prime()) until prime() ends.
-
-        Only then may a request wait for keys (AuthProxy key_wait). After it, a key not held
-        is answered at once, 503 + Retry-After while it is fetched (IS-10 RS-07): the AMWA
-        tool's "No Matching Public Keys" test fails a request that waits and gets 200, and
-        its first request to a cold `protect` fails on a 503 (issue 19 §2)."""
+        """From begin_startup() (or prime()) until prime() ends: only then may a request wait for
+        keys; after it an unseen key gets 503 + Retry-After at once (issue 19 §2, IS-10 RS-07)."""
         return self._priming
 
     def begin_startup(self):

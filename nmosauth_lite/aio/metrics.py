@@ -192,7 +192,6 @@ class ProxyMetrics:
         r = self.registry = Registry()
         self.decisions = r.counter("nmosauth_decisions", "Requests decided by the guard, by HTTP status and reason",
                                    ("status", "reason"))
-        # observe mode (issue 19 §4): a closed label set, the statuses the guard refuses with
         self.would_deny = r.counter("nmosauth_would_deny", "Refusals observe mode forwarded (protect --enforce), "
                                     "by the HTTP status enforcing would have answered", ("status",))
         self.cache = r.counter("nmosauth_token_cache_lookups", "Token cache lookups by result (hit or miss)",

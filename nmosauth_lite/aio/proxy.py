@@ -61,9 +61,7 @@ class AuthProxy:
     trusted_proxies: addresses or networks ("127.0.0.1", "10.0.0.0/8") whose X-Forwarded-* and
     Forwarded values are kept and appended to; from anyone else they are dropped.
     keys, key_wait: a KeyStore and the seconds a request waits for a key fetch in flight
-    before its 503 stands (issue 12 §1; IS-10 RS-07): in the key store's start-up window only.
-    After it, a token whose key is not held gets 503 + Retry-After at once and starts a fetch
-    (the AMWA tool's "No Matching Public Keys" test, issue 19 §2).
+    before its 503 stands (issue 12 §1; IS-10 RS-07), in its start-up window only (issue 19 §2).
     """
 
     def __init__(self, guard, upstream, *, ca_file=None, ssl_context=None, keep_host=False,
@@ -133,8 +131,7 @@ class AuthProxy:
                 return self.error(*refused)
             return self._forward(request, target, False)
         if verdict.would_deny:
-            # Observe mode (issue 19 §4): forwarded as it came, minus the credentials enforcing
-            # would have stopped here: the Node never sees a token it would not have seen.
+            # observe mode: forwarded without the credentials enforcing would have stopped
             return self._forward(request, target, is_websocket_upgrade(request.method, request.upgrade), True)
         return self._forward(request, target, is_websocket_upgrade(request.method, request.upgrade))
 

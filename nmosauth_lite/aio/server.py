@@ -73,9 +73,7 @@ class HTTPServer:
         self.max_body = max_body
         self._extra = b"server: %s\r\n" % server_header.encode() if server_header else b""
         if hsts_max_age and ssl is not None:
-            # BCP-003-01: HSTS SHOULD be used (max-age=31536000 in production, user-adjustable);
-            # on every answer, first, so a UA reads ours before any a handler passes through
-            # (RFC 6797 §8.1: only the first is processed). Meaningless over plain HTTP (§7.2).
+            # BCP-003-01; first, so a UA reads ours, not a handler's (RFC 6797 §8.1)
             self._extra += b"strict-transport-security: max-age=%d\r\n" % int(hsts_max_age)
         self._servers = []
         self._conns = set()

@@ -2,8 +2,7 @@
 
 Server and client contexts allow TLS 1.2 and 1.3 only, with forward-secret AEAD
 suites for 1.2 (BCP-003-01 requires TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; ECDSA
-certificates are suggested for small devices); a server may hold an RSA and an ECDSA
-certificate at once, chosen per handshake by what the client offers. Client contexts always verify the
+certificates are suggested for small devices; a server may hold one of each). Client contexts always verify the
 chain and the host name (IS-10 CL-03). `make_test_pki` writes a CA and leaf
 certificates with `cryptography` (imported only when called): never for production.
 """
@@ -30,26 +29,18 @@ def _harden(ctx):
 
 def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None,
                    cert_flag="--cert", key_flag="--key"):
-    """A server SSLContext. `pairs`: a list of (cert_file, key_file) (or one cert file and
-    `key_file`). BCP-003-01 suggests an RSA and an ECDSA certificate: give one pair of each and
-    the handshake picks by what the client offers (OpenSSL keeps one certificate per key type).
-    A pair that cannot be loaded raises ConfigError naming the file at fault (as `cert_flag` /
-    `key_flag` call it: the option or setting the user wrote).
-    `client_cert`: "none", "optional" or "required" (needs `ca_file`)."""
+    """A server SSLContext. `pairs`: [(cert_file, key_file)], or one cert file and `key_file`. One
+    RSA and one ECDSA pair (BCP-003-01): OpenSSL keeps one per key type and picks per client.
+    ConfigError names a file that fails as `cert_flag`/`key_flag`. `client_cert`: "none",
+    "optional" or "required" (needs `ca_file`)."""
     if isinstance(pairs, (str, os.PathLike)):
         pairs = [(pairs, key_file)]
     pairs = list(pairs)
     if not pairs:
         raise ConfigError("a TLS server needs a certificate and its key")
     ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
-    kinds = {}
     for cert, key in pairs:
         load_pair(ctx, cert, key, password, cert_flag, key_flag)
-        kind = key_kind(cert)
-        if kind is not None and kind in kinds:
-            raise ConfigError("%s %s and %s both have %s keys: the handshake would only ever use the last "
-                              "(give one RSA and one ECDSA certificate)" % (cert_flag, kinds[kind], cert, kind))
-        kinds[kind] = cert
     modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
     if client_cert not in modes:
         raise ValueError("client_cert must be none, optional or required")
@@ -72,15 +63,13 @@ def load_pair(ctx, cert, key, password=None, cert_flag="--cert", key_flag="--key
         except OSError as e:
             raise ConfigError("cannot read %s %s: %s" % (flag, path, e.strerror or e))
     try:
-        # Each pair alone first: in a context that already holds a certificate of the key's kind,
-        # OpenSSL would match the key to that one and take a wrong pair silently.
+        # each pair alone first: else OpenSSL may match the key to an earlier certificate
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=password)
         ctx.load_cert_chain(cert, key, password=password)
     except ssl.SSLError as e:
         text = str(e)
         if not _has_certificate(cert):
             raise ConfigError("%s %s: no PEM certificate in it" % (cert_flag, cert))
-        # a key of the other kind lands in a slot with no certificate: the same mistake
         if "KEY_VALUES_MISMATCH" in text or "values mismatch" in text or "NO_CERTIFICATE_ASSIGNED" in text:
             raise ConfigError("%s %s does not belong to %s %s" % (key_flag, key, cert_flag, cert))
         raise ConfigError("cannot load %s %s: %s (an unencrypted PEM key expected)"
@@ -91,31 +80,11 @@ def _has_certificate(path):
     try:
         with open(path, encoding="ascii", errors="replace") as f:
             text = f.read(1 << 20)
-        begin = text.index("-----BEGIN CERTIFICATE-----")
-        end = text.index("-----END CERTIFICATE-----", begin) + len("-----END CERTIFICATE-----")
-        ssl.PEM_cert_to_DER_cert(text[begin:end])
+        i = text.index("-----BEGIN CERTIFICATE-----")
+        ssl.PEM_cert_to_DER_cert(text[i:text.index("-----END CERTIFICATE-----", i) + 25])
         return True
     except (OSError, ValueError):
         return False
-
-
-def key_kind(cert_file):
-    """"RSA", "EC" (or another name) for the certificate's public key; None without `cryptography`."""
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    except ImportError:
-        return None
-    try:
-        with open(cert_file, "rb") as f:
-            key = x509.load_pem_x509_certificate(f.read(1 << 20)).public_key()
-    except (OSError, ValueError):
-        return None
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC"
-    return type(key).__name__
 
 
 def client_context(ca_file=None, *, cert_file=None, key_file=None):

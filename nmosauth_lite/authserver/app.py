@@ -8,10 +8,8 @@ and revocation bodies must be form-encoded; credentials in a query string are re
 (IS-10 §12 B4). JSON answers are application/json (GEN-03); tokens and secrets no-store.
 Like every NMOS API, /x-nmos/ and /x-nmos/auth/ list what is below them (with or without
 the trailing slash) and unknown paths get 404 with the NMOS error JSON. The client's
-address for throttling is the connection's peer address (never X-Forwarded-For). The metadata
-is also served at the bare /.well-known/oauth-authorization-server (one issuer per host and
-port here): the reference C++ NMOS Node looks there after a key rotation, dropping the issuer
-path (issue 19 §3). Each answer is logged at INFO: method, path without query, status, peer.
+address for throttling is the connection's peer address (never X-Forwarded-For). Metadata also at
+the bare well-known path; each answer logged at INFO (issue 19 §3).
 """
 
 import logging
@@ -50,8 +48,7 @@ def _source(request):
 
 
 def _logged(request, resp):
-    """One INFO line per answer: method, path (never the query: codes, states), status, peer.
-    Tokens and secrets travel in bodies and headers, which are never logged."""
+    """Method, path (never the query), status, peer: no token or secret is in these."""
     if log.isEnabledFor(logging.INFO):
         peer = request.client
         log.info("%s %s %d %s", escape(request.method[:16]), escape(request.path[:MAX_LOGGED_PATH]), resp.status,
@@ -89,9 +86,7 @@ class AuthServerApp:
         r = self.router = Router()
         r.add("GET", self.metadata_path, self._metadata)
         if self.metadata_path != WELL_KNOWN:
-            # RFC 8414 §3 puts it under the issuer's path; the reference C++ NMOS Node (nmos-cpp)
-            # asks at the bare path after a key rotation, and with one issuer on this host and
-            # port there is no doubt which document that is (issue 19 §3).
+            # the reference C++ Node asks here after a key rotation; one issuer per host and port
             r.add("GET", WELL_KNOWN, self._metadata)
         path = {n: urllib.parse.urlsplit(u).path for n, u in self.endpoints.items()}
         r.add("GET", path["jwks"], self._jwks)

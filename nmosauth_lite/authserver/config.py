@@ -103,8 +103,6 @@ class Config:
 
     def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None,
                  audience=None, hsts_max_age=None):
-        """`cert_file`, `key_file` (a file or a list of files: one RSA and one ECDSA certificate) and
-        `hsts_max_age` from the command line override tls.cert_file/key_file/hsts_max_age."""
         t = dict(table or {})
         _check(t, _SCHEMA, "")
         # Lab mode (issue 22): client_credentials for every scope, so a bench without users can get

@@ -332,7 +332,6 @@ def _yes(flag):
 
 
 def _enforce(r, out, value):
-    """Observe mode (issue 19 §4) is said loudly: the Node is not (fully) protected."""
     from ..guard import parse_enforce
     from .protect import enforce_text, observe_warning
 

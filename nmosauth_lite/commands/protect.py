@@ -76,12 +76,10 @@ def add_arguments(p):
     p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
-                   help="during start-up, a request waits this long for its issuer's keys being fetched "
-                        "before 503 (default 2); after start-up an unseen key gets 503 + Retry-After at once")
+                   help="at start-up, a request waits this long for its issuer's keys before 503 (default 2)")
     p.add_argument("--enforce", metavar="on|off|API,...",
-                   help="on (default): refuse what the guard refuses; off: observe mode, every request is decided, "
-                        "audited and counted, then forwarded (the Node is NOT protected); node,connection: "
-                        "enforce those APIs, observe the others")
+                   help="on (default); off: observe mode, requests decided and audited, then forwarded (the Node "
+                        "is NOT protected); node,connection: enforce those APIs only")
     p.add_argument("--hsts-max-age", type=int, metavar="S",
                    help="Strict-Transport-Security max-age on every answer (default 31536000, BCP-003-01; 0: off)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
@@ -134,10 +132,10 @@ def enforce_text(apis):
 def observe_warning(apis):
     """The loud line for observe mode (issue 19 §4): start-up log, doctor."""
     if not apis:
-        return ("OBSERVE MODE (--enforce off): THE NODE IS NOT PROTECTED. Every request is decided, audited "
-                "and counted, then forwarded whatever the decision; refusals are recorded as would_deny.")
-    return ("OBSERVE MODE for every API but %s (--enforce %s): those other APIs are NOT PROTECTED; their "
-            "refusals are recorded as would_deny and forwarded." % (", ".join(apis), ",".join(apis)))
+        return ("OBSERVE MODE (--enforce off): THE NODE IS NOT PROTECTED: refusals are audited as "
+                "would_deny and forwarded.")
+    return ("OBSERVE MODE for every API but %s: the others are NOT PROTECTED: their refusals are audited "
+            "as would_deny and forwarded." % ", ".join(apis))
 
 
 def _read_config(path):

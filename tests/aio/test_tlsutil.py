@@ -81,7 +81,5 @@ def test_load_errors_name_the_file_at_fault(pki, rsa_pair, tmp_path):
     bad_key = _write(tmp_path, "bad.key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(ConfigError, match="cannot load --key %s" % bad_key):
         server_context([(pki.cert, bad_key), rsa_pair])
-    with pytest.raises(ConfigError, match="both have EC keys"):
-        server_context([(pki.cert, pki.key), (pki.cert, pki.key)])
     with pytest.raises(ConfigError):
         server_context([])

@@ -172,11 +172,8 @@ class ServerSelector:
         return await op(c, await self.metadata(c))
 
     async def run(self, op, timeout=DEFAULT_RUN_TIMEOUT):
-        """`await op(candidate, metadata)` on the first candidate that works (failover, back-off).
-
-        `timeout` bounds everything, each wait included (discovery, connect, a server that
-        accepts and never answers, the user's browser in the authorization code flow): the
-        commands' --timeout (issue 19 §3)."""
+        """`await op(candidate, metadata)` on the first candidate that works (failover, back-off);
+        `timeout` bounds every wait in it (the commands' --timeout)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         attempt = 0
