@@ -27,15 +27,17 @@ DEFAULT_MAX_PENDING_PER_SOURCE = 10  # one address cannot fill the approval queu
 DEFAULT_JWKS_MIN_TTL = 60  # a client's jwks_uri answer is kept at least this long (clientkeys.py)...
 DEFAULT_JWKS_MAX_TTL = 86400  # ...and at most this long, whatever its Cache-Control says
 DEFAULT_JWKS_NEGATIVE_TTL = 60  # a failed jwks_uri fetch is not retried before this
+DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 LAB_WARNING = ("LAB MODE: client_credentials is allowed for every scope (node, connection, ...): any "
                "registered client can get a token for any Node API without a user. Never in production "
                "(BCP-003-02 BCP-G-03); restart without --lab")
 
 _SCHEMA = {
-    "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool,
-    "tls": {"cert_file": str, "key_file": str, "ca_file": str, "trust_ca_file": str},
+    "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool, "profile": str,
+    "tls": {"cert_file": (str, list), "key_file": (str, list), "ca_file": str, "trust_ca_file": str,
+            "hsts_max_age": int},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
-               "client_credentials_scopes": list, "permissions": dict},
+               "client_credentials_scopes": list, "permissions": dict, "claims_location": str},
     "refresh": {"lifetime": int, "family_lifetime": int},
     "keys": {"publish_before_use": int},
     "registration": {"initial_access_token": bool, "manual_approval": bool,
@@ -79,8 +81,15 @@ def _check(table, schema, where):
                 _check(value, want, where + key + ".")
         elif want is int and (type(value) is not int):
             raise ConfigError("config: %s%s must be an integer" % (where, key))
+        elif isinstance(want, tuple):  # a file or a list of files (two certificates, BCP-003-01)
+            if not (isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError("config: %s%s must be a string or a list of strings" % (where, key))
         elif not isinstance(value, want):
             raise ConfigError("config: %s%s must be a %s" % (where, key, want.__name__))
+
+
+def _files(value):
+    return [] if not value else [value] if isinstance(value, str) else list(value)
 
 
 def _str_list(value, name):
@@ -93,9 +102,14 @@ class Config:
     """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
 
     def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None,
-                 audience=None):
+                 audience=None, hsts_max_age=None, profile=None):
         t = dict(table or {})
         _check(t, _SCHEMA, "")
+        # Issue 21: "ipmx" issues what the IPMX device profile accepts (TR-10-SEC SEC-65..SEC-72).
+        self.profile = profile or t.get("profile", "is-10")
+        if self.profile not in ("is-10", "ipmx"):
+            raise ConfigError("config: profile must be is-10 or ipmx")
+        ipmx = self.profile == "ipmx"
         # Lab mode (issue 22): client_credentials for every scope, so a bench without users can get
         # a Node-API token. BCP-003-02 BCP-G-03 forbids that as a product's default: off unless asked,
         # and announced in the log and in the metadata.
@@ -108,15 +122,22 @@ class Config:
         self.issuer_path = path
         self.state_dir = os.path.abspath(state_dir or t.get("state_dir") or default_state_dir())
         tls = t.get("tls", {})
-        self.cert_file = cert_file or tls.get("cert_file")
-        self.key_file = key_file or tls.get("key_file")
+        self.cert_files = _files(cert_file or tls.get("cert_file"))
+        self.key_files = _files(key_file or tls.get("key_file"))
         self.ca_file = tls.get("ca_file")
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("config: tls.cert_file and tls.key_file (--cert and --key) go together")
+        if len(self.cert_files) != len(self.key_files) or len(self.cert_files) > 2:
+            raise ConfigError("config: tls.cert_file and tls.key_file (--cert and --key) go together, in pairs "
+                              "(at most two: one RSA, one ECDSA)")
+        self.hsts_max_age = tls.get("hsts_max_age", DEFAULT_HSTS_MAX_AGE) if hsts_max_age is None else hsts_max_age
+        if type(self.hsts_max_age) is not int or self.hsts_max_age < 0:
+            raise ConfigError("config: tls.hsts_max_age (--hsts-max-age) must be >= 0 (0: no Strict-Transport-Security)")
         self.trust_ca_file = tls.get("trust_ca_file")
         tok = t.get("tokens", {})
-        self.token_lifetime = tok.get("lifetime", _tokens.DEFAULT_LIFETIME)
-        _tokens.check_lifetime(self.token_lifetime)
+        self.token_lifetime = tok.get("lifetime", _tokens.IPMX_DEFAULT_LIFETIME if ipmx else _tokens.DEFAULT_LIFETIME)
+        _tokens.check_lifetime(self.token_lifetime, self.profile)
+        self.claims_location = tok.get("claims_location", "ext" if ipmx else "top")  # SEC-23: SHOULD be in ext
+        if self.claims_location not in ("top", "ext") or (not ipmx and self.claims_location != "top"):
+            raise ConfigError("config: tokens.claims_location must be top or ext (ext under the ipmx profile only)")
         self.token_alg = tok.get("alg", "RS512")
         if self.token_alg not in ("RS512", "ES256"):
             raise ConfigError("config: tokens.alg must be RS512 (IS-10) or ES256")
@@ -125,9 +146,14 @@ class Config:
             raise ConfigError("config: tokens.rsa_bits must be 2048, 3072 or 4096")
         aud = audience or tok.get("audience")
         self.audience = _str_list(aud, "tokens.audience") if aud is not None else None
-        self.permissions = _tokens.check_permissions(tok.get("permissions"))
+        if ipmx:
+            # permission values index this server's audience list (SEC-39): checked against it here
+            self.permissions = _tokens.check_ipmx_permissions(tok.get("permissions"), len(self.token_audience()))
+        else:
+            self.permissions = _tokens.check_permissions(tok.get("permissions"))
         self.scopes = sorted(self.permissions)
-        default_cc = self.scopes if self.lab else list(_tokens.CLIENT_CREDENTIALS_SCOPES)  # BCP-003-02 BCP-G-04
+        # BCP-003-02 BCP-G-04; IPMX SEC-61, SEC-72: controllers SHOULD use client_credentials
+        default_cc = self.scopes if self.lab or ipmx else list(_tokens.CLIENT_CREDENTIALS_SCOPES)
         cc = tok.get("client_credentials_scopes", default_cc)
         self.client_credentials_scopes = _str_list(cc, "tokens.client_credentials_scopes") if cc else []
         for s in self.client_credentials_scopes:

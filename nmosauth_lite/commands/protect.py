@@ -19,12 +19,13 @@ HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests 
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
 SHUTDOWN_GRACE = 10.0
+DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
 SETTINGS = {
     "listen": (str, None), "upstream": (str, None), "audience": (list, None), "jwks": (str, None),
-    "issuer": (list, None), "cert": (str, None), "key": (str, None), "ca": (str, None),
-    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, 0.0), "audit": (str, "-"),
+    "issuer": (list, None), "cert": (list, None), "key": (list, None), "ca": (str, None),
+    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, None), "audit": (str, "-"),
     "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "upstream_timeout": (float, 30.0), "max_body": (int, DEFAULT_MAX_BODY),
@@ -34,8 +35,14 @@ SETTINGS = {
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
     # issue 20: tokens from other servers, other API names, WebSockets that outlive their token
-    "claims_location": (str, "top"), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
+    # (claims_location None: the profile's, "top" for is-10, "either" for ipmx)
+    "claims_location": (str, None), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
     "ws_grace": (float, 5.0),
+    # issue 19: observe mode; HSTS
+    "enforce": (str, "on"), "hsts_max_age": (int, DEFAULT_HSTS_MAX_AGE),
+    # issue 21: the IPMX device profile (docs/ipmx.md)
+    "profile": (str, "is-10"), "oaim": (int, 0), "instance_id": (str, None), "grant_policy": (str, "both"),
+    "guest_paths": (list, []), "ncp_scopes": (list, ["nc", "control"]),
 }
 
 
@@ -46,13 +53,14 @@ def add_arguments(p):
     p.add_argument("--jwks", metavar="FILE", help="JWK Set of the trusted issuer(s); or use --issuer")
     p.add_argument("--issuer", action="append", metavar="URL",
                    help="trusted issuer (repeatable); without --jwks its keys are fetched and kept in --state-dir")
-    p.add_argument("--cert", metavar="FILE", help="TLS certificate chain (PEM)")
-    p.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    p.add_argument("--cert", action="append", metavar="FILE",
+                   help="TLS certificate chain (PEM); repeat with --key for a second one (RSA and ECDSA, BCP-003-01)")
+    p.add_argument("--key", action="append", metavar="FILE", help="TLS private key (PEM) of the --cert in the same place")
     p.add_argument("--ca", metavar="FILE", help="extra CA certificates for authorization servers and an https upstream")
     p.add_argument("--config", metavar="FILE", help="TOML file ([protect] table) holding any of these settings")
     p.add_argument("--state-dir", metavar="DIR", help="where fetched issuer keys are persisted")
     p.add_argument("--strict", action="store_true", default=None, help="IS-10 strict profile: RS512 only")
-    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0)")
+    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0; ipmx 1800)")
     p.add_argument("--audit", metavar="FILE|-|off", help="audit JSON lines: - for stderr (default), a file, or off")
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent client connections (default 512)")
     p.add_argument("--backend", help="crypto backend: auto, cryptography or pure")
@@ -75,7 +83,7 @@ def add_arguments(p):
     p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
-                   help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
+                   help="at start-up, a request waits this long for its issuer's keys before 503 (default 2)")
     p.add_argument("--claims-location", metavar="top|ext|either",
                    help="where tokens carry the x-nmos-* claims: top level (IS-10, default), under ext "
                         "(Ory Hydra), or either (a claim in both places: 401)")
@@ -85,8 +93,23 @@ def add_arguments(p):
                    help="an open WebSocket whose token expires: close it with code 1008 (default) or keep it")
     p.add_argument("--ws-grace", type=float, metavar="S",
                    help="with --ws-expiry close: seconds past exp + leeway before the close (default 5)")
+    p.add_argument("--enforce", metavar="on|off|API,...",
+                   help="on (default); off: observe mode, requests decided and audited, then forwarded (the Node "
+                        "is NOT protected); node,connection: enforce those APIs only")
+    p.add_argument("--hsts-max-age", type=int, metavar="S",
+                   help="Strict-Transport-Security max-age on every answer (default 31536000, BCP-003-01; 0: off)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
+    p.add_argument("--profile", choices=("is-10", "ipmx"), help="is-10 (default) or ipmx (docs/ipmx.md)")
+    p.add_argument("--oaim", type=int, choices=(0, 1, 2),
+                   help="ipmx: audience mode: 0 serial number (default), 1 certificate names, 2 either")
+    p.add_argument("--instance-id", metavar="ID", help="ipmx: this Node's BCP-002-02 instance id (serial number)")
+    p.add_argument("--grant-policy", choices=("both", "client_credentials", "authorization_code"),
+                   help="ipmx: which grants' tokens are accepted (default both)")
+    p.add_argument("--guest-path", dest="guest_paths", action="append", metavar="PATH",
+                   help="ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed); other upgrades are read-write")
+    p.add_argument("--ncp-scope", dest="ncp_scopes", action="append", metavar="NAME",
+                   help="ipmx: a scope name admitting IS-12 (/x-nmos/ncp) requests (repeatable; default nc and control)")
 
 
 def load_settings(args):
@@ -105,8 +128,20 @@ def load_settings(args):
     for name in ("listen", "upstream", "cert", "key"):
         if not cfg[name]:
             raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
-    if not cfg["audience"]:
+    if cfg["profile"] not in ("is-10", "ipmx"):
+        raise ConfigError("profile must be is-10 or ipmx")
+    if cfg["claims_location"] is None:  # the profile's: IS-10 TOK-20 top level; IPMX SEC-23 either place
+        cfg["claims_location"] = "either" if cfg["profile"] == "ipmx" else "top"
+    if cfg["profile"] == "ipmx":
+        if cfg["audience"]:
+            raise ConfigError("under the ipmx profile the audience is this Node's certificate names (read from --cert) "
+                              "and --instance-id: leave --audience out")
+        if cfg["strict"]:
+            raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
+    elif not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
+    if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
+        raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
     if not cfg["jwks"] and not cfg["issuer"]:
         raise ConfigError("give --jwks FILE or --issuer URL")
     if cfg["max_connections"] < 1 or cfg["max_body"] < 0:
@@ -114,17 +149,37 @@ def load_settings(args):
     for name in ("head_timeout", "idle_timeout", "upstream_timeout", "handshake_timeout", "body_timeout"):
         if not cfg[name] > 0:
             raise ConfigError("%s must be > 0" % name)
-    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout"):
+    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout", "hsts_max_age"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
     if cfg["ws_expiry"] not in ("close", "keep"):
         raise ConfigError("ws_expiry must be close or keep")
     if not 0 <= cfg["ws_grace"] <= 300:
         raise ConfigError("ws_grace must be between 0 and 300 seconds")
+    from ..guard import parse_enforce
+
+    try:
+        cfg["enforced_apis"] = parse_enforce(cfg["enforce"])
+    except ValueError as e:
+        raise ConfigError(str(e))
     cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
     return cfg
+
+
+def enforce_text(apis):
+    """The `enforce` setting as written back: "on", "off" or "node,connection"."""
+    return "on" if apis is None else (",".join(apis) if apis else "off")
+
+
+def observe_warning(apis):
+    """The loud line for observe mode (issue 19 §4): start-up log, doctor."""
+    if not apis:
+        return ("OBSERVE MODE (--enforce off): THE NODE IS NOT PROTECTED: refusals are audited as "
+                "would_deny and forwarded.")
+    return ("OBSERVE MODE for every API but %s: the others are NOT PROTECTED: their refusals are audited "
+            "as would_deny and forwarded." % ", ".join(apis))
 
 
 def _read_config(path):
@@ -205,30 +260,51 @@ class AuditLog:
             self.stream.close()
 
 
+def _profile_options(cfg):
+    """TokenValidator keywords for the ipmx profile: the names come from protect's own certificate
+    (SEC-32: the listener that receives the request)."""
+    if cfg["profile"] != "ipmx":
+        return {}
+    from ..aio.tlsutil import certificate_names
+
+    names = []
+    try:
+        for cert in cfg["cert"]:  # an RSA and an ECDSA certificate: the names of both (SEC-32)
+            names += [n for n in certificate_names(cert) if n not in names]
+    except ValueError as e:
+        raise ConfigError(str(e))
+    return {"profile": "ipmx", "oaim": cfg["oaim"], "instance_id": cfg["instance_id"], "cert_names": names,
+            "grant_policy": cfg["grant_policy"], "guest_paths": cfg["guest_paths"], "ncp_scopes": cfg["ncp_scopes"]}
+
+
 def _validator(cfg):
     from ..jws import DEFAULT_ALGORITHMS, IS10_STRICT_ALGORITHMS
+    from ..profile import get_profile
     from ..validator import TokenValidator
 
-    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else DEFAULT_ALGORITHMS
+    popts = _profile_options(cfg)
+    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else (get_profile(cfg["profile"]).algorithms if popts
+                                                               else DEFAULT_ALGORITHMS)
+    leeway = cfg["leeway"]  # None: the profile's (is-10 0 s, ipmx 1800 s)
     store = None
     if cfg["jwks"]:
         from .verify import load_jwks
 
-        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"], issuers=cfg["issuer"],
-                           leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms,
-                           claims_location=cfg["claims_location"], api_aliases=cfg["api_aliases"])
+        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"] or (), issuers=cfg["issuer"],
+                           leeway=leeway, backend=cfg["backend"], algorithms=algorithms,
+                           claims_location=cfg["claims_location"], api_aliases=cfg["api_aliases"], **popts)
     else:
         from ..aio.files import default_state_dir
         from ..aio.keystore import KeyStore
 
         try:
             store = KeyStore(cfg["issuer"], state_dir=cfg["state_dir"] or default_state_dir(),
-                             ca_file=cfg["ca"], algorithms=algorithms)
+                             ca_file=cfg["ca"], algorithms=algorithms, profile=cfg["profile"])
         except ValueError as e:
             raise ConfigError(str(e))
-        v = TokenValidator(keys=store, audience=cfg["audience"], leeway=cfg["leeway"], backend=cfg["backend"],
+        v = TokenValidator(keys=store, audience=cfg["audience"] or (), leeway=leeway, backend=cfg["backend"],
                            algorithms=algorithms, claims_location=cfg["claims_location"],
-                           api_aliases=cfg["api_aliases"])
+                           api_aliases=cfg["api_aliases"], **popts)
     v.backend  # resolve now: an unavailable backend is a configuration error
     return v, store
 
@@ -256,12 +332,7 @@ async def _serve(cfg):
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
-    try:
-        ctx = server_context(cfg["cert"], cfg["key"])
-    except (OSError, ssl.SSLError) as e:
-        from ..aio.certfiles import load_error
-
-        raise ConfigError(load_error(cfg["cert"], cfg["key"], e))
+    ctx = server_context(list(zip(cfg["cert"], cfg["key"])))  # ConfigError naming the file at fault
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler
@@ -269,10 +340,11 @@ async def _serve(cfg):
     if cfg["metrics"]:
         from ..aio.metrics import ProxyMetrics, start_listener
 
-        metrics = ProxyMetrics()
+        metrics = ProxyMetrics(cfg["profile"])
         validator = metrics.validator(validator)
     guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
-                  cors_origin=cfg["cors_origin"], ws_expiry=cfg["ws_expiry"], ws_grace=cfg["ws_grace"])
+                  cors_origin=cfg["cors_origin"], ws_expiry=cfg["ws_expiry"], ws_grace=cfg["ws_grace"],
+                  enforce=cfg["enforced_apis"])
     try:
         proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
                           strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"],
@@ -282,7 +354,10 @@ async def _serve(cfg):
     server = HTTPServer(metrics.handler(proxy) if metrics else proxy, ssl=ctx, max_connections=cfg["max_connections"],
                         head_timeout=cfg["head_timeout"], idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
                         max_per_address=cfg["max_per_address"] or None, handshake_timeout=cfg["handshake_timeout"],
-                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"])
+                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"],
+                        hsts_max_age=cfg["hsts_max_age"])
+    if store is not None:
+        store.begin_startup()  # requests before the keys are in may wait (key_wait); prime() ends it
     try:
         await server.start(cfg["host"], cfg["port"])
     except OSError as e:
@@ -298,7 +373,7 @@ async def _serve(cfg):
         loop.add_signal_handler(sig, stop.set)
     host = cfg["host"]
     listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
-    ready = {"listen": listen, "upstream": cfg["upstream"]}
+    ready = {"listen": listen, "upstream": cfg["upstream"], "enforce": enforce_text(cfg["enforced_apis"])}
     if metrics_server is not None:  # metrics hook
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -315,7 +390,10 @@ async def _serve(cfg):
         await asyncio.gather(priming, stopping, return_exceptions=True)
     refresher = asyncio.ensure_future(store.run()) if store is not None else None
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
-    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
+    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen,
+             ", ".join(cfg["audience"] or ()) or "the certificate's names, profile ipmx")
+    if cfg["enforced_apis"] is not None:
+        log.warning("%s", observe_warning(cfg["enforced_apis"]))
     try:
         await stop.wait()
         log.info("shutting down")
