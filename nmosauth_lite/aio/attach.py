@@ -269,10 +269,18 @@ class AttachProxy:
     async def _send(self, reg, method, target, headers, body, token):
         t0 = time.monotonic()
         outcome = "failed"
+        kw = dict(body=body, headers=headers + [("authorization", "Bearer " + token)],
+                  connect_host=reg.addresses[0] if reg.addresses else None)
         try:
-            resp = await self.http.request(method, reg.base + target, body=body,
-                                           headers=headers + [("authorization", "Bearer " + token)],
-                                           connect_host=reg.addresses[0] if reg.addresses else None)
+            try:
+                resp = await self.http.request(method, reg.base + target, **kw)
+            except ClientError as e:
+                if type(e) is not ClientError:  # no connection, time-out, too large: that Registry's fault
+                    raise
+                # A kept-alive connection the Registry had closed before answering: the client retries
+                # only idempotent methods; IS-04's POSTs are idempotent too (a resource registered
+                # again is updated), so once more on a fresh connection before failing over.
+                resp = await self.http.request(method, reg.base + target, **kw)
             outcome = "answered"
             return resp
         except ClientTimeoutError as e:
