@@ -46,7 +46,14 @@ def add_arguments(p):
                    help="an NMOS API forwarded besides the Registration API (repeatable, e.g. query)")
     p.add_argument("--cert", metavar="FILE", help="TLS certificate chain for the Node side (PEM; optional)")
     p.add_argument("--key", metavar="FILE", help="TLS private key for the Node side (PEM)")
+    p.add_argument("--socket-mode", type=_octal, metavar="MODE", help="file mode of a unix: socket (default 0660)")
     p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body forwarded (default 1 MiB)")
+    p.add_argument("--max-response", type=int, metavar="BYTES", help="largest Registry answer read (default 1 MiB)")
+    p.add_argument("--head-timeout", type=float, metavar="S", help="the Node must send a request head within this "
+                   "(default 10)")
+    p.add_argument("--idle-timeout", type=float, metavar="S", help="idle keep-alive connections close after this "
+                   "(default 30)")
+    p.add_argument("--connect-timeout", type=float, metavar="S", help="TCP + TLS to a Registry (default 5)")
     p.add_argument("--registry-timeout", type=float, metavar="S",
                    help="wait this long for a Registry's answer, then the next one (default 10)")
     p.add_argument("--token-wait", type=float, metavar="S",
@@ -55,6 +62,13 @@ def add_arguments(p):
                    help="wait this long for the first token before telling systemd we are ready (default 10)")
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent Node connections (default 64)")
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener")
+
+
+def _octal(text):
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise ConfigError("--socket-mode wants an octal file mode such as 0660, not %r" % text[:20])
 
 
 def load_settings(args):

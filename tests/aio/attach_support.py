@@ -160,8 +160,8 @@ def raw_call(port, data, timeout=15):
     return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None), out
 
 
-def node_doc():
-    return {"type": "node", "data": {"id": NODE_ID, "version": "1700000000:0", "label": "attach test node",
+def node_doc(node_id=NODE_ID):
+    return {"type": "node", "data": {"id": node_id, "version": "1700000000:0", "label": "attach test node",
                                      "description": "", "tags": {}, "href": "http://127.0.0.1:1/", "hostname": "n",
                                      "caps": {}, "services": [], "clocks": [], "interfaces": [],
                                      "api": {"versions": ["v1.3"], "endpoints": []}}}

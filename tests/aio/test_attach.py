@@ -163,10 +163,11 @@ def test_hostile_inputs_are_bounded_and_never_reach_the_registry(world):
 def test_metrics_have_fixed_labels_and_logs_hold_no_token(world):
     a = world["attach"]
     registered(world)
+    assert node_call(a.port, "GET", "/x-nmos/query/v1.3/nodes", headers=[("Authorization", "Bearer x.y.z")])[0] == 403
     with urllib.request.urlopen("http://%s/metrics" % a.info["metrics"], timeout=10) as r:
         text = r.read().decode()
     outcomes = set(re.findall(r'nmosauth_attach_requests_total\{outcome="([^"]+)"\}', text))
-    assert "2xx" in outcomes and outcomes <= {"2xx", "3xx", "4xx", "5xx", "other", "refused", "too_large", "no_token",
+    assert {"2xx", "refused"} <= outcomes and outcomes <= {"2xx", "3xx", "4xx", "5xx", "other", "refused", "too_large", "no_token",
                                               "no_registry", "retry_later", "timeout", "unreachable"}
     assert re.search(r"nmosauth_attach_token_seconds_left \d", text)
     log = a.stderr()
@@ -247,3 +248,26 @@ def test_unsafe_settings_are_refused_at_start(tmp_path, world, extra, message):
     r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "attach"] + [str(x) for x in args],
                        capture_output=True, text=True, timeout=60, env=env())
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_token_gives_503_retry_after_and_no_registry_gives_502(tmp_path, world):
+    from dns_helpers import free_port
+
+    dead = "https://localhost:%d" % free_port()
+    a = Attach(tmp_path, "attach-dead-as", ["--issuer", dead + "/x-nmos/auth/v1.0", "--ca", world["ca"], "--state-dir",
+                                            tmp_path / "s1", "--key-file", tmp_path / "k1" / "k", "--name", "A B C",
+                                            "--listen", "127.0.0.1:0", "--registry", world["peer"].url,
+                                            "--token-wait", "1", "--startup-timeout", "0"])
+    try:
+        status, headers, body = node_call(a.port, "POST", REG + "/health/nodes/" + NODE_ID)
+        assert status == 503 and headers["Retry-After"] == "5" and "token" in json.loads(body)["error"]
+    finally:
+        a.stop()
+    b = Attach(tmp_path, "attach-dead-registry", base_args(tmp_path / "b", world["as"], world["ca"], "--registry", dead,
+                                                            "--connect-timeout", "2"))
+    try:
+        status, _, body = node_call(b.port, "POST", REG + "/health/nodes/" + NODE_ID)
+        assert status == 502 and json.loads(body)["code"] == 502
+        assert "failed" in b.stderr()
+    finally:
+        b.stop()
