@@ -21,10 +21,9 @@ from ..errors import ConfigError, NmosAuthError
 from ..http11 import HeaderError
 from ..logfield import escape
 from ..registry_advert import Registry
-from .attach_rules import (MAX_API_NAME, REGISTRATION, SHORT_RETRY_AFTER, admit, hold_seconds,  # noqa: F401
-                           outbound_headers)
+from .attach_rules import REGISTRATION, SHORT_RETRY_AFTER, admit, hold_seconds, outbound_headers
 from .boundary import response_headers
-from .client import ClientError, ClientTimeoutError, HTTPClient, ResponseTooLargeError
+from .client import ClientError, ClientTimeoutError, HTTPClient
 from .oauth.manager import TokenUnavailableError
 from .web import Response, error_response
 
@@ -285,11 +284,7 @@ class AttachProxy:
             return resp
         except ClientTimeoutError as e:
             raise _Failed(504, e.message)
-        except ResponseTooLargeError as e:
-            raise _Failed(502, e.message)
-        except ClientError as e:
-            raise _Failed(502, e.message)
-        except HeaderError as e:
+        except (ClientError, HeaderError) as e:  # no connection, bad TLS, an answer too large or malformed
             raise _Failed(502, e.message)
         finally:
             if self.metrics is not None:

@@ -271,3 +271,17 @@ def test_no_token_gives_503_retry_after_and_no_registry_gives_502(tmp_path, worl
         assert "failed" in b.stderr()
     finally:
         b.stop()
+
+
+def test_a_registry_whose_certificate_is_not_trusted_gets_nothing(tmp_path, world):
+    # BCP-003-01 / IS-10 CL-03: TLS is verified; with only the AS's CA, the Registry's chain fails
+    reg = world["peer"].reg
+    before = len(reg.authorization)
+    a = Attach(tmp_path, "attach-untrusted", base_args(tmp_path / "a", world["as"], world["as"].ca_file, "--registry",
+                                                        world["peer"].url))
+    try:
+        status, _, _ = node_call(a.port, "POST", REG + "/health/nodes/" + NODE_ID)
+        assert status == 502 and len(reg.authorization) == before
+        assert "certificate" in a.stderr().lower()
+    finally:
+        a.stop()

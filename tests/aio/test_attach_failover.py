@@ -35,7 +35,8 @@ def world(tmp_path_factory):
             peers.append(RegistryPeer(tmp / ("keys%d" % i), pki, srv.issuer, srv.ca_file))
         # listed against the order of priority: only `pri` can put reg1 first
         lines = advert("reg2", peers[1].port, 20) + advert("reg1", peers[0].port, 10) + \
-            advert("reg3", peers[2].port, 0, auth="false") + advert("reg3h", peers[2].port, 1, proto="http")
+            advert("reg3", peers[2].port, 0, auth="false") + advert("reg3h", peers[2].port, 1, proto="http") + \
+            advert("regx", peers[2].port, 5)  # a name its certificate does not carry: TLS must refuse it
         (tmp / "dns").mkdir()
         dns = Dnsmasq(tmp / "dns", list(dict.fromkeys(lines)), local_domains=[DOMAIN], local_ttl=1).start()
         attach = Attach(tmp, "attach", base_args(tmp / "a", srv, ca, "--domain", DOMAIN, "--nameserver",
@@ -69,8 +70,10 @@ def test_lowest_pri_first_then_failover_to_the_next_and_never_api_auth_false(wor
     assert node_call(attach.port, "POST", REG + "/health/nodes/" + NODE_ID)[0] == 200
     assert time.monotonic() - t0 < 30
     assert NODE_ID in reg2.reg.owner and reg2.reg.heartbeats[NODE_ID] == 1
-    assert reg3.reg.authorization == []  # api_auth=false and http adverts never get a request (or a token)
-    assert "failed" in attach.stderr()
+    # api_auth=false and http adverts never get a request (or a token); regx (pri 5, first in line) fails
+    # its TLS name check, so no request reaches the server behind it either (BCP-003-01)
+    assert reg3.reg.authorization == []
+    assert "failed" in attach.stderr() and "Registry https://regx.%s" % DOMAIN in attach.stderr()
 
 
 def test_a_registry_without_the_nodes_api_version_is_skipped(world):
