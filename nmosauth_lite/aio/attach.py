@@ -18,6 +18,7 @@ import urllib.parse
 
 from .. import challenge
 from ..errors import ConfigError, NmosAuthError
+from ..guard import strip_access_token
 from ..http11 import HeaderError
 from ..logfield import escape
 from ..registry_advert import Registry
@@ -170,8 +171,8 @@ class AttachProxy:
             await self.registries.candidates()  # the names an absolute-form target may use
         verdict = admit(request.method, target, self.registries.hosts() | self.own_hosts, self.apis)
         if verdict.status:
-            log.info("refused %s %s: %d %s", request.method, escape(target[:MAX_LOG_TARGET]), verdict.status,
-                     verdict.message)
+            log.info("refused %s %s: %d %s", request.method, escape(strip_access_token(target)[:MAX_LOG_TARGET]),
+                     verdict.status, verdict.message)
             extra = [("allow", verdict.allow)] if verdict.allow else []
             return self.refuse(verdict.status, verdict.message, extra + [("connection", "close")]
                                if request.has_body else extra)

@@ -6,10 +6,11 @@ path, made canonical as protect does (IS-10 RS-32), must be a path of the IS-04 
 API (or of another API named in the config), its method one that path has (IS-04 RAML:
 POST resource, GET/DELETE resource/{type}/{id}, GET/POST health/nodes/{id}, reads of the base
 paths); otherwise 403 or 405, in NMOS error JSON. Outbound fields lose hop-by-hop ones (RFC
-9110 §7.6.1) and the Node's own Authorization and cookies (a token is ours to attach).
+9110 §7.6.1) and the Node's own Authorization, access_token and cookies (a token is ours to attach).
 """
 
 from ..errors import InvalidRequestError
+from ..guard import strip_access_token
 from ..permissions import normalize_path
 
 MAX_TARGET = 2048  # request-target characters judged at all (IS-04 paths are < 150)
@@ -162,7 +163,8 @@ def admit(method, target, hosts, apis=(REGISTRATION,)):
         segs = normalize_path(path)
     except InvalidRequestError:
         return refuse(400, "Bad Request: malformed path")
-    canonical = "/" + "/".join(segs) + ("?" + query if q else "")
+    # RS-32's canonical path; an access_token in the query is the Node's credential, never sent on
+    canonical = strip_access_token("/" + "/".join(segs) + ("?" + query if q else ""))
     if segs[:1] != ["x-nmos"]:
         return refuse(403, "Forbidden: only NMOS API paths are forwarded")
     if len(segs) == 1:  # /x-nmos: the list of APIs

@@ -96,6 +96,12 @@ def test_connect_trace_star_and_bad_scheme_are_refused():
     assert verdict("GET", REG + "/\\..\\query").status == 400
 
 
+def test_an_access_token_in_the_query_is_never_forwarded():
+    v = verdict("GET", REG + "/health/nodes/" + NODE + "?access_token=node.own.token&x=1")
+    assert v.status == 0 and v.target == REG + "/health/nodes/" + NODE + "?x=1"
+    assert verdict("GET", REG + "?access_token=a.b.c").target == REG
+
+
 def test_heartbeats_are_recognised_for_quiet_logging():
     assert verdict("POST", REG + "/health/nodes/" + NODE).heartbeat
     assert not verdict("POST", REG + "/resource").heartbeat
@@ -134,7 +140,8 @@ def test_registry_adverts_we_cannot_use_are_rejected(txt):
 
 # --- properties ------------------------------------------------------------------------------
 SEGMENT = st.sampled_from(["x-nmos", "registration", "query", "v1.3", "v1.0", "resource", "health", "nodes",
-                           "devices", NODE, "..", ".", "", "%2e%2e", "%2F", "a", "v1", "%78-nmos", "resource?x=1"])
+                           "devices", NODE, "..", ".", "", "%2e%2e", "%2F", "a", "v1", "%78-nmos", "resource?x=1",
+                           "nodes?access_token=a.b.c", "x?y=1&access_token=q"])
 METHOD = st.sampled_from(["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "TRACE", "FOO"])
 PREFIX = st.sampled_from(["", "http://registry.studio.test", "http://evil.test", "https://127.0.0.1:1",
                           "http://a@registry.studio.test", "registry.studio.test:443", "*"])
@@ -153,7 +160,7 @@ def test_admission_is_total_and_what_passes_is_canonical_and_registration_only(m
         assert path.startswith("/x-nmos") and "/../" not in path + "/" and "//" not in path and "/./" not in path
         assert prefix in ("", "http://registry.studio.test", "https://127.0.0.1:1")
         assert method not in ("CONNECT", "TRACE", "FOO")
-        assert v.api in (None, "registration")
+        assert v.api in (None, "registration") and "access_token" not in v.target
         again = verdict(method, v.target)  # judged and forwarded are the same thing
         assert (again.status, again.target) == (0, v.target)
 
