@@ -119,7 +119,9 @@ class Demo:
         iat, _ = issue_initial_access_token(self.auth.store, self.auth.app.keyring, issuer=self.issuer,
                                             registration_endpoint=self.auth.app.metadata()["registration_endpoint"],
                                             scope="registration", ttl=600, now=time.time())
-        client = OAuthClient(self.selector, CredentialStore(os.path.join(self.dir, "attach")),
+        # the sealing key inside the demo's directory too, never in /etc or $HOME
+        store = CredentialStore(os.path.join(self.dir, "attach"), os.path.join(self.dir, "attach-credentials.key"))
+        client = OAuthClient(self.selector, store,
                              name=client_name("nmosauth-lite", "demo-node-attach", "0001"), scope="registration",
                              initial_token=iat)
         self.attach_manager = TokenManager(client)
