@@ -211,7 +211,7 @@ async def _serve(cfg, args, selector, client):
     from ..aio.oauth import TokenManager
     from ..aio.sdnotify import notify
     from ..aio.server import HTTPServer
-    from ..aio.tlsutil import server_context
+    from ..aio.tlsutil import client_context, server_context
 
     log = logging.getLogger("nmosauth_lite.attach")
     ctx = None
@@ -228,14 +228,14 @@ async def _serve(cfg, args, selector, client):
 
         metrics = AttachMetrics()
     own = ["localhost", "127.0.0.1", "::1"] + ([cfg["host"]] if cfg["host"] else [])
-    try:
-        proxy = AttachProxy(registries, manager, apis=cfg["apis"], ca_file=args.ca, own_hosts=own,
-                            max_body=cfg["max_body"], max_response=cfg["max_response"],
-                            connect_timeout=cfg["connect_timeout"], timeout=cfg["registry_timeout"],
-                            token_wait=cfg["token_wait"], metrics=metrics)
-        proxy.http._ssl_context()  # a bad --ca is a configuration error now, not a 502 later
+    try:  # a bad --ca is a configuration error now, not a 502 later
+        registry_tls = client_context(args.ca)
     except (OSError, ssl.SSLError) as e:
         raise ConfigError("cannot load --ca: %s" % (getattr(e, "strerror", None) or e))
+    proxy = AttachProxy(registries, manager, apis=cfg["apis"], ssl_context=registry_tls, own_hosts=own,
+                        max_body=cfg["max_body"], max_response=cfg["max_response"],
+                        connect_timeout=cfg["connect_timeout"], timeout=cfg["registry_timeout"],
+                        token_wait=cfg["token_wait"], metrics=metrics)
     server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
                         idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
     if cfg["path"]:
