@@ -314,6 +314,9 @@ class Demo:
         self.say("  curl -i --cacert %s %s https://%s:%d%s/self      # 401" % (self.bundle, r, NODE_HOST, self.node_port, NODE_API))
         self.say("  curl -i --cacert %s %s -X POST -H \"Authorization: Bearer $TOKEN\" https://%s:%d%s/self   # 403"
                  % (self.bundle, r, NODE_HOST, self.node_port, NODE_API))
+        node, _ = node_api.make_node(NODE_HOST, self.node_port)
+        self.say("  curl -i -X POST http://127.0.0.1:%d%s/health/nodes/%s   # the Node's heartbeat through attach: 200"
+                 % (self.attach_server.port, REG_API, node["id"]))
         await asyncio.Event().wait()
 
     async def close(self):

@@ -285,3 +285,17 @@ def test_a_registry_whose_certificate_is_not_trusted_gets_nothing(tmp_path, worl
         assert "certificate" in a.stderr().lower()
     finally:
         a.stop()
+
+
+def test_an_oversized_registry_answer_is_cut_and_answered_502(tmp_path, world):
+    # the Registry's answer is read whole but bounded (max_response); the stand-in echoes the resource
+    a = Attach(tmp_path, "attach-small", base_args(tmp_path / "a", world["as"], world["ca"], "--registry",
+                                                    world["peer"].url, "--max-response", 2048))
+    try:
+        doc = node_doc("7f0c1b7e-5a44-4c1e-8d52-0a9c6f3b2d10")
+        doc["data"]["description"] = "x" * 4096
+        status, _, body = node_call(a.port, "POST", REG + "/resource", doc)
+        assert status == 502 and json.loads(body)["code"] == 502
+        assert "over 2048 bytes" in a.stderr()
+    finally:
+        a.stop()
