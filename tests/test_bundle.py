@@ -24,7 +24,9 @@ EXAMPLE_ARGS = ["--jwks", os.path.join(DATA, "is10-example-jwks.json"), "--audie
                 "--now", "1548779500", "--path", "/x-nmos/connection/v1.1/single/senders"]
 
 
-MAX_BUNDLE = 300 * 1024  # issue 13 item 4: the firmware bundle's size target
+# issue 13 item 4: the firmware bundle's size target, 300 KiB; issue 19 put `attach` (the Node's
+# outbound IS-04 proxy, device code: ~17 KiB deflated) on the device, past it: 320 KiB since.
+MAX_BUNDLE = 320 * 1024
 
 
 def load_tool():
@@ -94,7 +96,7 @@ def test_build_prints_the_size(bundle):
 
 
 def test_default_bundle_is_portable_and_within_the_size_target(bundle):
-    # issue 13 item 4: <= 300 KiB; .pyc only when asked (it is specific to one Python version)
+    # issue 13 item 4 (and issue 19): <= MAX_BUNDLE; .pyc only when asked (it is specific to one Python version)
     out, _ = bundle
     assert os.path.getsize(out) <= MAX_BUNDLE
     assert not [n for n in zipfile.ZipFile(out).namelist() if n.endswith(".pyc")]
