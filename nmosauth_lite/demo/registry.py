@@ -11,6 +11,7 @@ for the demo and the tests. Leaves out the Query API, garbage collection, schema
 import time
 
 from .. import jsonshim
+from ..aio.boundary import answer_response
 from ..aio.web import Response, error_response, json_response
 from ..guard import Guard
 
@@ -47,8 +48,7 @@ class StandinRegistry:
         verdict = self.guard.check(request.method, request.target, headers, time.time())
         if verdict.answer is not None:
             self.seen.append((request.method, request.path, verdict.answer.status, None))
-            return Response(verdict.answer.status, verdict.answer.body,
-                            [h for h in verdict.answer.headers if h[0].lower() != "content-length"])
+            return answer_response(verdict.answer)
         client = verdict.decision.claims.get("client_id") or verdict.decision.claims.get("azp")
         body = await request.read(MAX_BODY) if request.has_body else b""
         resp = self._route(request.method, request.path.rstrip("/"), body, client)
