@@ -11,7 +11,7 @@ for the demo and the tests. Leaves out the Query API, garbage collection, schema
 import time
 
 from .. import jsonshim
-from ..aio.boundary import answer_response
+from ..aio.boundary import answer_response, guard_headers
 from ..aio.web import Response, error_response, json_response
 from ..guard import Guard
 
@@ -41,11 +41,7 @@ class StandinRegistry:
         self.authorization.append(request.header("authorization"))
         if self.faults:
             return self._fault(request, self.faults.pop(0))
-        headers = {}
-        auth = request.header("authorization")
-        if auth is not None:
-            headers["authorization"] = auth
-        verdict = self.guard.check(request.method, request.target, headers, time.time())
+        verdict = self.guard.check(request.method, request.target, guard_headers(request.headers), time.time())
         if verdict.answer is not None:
             self.seen.append((request.method, request.path, verdict.answer.status, None))
             return answer_response(verdict.answer)
