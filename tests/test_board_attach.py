@@ -81,3 +81,21 @@ def test_install_stages_the_attach_unit(tmp_path):
     tb.stage(root, tmp_path)
     assert (root / "etc/systemd/system/nmosauth-lite-attach.service").read_bytes() == open(UNIT, "rb").read()
     assert oct((root / "var/lib/nmosauth-lite-attach-key").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_config_example_in_docs_retrofit_loads(tmp_path):
+    # the TOML shown to operators is a real config: every key known, the [attach] table valid
+    import re
+    import tomllib
+
+    from nmosauth_lite.commands import register
+
+    with open(os.path.join(tb.ROOT, "docs", "retrofit.md"), encoding="utf-8") as f:
+        block = re.search(r"```toml\n(.*?)```", f.read(), re.S).group(1)
+    doc = tomllib.loads(block)
+    assert set(doc["client"]) <= set(register.CONFIG_KEYS)
+    path = tmp_path / "config.toml"
+    path.write_text(block)
+    assert attach._read_config(str(path), "attach", attach.SETTINGS)["listen"].startswith("unix:/run/nmosauth-lite-attach/")
+    with open(UNIT) as f:  # the runtime directory the unit makes is the one shown
+        assert f.read().split("\nRuntimeDirectory=")[1].split()[0] == "nmosauth-lite-attach"
