@@ -26,7 +26,7 @@ UNIX = "unix:"
 # setting -> (type, default); the [attach] keys are these names, the flags --name-with-dashes
 SETTINGS = {
     "listen": (str, "127.0.0.1:8445"), "registry": (list, []), "apis": (list, ["registration"]),
-    "cert": (str, None), "key": (str, None), "socket_mode": (int, 0o660), "max_body": (int, 1048576),
+    "cert": (list, None), "key": (list, None), "socket_mode": (int, 0o660), "max_body": (int, 1048576),
     "max_response": (int, 1048576), "max_connections": (int, 64), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "connect_timeout": (float, 5.0), "registry_timeout": (float, 10.0),
     "token_wait": (float, 10.0), "startup_timeout": (float, 10.0), "metrics": (str, None),
@@ -44,8 +44,10 @@ def add_arguments(p):
                         "_nmos-register._tcp in --domain")
     p.add_argument("--api", dest="apis", action="append", metavar="NAME",
                    help="an NMOS API forwarded besides the Registration API (repeatable, e.g. query)")
-    p.add_argument("--cert", metavar="FILE", help="TLS certificate chain for the Node side (PEM; optional)")
-    p.add_argument("--key", metavar="FILE", help="TLS private key for the Node side (PEM)")
+    p.add_argument("--cert", action="append", metavar="FILE",
+                   help="TLS certificate chain for the Node side (PEM; optional); repeat with --key for a second "
+                        "one (RSA and ECDSA, BCP-003-01)")
+    p.add_argument("--key", action="append", metavar="FILE", help="TLS private key (PEM) of the --cert in the same place")
     p.add_argument("--socket-mode", type=_octal, metavar="MODE", help="file mode of a unix: socket (default 0660)")
     p.add_argument("--max-body", type=int, metavar="BYTES", help="largest request body forwarded (default 1 MiB)")
     p.add_argument("--max-response", type=int, metavar="BYTES", help="largest Registry answer read (default 1 MiB)")
@@ -88,8 +90,9 @@ def load_settings(args):
         if not is_api_name(api):
             raise ConfigError("apis: %r is not an NMOS API name (lowercase, as in /x-nmos/<api>)" % api[:40])
     cfg["apis"] = list(dict.fromkeys(apis))
-    if bool(cfg["cert"]) != bool(cfg["key"]):
-        raise ConfigError("--cert and --key go together")
+    cfg["cert"], cfg["key"] = cfg["cert"] or [], cfg["key"] or []
+    if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
+        raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
     for name in ("max_body", "max_response", "max_connections"):
         if cfg[name] < 1:
             raise ConfigError("%s must be >= 1" % name)
@@ -214,12 +217,7 @@ async def _serve(cfg, args, selector, client):
     from ..aio.tlsutil import client_context, server_context
 
     log = logging.getLogger("nmosauth_lite.attach")
-    ctx = None
-    if cfg["cert"]:
-        try:
-            ctx = server_context(cfg["cert"], cfg["key"])
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError("cannot load --cert/--key: %s" % (getattr(e, "strerror", None) or e))
+    ctx = server_context(list(zip(cfg["cert"], cfg["key"]))) if cfg["cert"] else None  # ConfigError names the file
     registries = _registries(cfg, args)
     manager = TokenManager(client, acquire_timeout=args.timeout)
     metrics = None

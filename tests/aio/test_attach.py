@@ -299,3 +299,36 @@ def test_an_oversized_registry_answer_is_cut_and_answered_502(tmp_path, world):
         assert "over 2048 bytes" in a.stderr()
     finally:
         a.stop()
+
+
+def test_node_side_tls_with_an_rsa_and_an_ecdsa_certificate(tmp_path, world):
+    # issue 19 §2 (repeatable --cert/--key, aio/tlsutil) on attach's Node side: a Node that cannot use
+    # loopback talks TLS; the handshake picks the certificate kind the client offers (BCP-003-01)
+    import http.client
+    import subprocess
+    import sys
+
+    from attach_support import env
+    from tls_helpers import make_rsa_leaf, one_kind_client, peer_key_kind
+
+    pki = world["pki"]
+    rsa_cert, rsa_key = make_rsa_leaf(pki, "attach-rsa", dns_names=("localhost",))
+    a = Attach(tmp_path, "attach-tls", base_args(tmp_path / "a", world["as"], world["ca"], "--registry",
+                                                  world["peer"].url, "--cert", pki.cert, "--key", pki.key,
+                                                  "--cert", rsa_cert, "--key", rsa_key))
+    try:
+        for kind in ("RSA", "EC"):
+            conn = http.client.HTTPSConnection("127.0.0.1", a.port, context=one_kind_client(pki, kind), timeout=20)
+            try:
+                conn.connect()
+                assert peer_key_kind(conn.sock) == kind
+                conn.request("POST", REG + "/health/nodes/" + NODE_ID)
+                assert conn.getresponse().status in (200, 404)  # 404: not registered there by this client yet
+            finally:
+                conn.close()
+    finally:
+        a.stop()
+    args = base_args(tmp_path / "b", world["as"], world["ca"], "--registry", world["peer"].url, "--cert", pki.cert)
+    r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "attach"] + [str(x) for x in args],
+                       capture_output=True, text=True, timeout=60, env=env())
+    assert r.returncode == 2 and "in pairs" in r.stderr
