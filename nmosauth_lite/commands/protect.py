@@ -182,13 +182,15 @@ def observe_warning(apis):
             "as would_deny and forwarded." % ", ".join(apis))
 
 
-def _read_config(path):
+def _read_config(path, section="protect", settings=None):
+    """The typed settings of `[section]` (also `attach`'s, with its own SETTINGS table)."""
     from ..aio.files import read_config_table
 
-    table = read_config_table(path, "protect")
+    settings = SETTINGS if settings is None else settings
+    table = read_config_table(path, section)
     out = {}
     for name, value in table.items():
-        spec = SETTINGS.get(name)
+        spec = settings.get(name)
         if spec is None:  # a typo must never silently weaken a setting
             raise ConfigError("config file %s: unknown setting %r" % (path, name))
         want = spec[0]
