@@ -52,7 +52,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
         self.served = 0  # requests answered on this connection
         self.started = 0.0
         self.handshaking = False
-        self.counted = None  # the source host counted in server._per_address
+        self.counted = None  # the address group counted in server.slots
         self.is_counted = False
         self.early = None  # (bytes, eof) received before start_tls returned
         self.body_since = None  # while a body is read: when its rate window began

@@ -14,6 +14,7 @@ import secrets
 import urllib.parse
 
 from .. import jsonshim
+from ..aio.admission import DEFAULT_GROUPING, FairTable
 from ..aio.files import is_loopback
 from ..errors import KeyFormatError
 from ..jwk import parse_jwks
@@ -165,10 +166,11 @@ def create_client(store, meta, now, *, status, actor, source=None):
 class Registrar:
     """The registration endpoint: `register(body, content_type, authorization, now)`."""
 
-    def __init__(self, config, store, *, realm):
+    def __init__(self, config, store, *, realm, grouping=None):
         self.config = config
         self.store = store
         self.realm = realm
+        self.grouping = grouping or DEFAULT_GROUPING
 
     def _bearer_error(self, description):
         # RFC 7591 §3 -> RFC 6750 §3: an invalid initial access token is a 401 with a challenge.
@@ -181,6 +183,27 @@ class Registrar:
             return 201, self._register(body, content_type, authorization, now, source), list(NO_STORE)
         except OAuthError as e:
             return e.status, e.body(), e.headers + NO_STORE
+
+    def _make_room(self, source, now):
+        """Fair share of the approval queue (issue 23, aio.admission): an address group at its
+        share is refused; a full queue drops the oldest registration of the group holding the
+        most, so a flood from many addresses displaces itself, never a device from elsewhere."""
+        table = FairTable(self.config.max_pending, self.config.max_pending_per_source)
+        grouping = self.grouping
+        for client_id, src, created in self.store.pending_sources():
+            table.add(client_id, grouping.group(src), created)
+        group = grouping.group(source or "-")
+        if table.count(group) >= table.per_group:
+            raise OAuthError("invalid_client_metadata", "too many registrations from this address await approval",
+                             400)
+        ok, victim = table.admit(None, group, now)
+        if not ok:
+            raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
+        if victim is not None:
+            with self.store.transaction():
+                self.store.remove_client(victim, now)
+                self.store.audit("client.register_dropped", now, client_id=victim, actor="admission",
+                                 reason="approval queue full: displaced by a registration from a smaller group")
 
     def _register(self, body, content_type, authorization, now, source):
         iat = None
@@ -208,11 +231,7 @@ class Registrar:
             # The queue only holds unauthenticated registrations: when it is full, those with
             # an initial access token (above) still go through.
             self.store.expire_pending(now - self.config.pending_lifetime)
-            if self.store.count_pending() >= self.config.max_pending:
-                raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
-            if self.store.count_pending(source or "-") >= self.config.max_pending_per_source:
-                raise OAuthError("invalid_client_metadata", "too many registrations from this address await "
-                                 "approval", 400)
+            self._make_room(source, now)
             status, actor = "pending", "unauthenticated"
         else:
             raise self._bearer_error("an initial access token is required")

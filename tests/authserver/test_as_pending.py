@@ -48,8 +48,8 @@ def test_one_address_cannot_fill_the_queue(srv):
 def test_full_queue_never_blocks_an_initial_access_token(srv):
     for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3"):
         assert _register(srv, source)[0] == 201
-    assert _register(srv, "127.0.0.4")[0] == 400  # full (3)
-    status, body = _register(srv, "127.0.0.4", _iat(srv))
+    assert _register(srv, "127.0.0.2")[0] == 400  # refused: the queue holds this address's share
+    status, body = _register(srv, "127.0.0.2", _iat(srv))
     assert status == 201 and "client_secret" in body
     s = srv.store()
     try:
@@ -60,7 +60,7 @@ def test_full_queue_never_blocks_an_initial_access_token(srv):
 
 def test_pending_registrations_expire(srv):
     ids = [_register(srv, src)[1]["client_id"] for src in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
-    assert _register(srv, "127.0.0.4")[0] == 400
+    assert _register(srv, "127.0.0.2")[0] == 400  # this address's share
     srv.clock.advance(3601)  # registration.pending_lifetime
     try:
         assert _register(srv, "127.0.0.2")[0] == 201  # the old ones are gone, the queue has room again
@@ -126,3 +126,17 @@ def test_operator_cannot_approve_a_registration_past_its_lifetime(tmp_path):
         assert store.get_client(stale) is None and store.get_client(fresh)["status"] == "active"
     finally:
         store.close()
+
+
+def test_full_queue_displaces_the_largest_group_not_a_device_from_elsewhere(srv):
+    # issue 23: the oldest registration of the group holding the most makes room
+    firsts = [_register(srv, s)[1]["client_id"] for s in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
+    status, body = _register(srv, "127.0.0.4")
+    assert status == 201
+    s = srv.store()
+    try:
+        assert s.get_client(firsts[0]) is None  # 127.0.0.2's oldest was dropped
+        assert s.get_client(firsts[1])["status"] == "pending" and s.get_client(firsts[2])["status"] == "pending"
+        assert s.count_pending() == 3
+    finally:
+        s.close()
