@@ -183,5 +183,5 @@ class AuthServerApp:
                 return Response(415, b"form expected", [("content-type", "text/plain")])
             result = await self.authz.finish(body, now, _source(request))
         else:
-            result = self.authz.start(request.query, now)
+            result = self.authz.start(request.query, now, _source(request))
         return Response(result.status, result.body, result.headers)
