@@ -14,6 +14,7 @@ address for throttling is the connection's peer address (never X-Forwarded-For).
 import time
 import urllib.parse
 
+from ..aio.admission import Grouping
 from ..aio.web import Response, Router, json_response
 from .authorize import AuthorizationEndpoint
 from .clientauth import ASSERTION_ALGS, ClientAuthenticator
@@ -65,8 +66,10 @@ class AuthServerApp:
         self.oauth = OAuthServer(config, store, keyring, self.authenticator, issuer=self.issuer,
                                  token_endpoint=self.endpoints["token"],
                                  revocation_endpoint=self.endpoints["revoke"])
-        self.registrar = Registrar(config, store, realm=self.issuer)
-        self.authz = AuthorizationEndpoint(config, store, issuer=self.issuer, endpoint=self.endpoints["authorize"])
+        self.grouping = Grouping(getattr(config, "address_group", 32))  # issue 23: one policy for every table
+        self.registrar = Registrar(config, store, realm=self.issuer, grouping=self.grouping)
+        self.authz = AuthorizationEndpoint(config, store, issuer=self.issuer, endpoint=self.endpoints["authorize"],
+                                           grouping=self.grouping)
         r = self.router = Router()
         r.add("GET", self.metadata_path, self._metadata)
         path = {n: urllib.parse.urlsplit(u).path for n, u in self.endpoints.items()}

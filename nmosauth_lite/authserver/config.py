@@ -29,7 +29,7 @@ DEFAULT_JWKS_MAX_TTL = 86400  # ...and at most this long, whatever its Cache-Con
 DEFAULT_JWKS_NEGATIVE_TTL = 60  # a failed jwks_uri fetch is not retried before this
 
 _SCHEMA = {
-    "listen": str, "host": str, "issuer_path": str, "state_dir": str,
+    "listen": str, "host": str, "issuer_path": str, "state_dir": str, "address_group": int,
     "tls": {"cert_file": str, "key_file": str, "ca_file": str, "trust_ca_file": str},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
                "client_credentials_scopes": list, "permissions": dict},
@@ -94,6 +94,9 @@ class Config:
         _check(t, _SCHEMA, "")
         self.listen_host, self.listen_port = parse_listen(listen or t.get("listen", DEFAULT_LISTEN))
         self.host = t.get("host") or self._default_host()
+        self.address_group = t.get("address_group", 32)  # issue 23: aio.admission.Grouping
+        if self.address_group not in (24, 32):
+            raise ConfigError("config: address_group must be 24 or 32")
         path = t.get("issuer_path", DEFAULT_ISSUER_PATH).rstrip("/")
         if path and (not path.startswith("/") or "?" in path or "#" in path or "//" in path):
             raise ConfigError("config: issuer_path must be an absolute path without query or fragment")

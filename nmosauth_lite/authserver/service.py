@@ -172,7 +172,7 @@ async def start(config, *, clock=time.time):
         log.warning("tokens carry aud [\"*\"] (any host) because %s has no domain: set tokens.audience",
                     config.host)
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
-    server = HTTPServer(app, ssl=server_context(cert, key), server_header="nmosauth-lite")
+    server = HTTPServer(app, ssl=server_context(cert, key), server_header="nmosauth-lite", grouping=app.grouping)
     await server.start(sock=sock)
     host = config.listen_host
     listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
