@@ -30,6 +30,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -183,8 +184,11 @@ REGISTRATION = json.dumps({"client_name": "device", "scope": "registration",
 
 
 # --- the attacker (its own process) ------------------------------------------------------------------
-async def _slow(port, ctx, source, kind, stop_at):
-    while time.monotonic() < stop_at:
+_STOP = {"at": 0.0}  # the attacker's end (monotonic); SIGTERM sets it to 0
+
+
+async def _slow(port, ctx, source, kind, stop_at, tally):
+    while time.monotonic() < stop_at["at"]:
         try:
             if kind == "silent":
                 r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), 5)
@@ -192,15 +196,17 @@ async def _slow(port, ctx, source, kind, stop_at):
                 r, w = await asyncio.wait_for(asyncio.open_connection(
                     "127.0.0.1", port, ssl=ctx, server_hostname=SERVER_NAME, local_addr=(source, 0)), 5)
         except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            tally["refused"] = tally.get("refused", 0) + 1
             await asyncio.sleep(0.1)
             continue
+        tally["connections"] = tally.get("connections", 0) + 1
         try:
             if kind == "head":
                 w.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
             elif kind == "body":
                 w.write(b"POST /x-nmos/auth/v1.0/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                         b"Content-Length: 18000\r\n\r\n")
-            while time.monotonic() < stop_at and not r.at_eof():
+            while time.monotonic() < stop_at["at"] and not r.at_eof():
                 if kind == "head":
                     w.write(b"X: y\r\n")
                 elif kind == "body":
@@ -215,30 +221,44 @@ async def _slow(port, ctx, source, kind, stop_at):
             w.transport.abort()
 
 
-async def _repeat(fn, stop_at):
-    while time.monotonic() < stop_at:
-        if await fn() is None:
+async def _repeat(fn, stop_at, tally):
+    while time.monotonic() < stop_at["at"]:
+        got = await fn()
+        status = got if got is None or isinstance(got, int) else got[0]
+        tally[status] = tally.get(status, 0) + 1
+        if got is None:
             await asyncio.sleep(0.05)
 
 
-def attacker(attack, port, ca_file, addresses, seconds, extra):
+def attacker(attack, port, ca_file, addresses, seconds, extra, queue):
     ctx = ssl.create_default_context(cafile=ca_file)
     sources = ["127.0.5.%d" % i for i in range(1, addresses + 1)]
 
+    tally = {}  # the attacker's answers by status (None: no answer)
+
     async def main():
-        stop_at = time.monotonic() + seconds
+        _STOP["at"] = time.monotonic() + seconds
+        stop_at = _STOP
         kind = attack.split("-", 1)[1]
         if kind in ("head", "silent", "body"):
-            jobs = [_slow(port, ctx, s, kind, stop_at) for s in sources for _ in range(PER_ADDRESS)]
+            jobs = [_slow(port, ctx, s, kind, stop_at, tally) for s in sources for _ in range(PER_ADDRESS)]
         elif kind == "authorize":
-            jobs = [_repeat(lambda s=s: https(port, ctx, s, "GET", extra["target"]), stop_at) for s in sources]
+            jobs = [_repeat(lambda s=s: https(port, ctx, s, "GET", extra["target"]), stop_at, tally)
+                    for s in sources]
         elif kind == "register":
             jobs = [_repeat(lambda s=s: https(port, ctx, s, "POST", extra["register"], REGISTRATION,
-                                              [("Content-Type", "application/json")]), stop_at) for s in sources]
-        else:  # guess
-            jobs = [_repeat(lambda s=s: sign_in(port, ctx, s, extra["target"], "guess"), stop_at) for s in sources]
-        await asyncio.gather(*jobs)
+                                              [("Content-Type", "application/json")]), stop_at, tally)
+                    for s in sources]
+        else:  # guess: 200 is the form again after a judged wrong password, 429 a refused guess
+            jobs = [_repeat(lambda s=s: sign_in(port, ctx, s, extra["target"], "guess"), stop_at, tally)
+                    for s in sources]
+        try:
+            await asyncio.wait_for(asyncio.gather(*jobs), seconds + REQUEST_TIMEOUT)
+        except asyncio.TimeoutError:
+            pass
+    signal.signal(signal.SIGTERM, lambda *a: _STOP.update(at=0))  # finish what is in flight, then report
     asyncio.run(main())
+    queue.put(dict(tally))
 
 
 # --- legitimate load and the two runs ------------------------------------------------------------
@@ -266,9 +286,11 @@ def one_attack(attack, port, ca_file, args, extra):
     ctx = ssl.create_default_context(cafile=ca_file)
     extra["round"] = 0
     alone = asyncio.run(legit(attack, port, ctx, args.requests, extra))
+    queue = multiprocessing.Queue()
     proc = multiprocessing.Process(target=attacker, args=(attack, port, ca_file, args.addresses,
-                                                          args.warmup + args.seconds, extra))
+                                                          args.warmup + args.seconds, extra, queue))
     proc.start()
+    tally = {}
     try:
         time.sleep(args.warmup)
         extra["round"] = 1
@@ -276,9 +298,13 @@ def one_attack(attack, port, ca_file, args, extra):
         under = asyncio.run(legit(attack, port, ctx, args.requests, extra))
         took = time.monotonic() - t0
     finally:
-        proc.terminate()
+        proc.terminate()  # by its PID (multiprocessing keeps it)
+        try:
+            tally = queue.get(timeout=2 * REQUEST_TIMEOUT + 5)
+        except Exception:
+            pass
         proc.join(10)
-    return alone, under, took
+    return alone, under, took, tally
 
 
 def main():
@@ -307,9 +333,11 @@ def main():
                      "metadata": "/.well-known/oauth-authorization-server" + path}
         for attack in attacks:
             port = protect_port if attack.startswith("protect") else as_port
-            alone, under, took = one_attack(attack, port, pki.ca_cert, args, dict(extra) if attack.startswith("as")
+            alone, under, took, tally = one_attack(attack, port, pki.ca_cert, args, dict(extra) if attack.startswith("as")
                                             else {})
-            rows.append((attack, args.addresses, alone, under, under / alone if alone else float("nan"), took))
+            answers = " ".join("%s:%d" % (k, v) for k, v in sorted(tally.items(), key=lambda kv: str(kv[0])))
+            rows.append((attack, args.addresses, alone, under, under / alone if alone else float("nan"), took,
+                         answers or "-"))
             print("%s: %.0f%% alone, %.0f%% under attack" % (attack, alone * 100, under * 100), file=sys.stderr,
                   flush=True)
     finally:
@@ -318,10 +346,11 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print("\nLegitimate requests served during floods from many loopback addresses, %s, %d CPUs\n"
           % (sys.platform, os.cpu_count() or 0))
-    print("| attack | addresses | served alone | served under attack | ratio | legit run s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| attack | addresses | served alone | served under attack | ratio | legit run s | attacker's answers |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print("| %s | %d | %.0f %% | %.0f %% | %.2f | %.1f |" % (r[0], r[1], r[2] * 100, r[3] * 100, r[4], r[5]))
+        print("| %s | %d | %.0f %% | %.0f %% | %.2f | %.1f | %s |" % (r[0], r[1], r[2] * 100, r[3] * 100, r[4], r[5],
+                                                                   r[6]))
 
 
 if __name__ == "__main__":
