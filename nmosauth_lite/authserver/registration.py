@@ -25,6 +25,7 @@ from .tokens import parse_scope
 
 MAX_BODY = 64 * 1024
 MAX_REDIRECT_URIS = 16
+MAX_CLIENTS_PER_KEY = 3  # active clients sharing one private_key_jwt key (approved-device re-registrations)
 MAX_STRING = 2048
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
@@ -184,6 +185,37 @@ class Registrar:
         except OAuthError as e:
             return e.status, e.body(), e.headers + NO_STORE
 
+    def _approved_device(self, meta):
+        """The client_id of an active client this registration re-registers, or None.
+
+        A device that re-registers (its stored credentials were lost) with the private_key_jwt key of
+        a client that is still active, asking for nothing that client may not do (scopes, grants,
+        redirect URIs), gets a client only that key's holder can use, and no more than it had: it
+        need not wait for the operator again. At most MAX_CLIENTS_PER_KEY active clients per key, so
+        whoever copies a public key cannot grow the table."""
+        if meta["token_endpoint_auth_method"] != "private_key_jwt" or "jwks" not in meta:
+            return None
+        try:
+            prints = {k.thumbprint for k in parse_jwks(meta["jwks"], ASSERTION_ALGS)[0]}
+        except KeyFormatError:
+            return None
+        match, sharing = None, 0
+        for c in self.store.list_clients():
+            old = c["metadata"]
+            if c["status"] != "active" or c["auth_method"] != "private_key_jwt" or "jwks" not in old:
+                continue
+            try:
+                if not prints & {k.thumbprint for k in parse_jwks(old["jwks"], ASSERTION_ALGS)[0]}:
+                    continue
+            except KeyFormatError:
+                continue
+            sharing += 1
+            if (set(meta["scope"].split()) <= set(c["scope"].split())
+                    and set(meta["grant_types"]) <= set(c["grant_types"])
+                    and set(meta.get("redirect_uris", [])) <= set(c["redirect_uris"])):
+                match = c["client_id"]
+        return match if sharing < MAX_CLIENTS_PER_KEY else None
+
     def _make_room(self, source, now):
         """Fair share of the approval queue (issue 23, aio.admission): an address group at its
         share is refused; a full queue drops the oldest registration of the group holding the
@@ -227,6 +259,9 @@ class Registrar:
             status, actor = "active", "initial-access-token:" + iat["jti"]
         elif "client_credentials" not in meta["grant_types"] and self.config.open_authorization_code:
             status, actor = "active", "open-registration"  # IS-10 AS-22 allows this, by configuration
+        elif self.config.manual_approval and (device := self._approved_device(meta)) is not None:
+            # issue 23: a device the operator approved, registering again with its key, never waits
+            status, actor = "active", "approved-device:" + device
         elif self.config.manual_approval:
             # The queue only holds unauthenticated registrations: when it is full, those with
             # an initial access token (above) still go through.
