@@ -112,12 +112,13 @@ class FairTable:
             if not held:
                 del self._groups[group]
 
-    def victim(self, group, rank=None, own_rank=None):
+    def victim(self, group, rank=None, own_rank=None, own_when_full=True):
         """Who makes room for a newcomer of `group`, or None (the newcomer is refused).
 
         At its group's cap: one of the group's own entries (ranked by `own_rank`, default
-        `rank`). Table full: an entry of the largest group that holds more than the
-        newcomer's group (its own group when none does).
+        `rank`). Table full: an entry of the largest group that would still hold at least as
+        many as the newcomer's group afterwards (so two floods never just trade places), else
+        (with `own_when_full`) one of the newcomer's own group's entries.
         """
         rank = rank or _oldest
         mine = self.count(group)
@@ -125,13 +126,14 @@ class FairTable:
             return self._pick(self._groups.get(group), own_rank or rank)
         if self._size < self.capacity:
             return None
+        margin = mine + 1 if mine else 0
         for g, held in sorted(self._groups.items(), key=lambda gh: -len(gh[1])):
-            if len(held) <= mine:
+            if len(held) <= margin:
                 break
             v = self._pick(held, rank)
             if v is not None:
                 return v
-        return self._pick(self._groups.get(group), rank) if mine else None
+        return self._pick(self._groups.get(group), rank) if mine and own_when_full else None
 
     @staticmethod
     def _pick(held, rank):
@@ -142,12 +144,12 @@ class FairTable:
                 best, best_key = entry, key
         return best
 
-    def admit(self, entry, group, now, rank=None, own_rank=None):
+    def admit(self, entry, group, now, rank=None, own_rank=None, own_when_full=True):
         """-> (True, victim or None) when `entry` is counted in (the caller evicts the victim
         at once), (False, None) when it is refused."""
         victim = None
         if self.count(group) >= self.per_group or self._size >= self.capacity:
-            victim = self.victim(group, rank, own_rank)
+            victim = self.victim(group, rank, own_rank, own_when_full)
             if victim is None:
                 return False, None
             self.remove(victim, self.group_holding(victim, group))

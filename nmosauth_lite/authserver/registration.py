@@ -218,8 +218,9 @@ class Registrar:
 
     def _make_room(self, source, now):
         """Fair share of the approval queue (issue 23, aio.admission): an address group at its
-        share is refused; a full queue drops the oldest registration of the group holding the
-        most, so a flood from many addresses displaces itself, never a device from elsewhere."""
+        share is refused; a full queue drops the oldest registration of a group holding more than
+        one more than the newcomer's, so a flood from many addresses displaces itself, never a
+        device from elsewhere, and floods do not trade places (each trade is two writes)."""
         table = FairTable(self.config.max_pending, self.config.max_pending_per_source)
         grouping = self.grouping
         for client_id, src, created in self.store.pending_sources():
@@ -228,7 +229,7 @@ class Registrar:
         if table.count(group) >= table.per_group:
             raise OAuthError("invalid_client_metadata", "too many registrations from this address await approval",
                              400)
-        ok, victim = table.admit(None, group, now)
+        ok, victim = table.admit(None, group, now, own_when_full=False)  # refusing writes nothing
         if not ok:
             raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
         if victim is not None:

@@ -107,3 +107,16 @@ def test_table_never_exceeds_its_ceiling_or_a_groups_share(ops, capacity, per_gr
         if ok and victim is not None:
             # a newcomer never displaces a group smaller than its own
             assert any(victim in v for v in held.values()) is False
+
+
+def test_two_floods_never_trade_places_and_a_refusal_evicts_nothing():
+    t = FairTable(20, per_group=10)
+    for i in range(10):
+        t.admit(("a", i), "a", now=i)
+        t.admit(("b", i), "b", now=i)
+    t.remove(("b", 0), "b")
+    t.admit(("c", 0), "c", now=50)  # full again: a 10, b 9, c 1
+    ok, victim = t.admit(("b", 99), "b", now=99, own_when_full=False)
+    assert not ok and victim is None and t.count("a") == 10  # 9 vs 10: no trade (two writes for nothing)
+    ok, victim = t.admit(("d", 0), "d", now=100, own_when_full=False)
+    assert ok and victim[0] == "a"  # a newcomer from elsewhere still gets in
