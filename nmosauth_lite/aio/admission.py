@@ -127,6 +127,11 @@ class FairTable:
         if self._size < self.capacity:
             return None
         margin = mine + 1 if mine else 0
+        largest = max(self._groups.values(), key=len)  # the common case, without sorting every group
+        if len(largest) > margin:
+            v = self._pick(largest, rank)
+            if v is not None:
+                return v
         for g, held in sorted(self._groups.items(), key=lambda gh: -len(gh[1])):
             if len(held) <= margin:
                 break

@@ -171,10 +171,12 @@ class AuthorizationEndpoint:
         username = form.get("username", "")
         group = self.grouping.group(source)
         wait = self.logins.retry_after(username, group, now)
-        if wait or not self.logins.begin(group):
+        busy = not wait and not self.logins.begin(group)
+        if wait or busy:
             wait = max(wait, 1)
-            page = self._form(rid, req, "Too many failed sign-ins. Wait %d s and try again." % (wait + 0.999),
-                              username, 429)
+            text = ("Other sign-ins from your address are being checked. Try again." if busy else
+                    "Too many failed sign-ins. Wait %d s and try again." % (wait + 0.999))
+            page = self._form(rid, req, text, username, 429)
             page.headers.append(("retry-after", str(int(wait + 0.999))))
             return page
         try:
