@@ -642,6 +642,30 @@ def test_slow_body_is_cut_by_the_minimum_body_rate(pki):
     run(main())
 
 
+def test_body_that_cannot_finish_before_its_deadline_is_cut_early(pki):
+    # issue 23: 2,000 B/s passes the 1,000 B/s floor, but 100,000 bytes at that rate need 50 s and
+    # the body deadline is 30 s: judged by its time to completion, it is cut after the grace period
+    async def main():
+        srv = await start(pki, body_timeout=30, min_body_rate=1000)
+        reader, writer = await open_tls(srv.port, pki)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: n\r\nContent-Length: 100000\r\n\r\n")
+        t0 = time.monotonic()
+
+        async def trickle():
+            while True:
+                writer.write(b"x" * 200)
+                await asyncio.sleep(0.1)
+        task = asyncio.ensure_future(trickle())
+        head, _ = await read_response(reader, "POST", timeout=40)
+        took = time.monotonic() - t0
+        task.cancel()
+        assert head.status == 408
+        assert took < 15, took  # grace (2 s) and a tick, not the 30 s body deadline
+        writer.transport.abort()
+        await srv.shutdown(1)
+    run(main(), timeout=60)
+
+
 def test_a_fast_body_is_not_cut(pki):
     async def main():
         srv = await start(pki, min_body_rate=1000)
