@@ -62,12 +62,12 @@ class AuthServerApp:
         self.client_keys = client_keys or ClientKeys(
             algorithms=ASSERTION_ALGS, allow_private=config.jwks_allow_private, min_ttl=config.jwks_min_ttl,
             max_ttl=config.jwks_max_ttl, negative_ttl=config.jwks_negative_ttl, ca_file=config.trust_ca_file)
+        self.grouping = Grouping(getattr(config, "address_group", 32))  # issue 23: one policy for every table
         self.authenticator = ClientAuthenticator(store, issuer=self.issuer, token_endpoint=self.endpoints["token"],
-                                                 client_keys=self.client_keys)
+                                                 client_keys=self.client_keys, grouping=self.grouping)
         self.oauth = OAuthServer(config, store, keyring, self.authenticator, issuer=self.issuer,
                                  token_endpoint=self.endpoints["token"],
                                  revocation_endpoint=self.endpoints["revoke"])
-        self.grouping = Grouping(getattr(config, "address_group", 32))  # issue 23: one policy for every table
         self.registrar = Registrar(config, store, realm=self.issuer, grouping=self.grouping)
         self.authz = AuthorizationEndpoint(config, store, issuer=self.issuer, endpoint=self.endpoints["authorize"],
                                            grouping=self.grouping)
