@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tls_helpers import SERVER_NAME, client_ssl, pki, read_response, run, server_ssl  # noqa: F401
-from nmosauth_lite.aio.server import HTTPServer, Response, Router, json_response
+from nmosauth_lite.aio.server import HTTPServer, Router, json_response
 
 ATTACKERS = ["127.0.4.%d" % i for i in range(1, 16)]
 LEGIT = "127.0.9.1"
