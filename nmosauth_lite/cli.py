@@ -38,6 +38,7 @@ COMMANDS = {
     "demo": "demo",
     "doctor": "doctor",
     "probe": "probe",
+    "audit": "audit",
     "certs": "certs",
 }
 
