@@ -3,10 +3,10 @@
 A traceback from a device names a file and a line: with this, the line is the same in the bundle as
 in the released source. Tokenize-based, never ast.unparse (which renumbers): a comment is removed
 and its line kept; a docstring is removed (its lines left blank) or, where the body would be empty
-or other code shares its line, replaced by `...`; trailing whitespace is dropped except inside a
-string. A shebang and an encoding cookie (PEP 263) on the first two lines stay. `check()` proves
-each result: it parses, its AST equals the original's modulo docstrings, and every node keeps its
-line and column. Works with the tokenizer of 3.11 (an f-string is one STRING token) and of 3.12+
+or other code shares its line, replaced by `...` (padded so code after it keeps its column);
+trailing whitespace is dropped except inside a string. A shebang and an encoding cookie (PEP 263)
+on the first two lines stay. `check()` proves each result: it parses, its AST equals the
+original's modulo docstrings, and every node keeps its line and column. Works with the tokenizer of 3.11 (an f-string is one STRING token) and of 3.12+
 (PEP 701: FSTRING_START ... FSTRING_END, where a '#' in FSTRING_MIDDLE is text, not a comment).
 """
 
@@ -69,10 +69,14 @@ def strip_text(text):
         first, last = expr.lineno - 1, expr.end_lineno - 1
         head = lines[first][:_char_col(lines[first], expr.col_offset)]
         tail = lines[last][_char_col(lines[last], expr.end_col_offset):]
-        if tail.strip() and first != last:
-            continue  # `"""multi\nline"""; x = 1`: kept rather than renumber `x = 1`
+        filler = "..."
+        if tail.strip():  # `"doc"; x = 1`: `...` padded to the docstring's width, so `x` keeps its column
+            width = len(lines[first][len(head):len(lines[first]) - len(tail)].encode("utf-8"))  # ast: bytes
+            if first != last or width < 3:
+                continue  # `"""multi\nline"""; x = 1` or `""; x`: kept rather than move `x`
+            filler = filler.ljust(width)
         alone = has_more and not head.strip() and not tail.strip()
-        lines[first] = head + ("" if alone else "..." + tail)
+        lines[first] = head + ("" if alone else filler + tail)
         for i in range(first + 1, last + 1):
             lines[i] = ""
             keep_end.discard(i)
