@@ -447,6 +447,8 @@ def test_check_refuses_a_moved_line_or_a_different_program():
                 "def f(:\n\n    return 1\n"):  # does not parse
         with pytest.raises(strip.NotStrippable):
             strip.check(src, bad)
+    with pytest.raises(strip.NotStrippable):  # a module that does not parse stops the build, plainly
+        strip.strip_source(b"def f(:\n    pass\n", "broken.py")
 
 
 text_bits = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\\\"'\u2028\u2029"

@@ -88,7 +88,10 @@ def strip_source(data, name="<source>"):
     """Bytes of a module -> stripped bytes in the same encoding, checked by check()."""
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # utf-8-sig keeps a BOM
     text = data.decode(encoding)
-    out = strip_text(text)
+    try:
+        out = strip_text(text)
+    except (SyntaxError, tokenize.TokenError) as e:  # IndentationError is a SyntaxError
+        raise NotStrippable("%s: does not parse: %s" % (name, e))
     check(text, out, name)
     return out.encode(encoding)
 
