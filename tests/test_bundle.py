@@ -10,11 +10,12 @@ device names the line of the released source.
 
 import ast
 import importlib.util
+import io
 import json
 import os
 import subprocess
 import sys
-import textwrap
+import tokenize
 import zipfile
 
 import pytest
@@ -529,8 +530,6 @@ def test_stripping_generated_modules_keeps_lines_and_program(source):
     assert out.count("\n") == source.count("\n")
     for line, was in zip(out.split("\n"), source.split("\n")):  # no trailing blanks but inside a string
         assert line == line.rstrip() or line == was
-    import io
-    import tokenize
     assert not [t for t in tokenize.generate_tokens(io.StringIO(out).readline) if t.type == tokenize.COMMENT]
     assert tracebacks(out) == tracebacks(source)  # the traceback names the same line
     a, b = {}, {}

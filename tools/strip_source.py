@@ -6,8 +6,10 @@ and its line kept; a docstring is removed (its lines left blank) or, where the b
 or other code shares its line, replaced by `...` (padded so code after it keeps its column);
 trailing whitespace is dropped except inside a string. A shebang and an encoding cookie (PEP 263)
 on the first two lines stay. `check()` proves each result: it parses, its AST equals the
-original's modulo docstrings, and every node keeps its line and column. Works with the tokenizer of 3.11 (an f-string is one STRING token) and of 3.12+
-(PEP 701: FSTRING_START ... FSTRING_END, where a '#' in FSTRING_MIDDLE is text, not a comment).
+original's modulo docstrings, and every node keeps its line and column. Works with the tokenizer
+of 3.11 (an f-string is one STRING token) and of 3.12+ (PEP 701: FSTRING_START ... FSTRING_END,
+where a '#' in FSTRING_MIDDLE is text, not a comment; the lines of a multi-line f-string keep
+their ends as they are).
 """
 
 import ast
