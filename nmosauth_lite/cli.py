@@ -40,6 +40,7 @@ COMMANDS = {
     "probe": "probe",
     "audit": "audit",
     "certs": "certs",
+    "attach": "attach",
 }
 
 
