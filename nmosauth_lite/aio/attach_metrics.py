@@ -7,14 +7,12 @@ outcome, 401-then-retry and failover counts, token refreshes, refused connection
 
 import time
 
-from .metrics import Registry
+from .metrics import REJECT_CAUSES, Registry, closed
 
 # What attach did with a request: the Registry's status class, or its own answer's reason.
 OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "other", "refused", "too_large", "no_token", "no_registry",
             "retry_later", "timeout", "unreachable")
 REGISTRY_OUTCOMES = ("answered", "failed")
-REJECT_CAUSES = ("over_address_cap", "dropped_over_capacity", "handshake_timeout", "head_timeout", "bad_request",
-                 "body_timeout", "over_capacity")
 
 
 class AttachMetrics:
@@ -40,7 +38,7 @@ class AttachMetrics:
                 collect=self._left)
 
     def outcome(self, name):
-        self.requests.inc(name if name in OUTCOMES else "other")
+        self.requests.inc(closed(name, OUTCOMES))
 
     def registry_time(self, outcome, seconds):
         self.latency.observe(outcome if outcome in REGISTRY_OUTCOMES else "failed", value=seconds)
@@ -52,7 +50,7 @@ class AttachMetrics:
         self.failovers.inc()
 
     def rejected(self, cause):
-        self.rejects.inc(cause if cause in REJECT_CAUSES else "other")
+        self.rejects.inc(closed(cause, REJECT_CAUSES))
 
     def watch(self, server, manager):
         self._server = server
