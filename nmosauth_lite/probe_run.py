@@ -9,6 +9,7 @@ probe.MAX_RETRY_WAIT) and sending the request again. WebSocket handshakes stop a
 import asyncio
 import urllib.parse
 
+from .aio.closing import abort
 from .http11 import CLOSED, NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_request_head
 from .probe import FAIL, Answer, Result, Retry
 
@@ -51,7 +52,7 @@ class Target:
             await writer.drain()
             return await _read_answer(reader, request.method)
         finally:
-            writer.transport.abort()  # nothing more to say; also ends a WebSocket after its 101
+            abort(writer)  # nothing more to say; also ends a WebSocket after its 101
 
 
 async def _read_answer(reader, method):

@@ -43,8 +43,14 @@ def load_tool(name="build_bundle"):
     return mod
 
 
+# The builder's Python: this one, or (the Debian lane, whose ecdsa is apt's, without the licence
+# text the bundle must carry) the `make bundle` venv named by NMOSAUTH_BUNDLE_PYTHON. The bundles
+# still run on this Python below.
+BUILDER = os.environ.get("NMOSAUTH_BUNDLE_PYTHON") or sys.executable
+
+
 def build(out, *extra, env=None):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build_bundle.py"), "--out", str(out)]
+    p = subprocess.run([BUILDER, os.path.join(ROOT, "tools", "build_bundle.py"), "--out", str(out)]
                        + list(extra), capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr
     return p.stdout

@@ -54,7 +54,7 @@ def test_a_second_certificate_reuses_the_ca(tmp_path):
 
 
 def test_the_certificate_serves_tls_that_a_client_trusting_the_ca_verifies_by_name_and_address(tmp_path):
-    from nmosauth_lite.aio.certfiles import make_server_cert
+    from nmosauth_lite.aio.certmake import make_server_cert
     from nmosauth_lite.aio.tlsutil import client_context, server_context
 
     made = make_server_cert(str(tmp_path), ["localhost"], ["127.0.0.1"])
@@ -142,7 +142,7 @@ def test_protect_names_the_certificate_file_it_cannot_read(tmp_path):
 
 
 def test_protect_says_which_key_does_not_belong_to_the_certificate(tmp_path):
-    from nmosauth_lite.aio.certfiles import make_server_cert
+    from nmosauth_lite.aio.certmake import make_server_cert
 
     a = make_server_cert(str(tmp_path), ["a.example.com"], [])
     b = make_server_cert(str(tmp_path), ["b.example.com"], [])

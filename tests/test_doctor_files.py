@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from nmosauth_lite.aio.certfiles import make_server_cert
+from nmosauth_lite.aio.certmake import make_server_cert
 from nmosauth_lite.commands.doctor_files import readable_by
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,34 +8,56 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_make_test_runs_every_lane_and_fails_at_the_end(tmp_path):
-    # the real Makefile's `test` recipe, its lanes replaced by stand-ins (py fails first)
+def _lanes():
+    r = subprocess.run(["make", "--no-print-directory", "-s", "lanes"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def _stand_in_test(tmp_path, failing=()):
+    """The real Makefile's `test` recipe, its lanes and the arm64 root's background build replaced
+    by stand-ins that log what ran (a test must not build roots or run the real lanes)."""
     stamp = tmp_path / "stamp"
     stamp.write_text("")
     ran = tmp_path / "ran"
     mk = tmp_path / "lanes.mk"
     mk.write_text("include %s/Makefile\nsysdeps:\n\t@true\n" % ROOT + "".join(
-        "test-%s:\n\t@echo %s >> %s; %s\n" % (lane, lane, ran, "exit 1" if lane == "py" else "true")
-        for lane in ("py", "pure", "mpy")))
+        "test-%s:\n\t@echo %s >> %s; %s\n" % (lane, lane, ran, "exit 1" if lane in failing else "true")
+        for lane in _lanes()))
     r = subprocess.run(["make", "--no-print-directory", "-f", str(mk), "STAMP=%s" % stamp,
-                        "PURE_STAMP=%s" % stamp, "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+                        "PURE_STAMP=%s" % stamp, "DEB_STAMP=%s" % stamp, "PY313_STAMP=%s" % stamp,
+                        "PY312_STAMP=%s" % stamp, "BUNDLE_STAMP=%s" % stamp, "LANE_SETUP=%s" % stamp,
+                        "INTEROP_PREP=true", "LANE_LOGS=%s" % (tmp_path / "logs"),
+                        "ARM_PREP=sleep 1; echo prep >> %s" % ran, "ARM_LOG=%s" % (tmp_path / "arm.log"), "test"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return r, ran.read_text().split() if ran.exists() else []
+
+
+def test_make_test_runs_every_lane_and_fails_at_the_end(tmp_path):
+    lanes = _lanes()
+    assert {"py", "py313", "py312", "pure", "mpy", "arm64"} <= set(lanes)  # issue 18: the device Pythons
+    r, ran = _stand_in_test(tmp_path, failing=("py",))
     assert r.returncode != 0
-    assert ran.read_text().split() == ["py", "pure", "mpy"]  # a failing lane hides no other lane
-    summary = [ln for ln in r.stdout.splitlines() if ln.startswith("make test: lane")]
-    assert [ln.split()[3:5] for ln in summary] == [["py", "FAILED"], ["pure", "passed"], ["mpy", "passed"]]
+    assert sorted(x for x in ran if x != "prep") == sorted(lanes)  # a failing lane hides no other lane
+    assert "prep" in ran  # the arm64 root was prepared in the background, and waited for
+    summary = [ln for ln in r.stdout.splitlines() if ln.startswith("make test: lane") and "starting" not in ln]
+    assert [ln.split()[3:5] for ln in summary] == [[lane, "FAILED" if lane == "py" else "passed"] for lane in lanes]
     assert "make test: FAILED" in r.stderr
 
 
+def test_make_test_says_which_lane_is_starting(tmp_path):
+    r, _ = _stand_in_test(tmp_path)
+    lanes = _lanes()
+    starting = [ln for ln in r.stdout.splitlines() if ln.endswith("of %d)" % len(lanes))]
+    assert sorted(starting) == sorted("make test: lane %s starting (%d of %d)" % (lane, i + 1, len(lanes))
+                                      for i, lane in enumerate(lanes))  # two streams: any order
+
+
 def test_make_test_passes_when_every_lane_passes(tmp_path):
-    stamp = tmp_path / "stamp"
-    stamp.write_text("")
-    mk = tmp_path / "lanes.mk"
-    mk.write_text("include %s/Makefile\nsysdeps:\n\t@true\n" % ROOT
-                  + "".join("test-%s:\n\t@true\n" % lane for lane in ("py", "pure", "mpy")))
-    r = subprocess.run(["make", "--no-print-directory", "-f", str(mk), "STAMP=%s" % stamp,
-                        "PURE_STAMP=%s" % stamp, "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r, _ = _stand_in_test(tmp_path)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("passed (") == 3 and "every lane passed" in r.stdout
+    assert r.stdout.count("passed (") == len(_lanes()) and "every lane passed" in r.stdout
 
 
 def _tool(d, name, body):

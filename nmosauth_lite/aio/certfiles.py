@@ -1,5 +1,5 @@
-"""Lab certificates: a CA and server certificates for `protect`, `attach` and the authorization server,
-and the checks `doctor` runs on every configured certificate and key file.
+"""Certificate and key files: the checks `doctor` runs on every configured pair, the shared names and
+limits; making lab certificates is aio/certmake.py (`certs make`, off the device).
 
 Making needs `cryptography`; checking works without it (the pair check then uses the ssl module,
 expiry and names are reported as unknown). Keys are ECDSA P-256 (BCP-003-01 suggests ECDSA
@@ -13,7 +13,6 @@ import ipaddress
 import os
 import time
 
-from .files import atomic_write, ensure_private_dir
 
 MAX_NAMES = 32  # names + addresses in one certificate
 MAX_NAME_LEN = 253  # RFC 1035 §2.3.4: a DNS name's text form
@@ -24,6 +23,14 @@ DEFAULT_DAYS = 397
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
 CA_NAME = "nmosauth-lite lab CA"
 EXPIRY_WARNING = 30 * 86400  # doctor warns this long before a certificate ends
+
+
+def validity(cert):
+    """(not before, not after), aware UTC; cryptography < 42 (bookworm: 38) has no *_utc."""
+    if hasattr(cert, "not_valid_after_utc"):
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+    u = datetime.timezone.utc
+    return cert.not_valid_before.replace(tzinfo=u), cert.not_valid_after.replace(tzinfo=u)
 
 
 class CertError(Exception):
@@ -68,15 +75,6 @@ def check_names(names, addresses):
     return dns, ips
 
 
-def _crypto():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    return x509, hashes, serialization, ec, ExtendedKeyUsageOID, NameOID
-
-
 def _read(path):
     try:
         with open(path, "rb") as f:
@@ -86,90 +84,6 @@ def _read(path):
     if len(data) > MAX_PEM_BYTES:
         raise CertError("%s is larger than %d bytes: not a PEM certificate or key" % (path, MAX_PEM_BYTES))
     return data
-
-
-def _key_pem(key):
-    _x, _h, serialization, _e, _u, _n = _crypto()
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _cert_pem(cert):
-    _x, _h, serialization, _e, _u, _n = _crypto()
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def load_or_make_ca(directory, days=MAX_DAYS, now=None):
-    """(ca cert, ca key, made) from `directory`/ca.pem + ca.key, made there first when absent."""
-    x509, hashes, serialization, ec, _u, NameOID = _crypto()
-    cert_path, key_path = os.path.join(directory, CA_CERT), os.path.join(directory, CA_KEY)
-    if os.path.exists(cert_path) or os.path.exists(key_path):
-        try:
-            cert = x509.load_pem_x509_certificate(_read(cert_path))
-        except ValueError:
-            raise CertError("%s is not a PEM certificate" % cert_path)
-        try:
-            key = serialization.load_pem_private_key(_read(key_path), None)
-        except (ValueError, TypeError):
-            raise CertError("%s is not an unencrypted PEM private key" % key_path)
-        if _pub(key.public_key()) != _pub(cert.public_key()):
-            raise CertError("%s does not belong to %s" % (key_path, cert_path))
-        return cert, key, False
-    ensure_private_dir(directory)
-    now = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    atomic_write(key_path, _key_pem(key), 0o600)  # the key first: a cert without its key is useless
-    atomic_write(cert_path, _cert_pem(cert), 0o644)
-    return cert, key, True
-
-
-def _pub(public_key):
-    from cryptography.hazmat.primitives import serialization
-
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def make_server_cert(directory, dns_names, ip_addresses, *, basename=None, days=DEFAULT_DAYS, now=None):
-    """Write `basename`.pem (the certificate) and `basename`.key (0600, written first) signed by the
-    directory's CA (made when absent). Returns a dict of the paths, names and validity."""
-    x509, hashes, serialization, ec, ExtendedKeyUsageOID, NameOID = _crypto()
-    dns, ips = check_names(dns_names, ip_addresses)
-    if not 1 <= days <= MAX_DAYS:
-        raise ValueError("--days must be 1..%d" % MAX_DAYS)
-    base = basename or (dns[0] if dns else ips[0]).replace("*", "wildcard").replace(":", "-")
-    if not 1 <= len(base) <= 64 or base[0] == "." or base in (CA_CERT[:-4],) or \
-            any(not (c.isascii() and (c.isalnum() or c in "._-")) for c in base):
-        raise ValueError("--basename %r: 1..64 letters, digits, '.', '_', '-', not 'ca'" % base[:80])
-    ca, ca_key, made = load_or_make_ca(directory, now=now)
-    t = datetime.datetime.fromtimestamp(time.time() if now is None else now, datetime.timezone.utc)
-    end = min(t + datetime.timedelta(days=days), ca.not_valid_after_utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0] if dns else ips[0])]))
-            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(t - datetime.timedelta(minutes=5)).not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    cert_path, key_path = os.path.join(directory, base + ".pem"), os.path.join(directory, base + ".key")
-    atomic_write(key_path, _key_pem(key), 0o600)
-    atomic_write(cert_path, _cert_pem(cert), 0o644)
-    return {"ca_file": os.path.abspath(os.path.join(directory, CA_CERT)), "ca_made": made,
-            "cert_file": os.path.abspath(cert_path), "key_file": os.path.abspath(key_path),
-            "names": dns, "addresses": ips, "not_after": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def load_error(cert_file, key_file, exc, cert_flag="--cert", key_flag="--key"):
@@ -249,14 +163,15 @@ def check_pair(cert_file, key_file, hosts=(), now=None):
         out.append((True, "%s: %s" % (cert_file, e)))
         return out
     t = time.time() if now is None else now
-    end, start = cert.not_valid_after_utc.timestamp(), cert.not_valid_before_utc.timestamp()
+    not_before, not_after = validity(cert)
+    end, start = not_after.timestamp(), not_before.timestamp()
     if t >= end:
-        out.append((True, "%s expired on %s" % (cert_file, cert.not_valid_after_utc.strftime("%Y-%m-%d"))))
+        out.append((True, "%s expired on %s" % (cert_file, not_after.strftime("%Y-%m-%d"))))
     elif end - t < EXPIRY_WARNING:
-        out.append((False, "%s expires on %s" % (cert_file, cert.not_valid_after_utc.strftime("%Y-%m-%d"))))
+        out.append((False, "%s expires on %s" % (cert_file, not_after.strftime("%Y-%m-%d"))))
     if t < start:
         out.append((True, "%s is not valid before %s (or the clock is wrong)"
-                    % (cert_file, cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M"))))
+                    % (cert_file, not_before.strftime("%Y-%m-%d %H:%M"))))
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = san.get_values_for_type(x509.DNSName)

@@ -17,6 +17,7 @@ from .. import jsonshim
 from ..errors import NmosAuthError
 from ..http11 import (NEED_DATA, BodyTooLargeError, Data, EndOfMessage, HTTPError,
                       ResponseParser, build_chunk, build_request_head)
+from .closing import abort, close_writers
 from .tlsutil import client_context
 
 log = logging.getLogger("nmosauth_lite.http.client")
@@ -95,7 +96,7 @@ class _Conn:
 
     def close(self):
         """Drop the connection now (a failed or unwanted one: no TLS close_notify wait)."""
-        self.writer.transport.abort()
+        abort(self.writer)
 
 
 class HTTPClient:
@@ -138,13 +139,7 @@ class HTTPClient:
     async def close(self):
         """Close pooled connections (politely, for at most half a second)."""
         pool, self._pool = self._pool, {}
-        writers = [conn.writer for conns in pool.values() for conn in conns]
-        for writer in writers:
-            writer.close()
-        if writers:
-            await asyncio.wait([asyncio.ensure_future(w.wait_closed()) for w in writers], timeout=0.5)
-        for writer in writers:
-            writer.transport.abort()
+        await close_writers([conn.writer for conns in pool.values() for conn in conns], 0.5)
 
     # --- convenience ----------------------------------------------------------
     async def get(self, url, **kw):

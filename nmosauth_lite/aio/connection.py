@@ -15,6 +15,7 @@ import sys
 from ..errors import ProtocolError
 from ..http11 import CLOSED, NEED_DATA, Data, HeaderError, HTTPError, RequestParser
 from ..logfield import escape
+from .closing import abort, close
 from .reply import ResponseWriter
 from .tlsutil import start_tls
 from .web import Request, Response, error_response
@@ -66,7 +67,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peername = tuple(peer[:2]) if peer else None
         if srv._draining:
-            transport.abort()
+            abort(transport)
             return
         now = self.started = self.loop.time()
         if not srv.admit(self, now):
@@ -87,7 +88,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
                                         ssl_shutdown_timeout=5.0)
         except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, ValueError):
             self.task = None
-            raw.abort()
+            abort(raw)
             self.connection_lost(None)  # SSLProtocol tells the app nothing during a handshake
             return
         self.task = None
@@ -105,7 +106,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
             if early[0]:
                 self.data_received(early[0])
             if early[1] and not self.closed and not self.eof_received():
-                transport.close()
+                close(transport)
 
     def data_received(self, data):
         if self.handshaking:  # TLS is up but start_tls has not handed us its transport yet
@@ -167,16 +168,16 @@ class _Connection(ResponseWriter, asyncio.Protocol):
         if self.handshaking:
             log.info("TLS handshake timeout from %s", self.peername)
             self.server.rejected("handshake_timeout")  # metrics (issue 14)
-            self.transport.abort()
+            abort(self.transport)
         elif now >= self.send_deadline or self.over_cap or self.transport.get_write_buffer_size():
-            self.transport.abort()  # also a peer that never reads what we wrote
+            abort(self.transport)  # also a peer that never reads what we wrote
         elif self.request is None:
             if self.phase == _HEAD:
                 log.info("request head timeout from %s", self.peername)
                 self.server.rejected("head_timeout")  # metrics (issue 14)
                 self._send_error(408, "request head timeout")
             else:
-                self.transport.close()
+                close(self.transport)
         elif not self.body_done:
             self.body_failed("request body timeout")
         self.deadline = _INF
@@ -221,7 +222,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
                         self.transport.resume_reading()
                     return
                 if event is CLOSED:
-                    self.transport.close()
+                    close(self.transport)
                     return
                 self._dispatch(event)
         finally:
@@ -267,7 +268,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
                 try:
                     result = await result
                 except ConnectionError:  # the client went away while we waited for it
-                    self.transport.abort()
+                    abort(self.transport)
                     return
                 except ProtocolError as exc:
                     result = error_response(exc.status_hint, exc.message)
@@ -290,14 +291,14 @@ class _Connection(ResponseWriter, asyncio.Protocol):
             self._send_error(500, "internal server error")
             return
         except ConnectionError:
-            self.transport.abort()
+            abort(self.transport)
             return
         except asyncio.CancelledError:
-            self.transport.abort()
+            abort(self.transport)
             raise
         except Exception:
             log.exception("response to %s failed", self.peername)
-            self.transport.abort()
+            abort(self.transport)
             return
         finally:
             self.task = None
@@ -310,7 +311,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
         self.body_since = None
         self.served += 1
         if not keep or self.closed or self.server._draining:
-            self.transport.close()
+            close(self.transport)
             return
         self.phase = _IDLE
         self.deadline = self.loop.time() + self.server.idle_timeout

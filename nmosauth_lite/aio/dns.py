@@ -16,6 +16,7 @@ import time
 
 from .. import dnssd, dnswire
 from ..errors import ConfigError, NmosAuthError
+from .closing import close, close_writers
 
 RESOLV_CONF = "/etc/resolv.conf"
 DEFAULT_TIMEOUT = 5.0  # resolv.conf(5) defaults: timeout 5 s, 2 attempts
@@ -187,7 +188,7 @@ class Resolver:
             transport.sendto(dnswire.build_query(qid, name, qtype))
             return await future
         finally:
-            transport.close()
+            close(transport)
 
     async def _tcp(self, server, name, qtype):
         self.stats["tcp"] += 1
@@ -200,11 +201,7 @@ class Resolver:
             head = await reader.readexactly(2)
             data = await reader.readexactly((head[0] << 8) | head[1])
         finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except OSError:
-                pass
+            await close_writers([writer], 1.0)
         msg = dnswire.parse_message(data)
         if not dnswire.is_response_to(msg, qid, name, qtype):
             raise dnswire.DNSError("TCP answer does not match the question")

@@ -23,6 +23,7 @@ from .boundary import (MAX_TRUST_CACHE, PUBLIC_ALLOW, REFUSED_METHODS, TOKEN_FRE
                        answer_response, canonical_path, forward_headers, guard_headers, is_in_networks,
                        is_websocket_upgrade, parse_networks, response_headers, target_refusal,
                        token_free_refusal, upstream_target)
+from .closing import abort
 from .files import is_loopback
 from .splice import splice
 from .tlsutil import client_context
@@ -47,7 +48,7 @@ class _Conn:
         self.idle_since = 0.0
 
     def abort(self):
-        self.writer.transport.abort()
+        abort(self.writer)
 
 
 class _Stale(Exception):

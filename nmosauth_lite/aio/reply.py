@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from ..http11 import HeaderError, build_chunk, build_fields, build_status_line, is_known_name
+from .closing import close
 from .web import error_response
 
 log = logging.getLogger("nmosauth_lite.http.server")
@@ -110,9 +111,9 @@ class ResponseWriter:
                 elif length is not None and sent != length:
                     raise ValueError("streamed body shorter than content_length")
         finally:
-            close = getattr(body, "aclose", None)
-            if close is not None:
-                await close()
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _drain(self):
         if self.closed:
@@ -154,7 +155,7 @@ class ResponseWriter:
             log.exception("upgraded connection handler failed")
         finally:
             srv._handed_over.discard(task)
-            transport.close()
+            close(transport)
 
     def _send_error(self, status, message, headers=()):
         resp = error_response(status, message, list(headers))
@@ -165,4 +166,4 @@ class ResponseWriter:
         out.append(b"\r\n")
         out.append(body)
         self.transport.write(b"".join(out))
-        self.transport.close()
+        close(self.transport)

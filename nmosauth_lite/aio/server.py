@@ -13,6 +13,7 @@ import gc
 import time
 
 from .admission import DEFAULT_GROUPING, FairTable, default_per_group
+from .closing import abort, close, close_server, stop_accepting
 from .connection import READ_HIGH_WATER, _Connection  # noqa: F401 (READ_HIGH_WATER: kept importable here)
 from .web import Request, Response, Router, error_response, json_response
 
@@ -197,10 +198,10 @@ class HTTPServer:
             return
         self._draining = True
         for srv in self._servers:
-            srv.close()
+            stop_accepting(srv)
         for conn in list(self._conns) + list(self._waiting):
             if conn.request is None:
-                conn.transport.close()
+                close(conn.transport)
         self._idle.clear()
         deadline = self._loop.time() + timeout
         # Wait for requests in flight (closed idle TLS connections may still be
@@ -211,11 +212,11 @@ class HTTPServer:
         for conn in list(self._conns) + list(self._waiting):
             if conn.task is not None:
                 conn.task.cancel()
-            conn.transport.abort()
+            abort(conn.transport)
         for task in list(self._handed_over):
             task.cancel()
         for srv in self._servers:
-            await srv.wait_closed()
+            await close_server(srv, max(deadline - self._loop.time(), 1.0))
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -240,12 +241,12 @@ class HTTPServer:
             if victim is not None:
                 self._evict(victim)
             elif slots.count(group) >= slots.per_group:
-                conn.transport.abort()  # one group holds its share: costs nothing more
+                abort(conn.transport)  # one group holds its share: costs nothing more
                 self.rejected("over_address_cap")  # metrics (issue 14)
                 return False
             else:
                 if len(self._waiting) >= max(8, self.max_connections // 8):
-                    conn.transport.abort()
+                    abort(conn.transport)
                     self.rejected("dropped_over_capacity")  # metrics (issue 14)
                     return False
                 conn.over_cap = True
@@ -277,9 +278,9 @@ class HTTPServer:
         idle = conn in self._idle
         self.forget(conn)
         if idle:
-            conn.transport.close()
+            close(conn.transport)
         else:
-            conn.transport.abort()
+            abort(conn.transport)
             self.rejected("evicted")  # metrics (issue 14)
 
     def _uncount(self, conn):

@@ -15,6 +15,7 @@ import time
 
 from ..guard import WS_EXPIRED_CODE, WS_EXPIRED_REASON
 from ..wsframe import FrameCursor, FrameError, build_close
+from .closing import abort, close
 
 log = logging.getLogger("nmosauth_lite.proxy")
 
@@ -41,7 +42,7 @@ async def splice(reader, writer, upstream, leftover=b"", deadline=None, clock=ti
             down.feed(leftover)
         except FrameError:
             upstream.abort()
-            writer.transport.abort()
+            abort(writer)
             return
         if leftover:
             writer.write(leftover)
@@ -76,14 +77,14 @@ async def _pump(src, dst):
             await dst.drain()
         _pass_eof(dst)
     except (OSError, RuntimeError):
-        dst.transport.abort()
+        abort(dst)
 
 
 def _pass_eof(dst):
     if dst.can_write_eof():
         dst.write_eof()
     else:
-        dst.close()
+        close(dst)
 
 
 async def _pump_frames(src, dst, cursor, stop_at, close_frame):
@@ -134,9 +135,9 @@ async def _pump_frames(src, dst, cursor, stop_at, close_frame):
         return EXPIRED
     except FrameError as exc:
         log.warning("WebSocket relay cut: %s", exc)
-        dst.transport.abort()
+        abort(dst)
     except (OSError, RuntimeError):
-        dst.transport.abort()
+        abort(dst)
     return None
 
 

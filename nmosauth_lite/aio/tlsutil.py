@@ -13,6 +13,7 @@ import os
 import ssl
 
 from ..errors import ConfigError
+from .closing import close
 
 # TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites are
 # OpenSSL's defaults, all of which qualify.
@@ -239,7 +240,7 @@ async def start_tls(loop, transport, protocol, sslcontext, *, server_side=True, 
     try:
         await waiter
     except BaseException:
-        transport.close()
+        close(transport)
         conmade.cancel()
         resume.cancel()
         raise

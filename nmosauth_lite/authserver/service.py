@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 
+from ..aio.certfiles import validity
 from ..aio.sdnotify import notify
 from ..errors import ConfigError
 from .config import LAB_WARNING
@@ -80,7 +81,7 @@ def _cert_usable(path, dns, ips):
             cert = x509.load_pem_x509_certificate(f.read())
     except (OSError, ValueError):
         return False
-    if cert.not_valid_after_utc.timestamp() - time.time() < RENEW_BEFORE:
+    if validity(cert)[1].timestamp() - time.time() < RENEW_BEFORE:  # cryptography 38 and later
         return False
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

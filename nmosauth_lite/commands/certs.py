@@ -41,7 +41,8 @@ def run(args):
         return 2
     import cryptography  # noqa: F401  making certificates needs it: the one-line hint otherwise
 
-    from ..aio.certfiles import CertError, make_server_cert
+    from ..aio.certfiles import CertError
+    from ..aio.certmake import make_server_cert
 
     try:
         out = make_server_cert(args.out, args.name, args.ip, basename=args.basename, days=args.days)

@@ -20,6 +20,7 @@ import time
 
 from ..aio.attach import AttachProxy, Registries
 from ..aio.client import HTTPClient
+from ..aio.closing import close
 from ..aio.keystore import KeyStore, Server
 from ..aio.oauth import CredentialStore, OAuthClient, ServerSelector, TokenManager
 from ..aio.proxy import AuthProxy
@@ -143,7 +144,7 @@ class Demo:
             writer.write(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % target.encode())
             data = await asyncio.wait_for(reader.read(), 10)
         finally:
-            writer.close()
+            close(writer)
         return int(data.split(b" ", 2)[1])
 
     async def registration_steps(self):

@@ -5,6 +5,7 @@ tokens carrying an x-nmos claim, RFC 7009 revocation. Served over TLS by werkzeu
 so we are not only compatible with ourselves."""
 
 import hmac
+import inspect
 import secrets
 import threading
 import time
@@ -19,7 +20,6 @@ from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask, jsonify
-from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 
 from client_support import make_pki, resource_server_for, run
@@ -28,6 +28,29 @@ from nmosauth_lite.aio.oauth import (BearerClient, CredentialStore, JWKSServer, 
                                      TokenManager)
 from nmosauth_lite.aio.tlsutil import server_context
 from nmosauth_lite.jws import parse
+
+try:  # authlib >= 1.7 signs with joserfc
+    from joserfc.jwk import KeySet, RSAKey
+
+    def _new_rsa_key(params):
+        return RSAKey.generate_key(2048, parameters=params, private=True)
+
+    def _client_key(jwks, headers):
+        return KeySet.import_key_set(jwks)
+
+    def _public_jwks(keys):
+        return KeySet(keys).as_dict(private=False)
+except ImportError:  # authlib 1.6: the newest that runs on Debian bookworm's cryptography 38 (issue 18)
+    from authlib.jose import JsonWebKey, KeySet, RSAKey
+
+    def _new_rsa_key(params):
+        return RSAKey.generate_key(2048, options=params, is_private=True)
+
+    def _client_key(jwks, headers):  # 1.6 wants the one key
+        return JsonWebKey.import_key_set(jwks).find_by_kid(headers["kid"])
+
+    def _public_jwks(keys):
+        return KeySet(keys).as_dict(is_private=False)
 
 IAT = "authlib-initial-token-" + secrets.token_urlsafe(8)
 PERMS = {"read": ["*"], "write": ["*"]}
@@ -77,8 +100,7 @@ class AuthlibAS:
     def __init__(self, pki):
         self.pki = pki
         self.clients, self.tokens, self.jtis, self.rats = {}, {}, set(), {}
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "authlib-1", "use": "sig", "alg": "RS256"},
-                                       private=True)
+        self.key = _new_rsa_key({"kid": "authlib-1", "use": "sig", "alg": "RS256"})
         self.registrations = 0
         self.readbacks = 0
         self.http = requests.Session()
@@ -113,8 +135,8 @@ class AuthlibAS:
                 outer.jtis.add(jti)
                 return True
 
-            def resolve_client_public_key(self, client):
-                return KeySet.import_key_set(outer.http.get(client.client_metadata["jwks_uri"], timeout=5).json())
+            def resolve_client_public_key(self, client, headers=None):  # headers: authlib 1.6
+                return _client_key(outer.http.get(client.client_metadata["jwks_uri"], timeout=5).json(), headers)
 
         class ClientCredentials(grants.ClientCredentialsGrant):
             TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
@@ -192,7 +214,10 @@ class AuthlibAS:
             def revoke_token(self, token, req):
                 token.revoked = True
 
-        server.register_client_auth_method("private_key_jwt", Assertion())
+        # authlib 1.6 takes the token URL (the one audience it accepts) here; it is set in start()
+        old_api = "token_url" in inspect.signature(JWTBearerClientAssertion.__init__).parameters
+        self.assertion = Assertion(None) if old_api else Assertion()
+        server.register_client_auth_method("private_key_jwt", self.assertion)
         server.register_grant(ClientCredentials)
         server.register_token_generator("client_credentials", Generator(
             "", expires_generator=lambda client, grant_type: 60))
@@ -207,7 +232,7 @@ class AuthlibAS:
 
         @app.get("/jwks")
         def jwks():
-            return jsonify(KeySet([outer.key]).as_dict(private=False))
+            return jsonify(_public_jwks([outer.key]))
 
         @app.post("/token")
         def token():
@@ -232,6 +257,8 @@ class AuthlibAS:
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=(self.pki.cert, self.pki.key))
         self.issuer = "https://localhost:%d" % self.httpd.server_port
         self.generator.issuer = self.issuer
+        if getattr(self.assertion, "token_url", "") is None:
+            self.assertion.token_url = self.issuer + "/token"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="authlib-as", daemon=True)
         self.thread.start()
         return self
