@@ -7,6 +7,7 @@ the same file, exactly as the CLI does. Fixtures are imported by the test module
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import threading
@@ -52,12 +53,22 @@ def validate(schema_name, obj):
 class Clock:
     def __init__(self):
         self.offset = 0.0
+        self.pinned = None
 
     def __call__(self):
-        return time.time() + self.offset
+        return self.pinned if self.pinned is not None else time.time() + self.offset
 
     def advance(self, seconds):
         self.offset += seconds
+
+    @contextlib.contextmanager
+    def stopped(self):
+        """Time stands still inside: a back-off cannot run out however slow the machine is."""
+        self.pinned = self()
+        try:
+            yield
+        finally:
+            self.pinned = None
 
 
 # --- the server in a thread ---------------------------------------------------------------------------
