@@ -35,7 +35,7 @@ def add_arguments(p):
 
 def _settings(args):
     from ..probe import parse_api
-    from .protect import parse_listen
+    from ..aio.address import parse_listen
 
     if not args.issuer_only:
         if not args.url:

@@ -12,6 +12,7 @@ SIGTERM or SIGINT: graceful shutdown, exit 0.
 
 import sys
 
+from ..aio.address import format_listen, parse_listen
 from ..aio.sdnotify import notify
 from ..errors import ConfigError
 
@@ -128,19 +129,6 @@ def _read_config(path):
             raise ConfigError("config file %s: %s must be %s" % (path, name, want.__name__))
         out[name] = value
     return out
-
-
-def parse_listen(text):
-    """'HOST:PORT' or '[V6]:PORT' -> (host, port)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        port = rest[1:] if sep and rest.startswith(":") else ""
-    else:
-        host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError("listen address %r: use HOST:PORT or [IPv6]:PORT" % text[:80])
-    return host, int(port)
 
 
 class AuditLog:
@@ -272,8 +260,7 @@ async def _serve(cfg):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    host = cfg["host"]
-    listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
+    listen = format_listen(cfg["host"], server.port)
     ready = {"listen": listen, "upstream": cfg["upstream"]}
     if metrics_server is not None:  # metrics hook
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
