@@ -73,6 +73,8 @@ def _is_host(text):
     if not text.isascii() or len(text) > 253:
         return False
     labels = text.rstrip(".").split(".")
+    if labels[-1].isdigit():  # RFC 3696 §2: never an all-numeric top label (1.2.3 is a typo'd address)
+        return False
     for label in labels:
         if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
             return False

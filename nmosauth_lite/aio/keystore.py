@@ -52,8 +52,11 @@ class Server:
 class KeyStore:
     def __init__(self, issuers=(), state_dir=None, ca_file=None, insecure_http=False,
                  algorithms=DEFAULT_ALGORITHMS, retry_after=DEFAULT_RETRY_AFTER, rng=None, clock=None,
-                 fetch_timeout=FETCH_TIMEOUT):
+                 fetch_timeout=FETCH_TIMEOUT, resolve=None):
         self.algorithms = tuple(algorithms)
+        # host name -> address chosen by the operator (--connect): connect there, keep the name
+        # for TLS and Host; wins over DNS-SD answers for the same name (IS-10 CL-03, DS-13)
+        self.resolve = {k.rstrip(".").lower(): v for k, v in (resolve or {}).items()}
         self.insecure_http = insecure_http
         self.ca_file = ca_file
         self.retry_after = retry_after
@@ -67,6 +70,8 @@ class KeyStore:
         self._changed = None  # a Future resolved when a fetch ends or priming stops
         self._wakeup = None
         self._clients = {}
+        self._discovered = set()  # issuers trusted because DNS-SD advertised them
+        self._adverts_seen = set()  # metadata URLs of adverts already trusted
         self.fetch_count = 0  # JWKS/metadata exchanges started: observability and tests
         self.files = KeyFiles(state_dir)  # persisted key sets (none without a state dir)
         for iss in issuers:
@@ -78,7 +83,7 @@ class KeyStore:
         """Trust `issuer` (configured, or discovered through DNS-SD). Loads its persisted keys."""
         check_issuer(issuer, self.insecure_http)
         if servers is None:
-            servers = [Server(metadata_url(issuer))]
+            servers = [Server(metadata_url(issuer), resolve=self.resolve)]
         known = self._servers.get(issuer)
         if known is not None:
             urls = set(s.metadata_url for s in known)
@@ -105,6 +110,7 @@ class KeyStore:
         """
         host = advert.host.rstrip(".").lower()
         resolve = {host: advert.addresses[0]} if advert.addresses else {}
+        resolve.update(self.resolve)
         server = Server(advert.metadata_url, resolve=resolve, loose=True)
         expected = "%s://%s:%d%s" % (advert.api_proto, host, advert.port,
                                      "/" + advert.api_selector if advert.api_selector else "")
@@ -123,24 +129,36 @@ class KeyStore:
     async def follow_discovery(self, cache, interval=60.0):
         """Keep trusting what DNS-SD advertises: `cache` is an aio.dns.DiscoveryCache
         (re-queried as records expire); servers that fail are marked so for a while."""
-        known = set()
         while True:
-            try:
-                adverts = await cache.get()
-            except (NmosAuthError, OSError) as e:
-                log.warning("DNS-SD discovery failed: %s", e)
-                adverts = []
-            for adv in adverts:
-                if adv.metadata_url in known:
-                    continue
-                try:
-                    iss = await self.add_discovered(adv)
-                    known.add(adv.metadata_url)
-                    log.info("trusting discovered issuer %s (%s)", iss, adv.instance)
-                except (NmosAuthError, OSError, asyncio.TimeoutError) as e:
-                    log.warning("discovered server %s unusable: %s", adv.metadata_url, e)
-                    cache.mark_failed(adv)
+            await self.discover_once(cache)
             await asyncio.sleep(interval)
+
+    async def discover_once(self, cache):
+        """One pass of follow_discovery: trust every advert not seen before whose metadata
+        checks out. Returns the issuers trusted so far this way."""
+        known = self._adverts_seen
+        try:
+            adverts = await cache.get()
+        except (NmosAuthError, OSError) as e:
+            log.warning("DNS-SD discovery failed: %s", e)
+            adverts = []
+        for adv in adverts:
+            if adv.metadata_url in known:
+                continue
+            try:
+                iss = await self.add_discovered(adv)
+                known.add(adv.metadata_url)
+                self._discovered.add(iss)
+                log.info("trusting discovered issuer %s (%s)", iss, adv.instance)
+            except (NmosAuthError, OSError, asyncio.TimeoutError) as e:
+                log.warning("discovered server %s unusable: %s", adv.metadata_url, e)
+                cache.mark_failed(adv)
+        return self.discovered
+
+    @property
+    def discovered(self):
+        """The issuers trusted because DNS-SD advertised them, sorted."""
+        return sorted(self._discovered)
 
     # --- the validator's interface ---------------------------------------------------
 

@@ -15,11 +15,13 @@ import sys
 from ..aio.address import format_listen, parse_listen
 from ..aio.sdnotify import notify
 from ..errors import ConfigError
+from . import issuers
 
 HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests to a Node"
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
 SHUTDOWN_GRACE = 10.0
+DISCOVERY_INTERVAL = 60  # --discover: DNS-SD is asked again this often (records' TTLs bound it too)
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
 SETTINGS = {
@@ -34,6 +36,8 @@ SETTINGS = {
     "trusted_proxies": (list, []), "max_per_address": (int, 0), "handshake_timeout": (float, 5.0),
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
+    # issue 22: finding the issuer on a device (commands/issuers.py)
+    "discover": (bool, False), "domain": (list, None), "nameserver": (list, None), "connect": (list, None),
 }
 
 
@@ -75,7 +79,8 @@ def add_arguments(p):
     p.add_argument("--key-wait", type=float, metavar="S",
                    help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
-                   help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
+                   help="with --issuer or --discover: wait this long at start-up for the issuers' keys (default 10)")
+    issuers.add_arguments(p)
 
 
 def load_settings(args):
@@ -92,8 +97,11 @@ def load_settings(args):
             raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
     if not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
-    if not cfg["jwks"] and not cfg["issuer"]:
-        raise ConfigError("give --jwks FILE or --issuer URL")
+    if not cfg["jwks"] and not cfg["issuer"] and not cfg["discover"]:
+        raise ConfigError("give --jwks FILE, --issuer URL or --discover")
+    cfg["reach"] = issuers.read(cfg)
+    if cfg["jwks"] and (cfg["discover"] or cfg["connect"]):
+        raise ConfigError("--discover and --connect fetch issuers' keys: they do not go with --jwks")
     if cfg["max_connections"] < 1 or cfg["max_body"] < 0:
         raise ConfigError("max_connections must be >= 1 and max_body >= 0")
     for name in ("head_timeout", "idle_timeout", "upstream_timeout", "handshake_timeout", "body_timeout"):
@@ -186,13 +194,9 @@ def _validator(cfg):
                            leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms)
     else:
         from ..aio.files import default_state_dir
-        from ..aio.keystore import KeyStore
 
-        try:
-            store = KeyStore(cfg["issuer"], state_dir=cfg["state_dir"] or default_state_dir(),
-                             ca_file=cfg["ca"], algorithms=algorithms)
-        except ValueError as e:
-            raise ConfigError(str(e))
+        store = issuers.key_store(cfg["issuer"], cfg["reach"], state_dir=cfg["state_dir"] or default_state_dir(),
+                                  ca_file=cfg["ca"], algorithms=algorithms)
         v = TokenValidator(keys=store, audience=cfg["audience"], leeway=cfg["leeway"], backend=cfg["backend"],
                            algorithms=algorithms)
     v.backend  # resolve now: an unavailable backend is a configuration error
@@ -266,6 +270,14 @@ async def _serve(cfg):
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
+    following = None
+    if cfg["reach"].discover:
+        # issue 22: what DNS-SD advertises is trusted before priming (bounded), then followed
+        found, cache = await issuers.trust_discovered(store, cfg["reach"], cfg["startup_timeout"])
+        if not found:
+            log.warning("--discover: no usable authorization server advertised yet; still looking every %d s",
+                        DISCOVERY_INTERVAL)
+        following = asyncio.ensure_future(store.follow_discovery(cache, DISCOVERY_INTERVAL))
     if store is not None:
         # Issue 12 §1: keys first, then READY (bounded: an AS that is down delays us, never blocks
         # us); requests arriving meanwhile wait up to key_wait for the fetch (RS-07 503 after).
@@ -288,6 +300,9 @@ async def _serve(cfg):
         if metrics_server is not None:  # metrics hook
             await metrics_server.shutdown(1.0)
         await proxy.close()
+        if following is not None:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
         if refresher is not None:
             refresher.cancel()
             await asyncio.gather(refresher, return_exceptions=True)

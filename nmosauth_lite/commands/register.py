@@ -15,6 +15,7 @@ import json
 import sys
 
 from ..errors import ConfigError
+from . import issuers
 
 HELP = "register this device with an IS-10 authorization server (RFC 7591)"
 DEFAULT_TIMEOUT = 30.0
@@ -22,7 +23,7 @@ DEFAULT_CONFIG = "/etc/nmosauth-lite/config.toml"
 MAX_CONFIG = 1 << 20
 # [client] settings: name -> type (flags of the same name, with - for _, win)
 CONFIG_KEYS = {"manufacturer": str, "product": str, "serial": str, "scope": str, "auth": str, "issuer": str,
-               "discover": bool, "domain": list, "nameserver": list, "ca": str, "state_dir": str, "key_file": str,
+               "discover": bool, "domain": list, "nameserver": list, "connect": list, "ca": str, "state_dir": str, "key_file": str,
                "initial_token_file": str, "jwks_uri": str, "jwks_listen": str, "jwks_cert": str, "jwks_key": str,
                "redirect_base": str}
 
@@ -30,13 +31,8 @@ CONFIG_KEYS = {"manufacturer": str, "product": str, "serial": str, "scope": str,
 def add_selection_arguments(p):
     p.add_argument("--config", metavar="FILE", help="device config with a [client] table (default %s when it "
                    "exists)" % DEFAULT_CONFIG)
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--issuer", metavar="URL", help="the authorization server's issuer identifier")
-    where.add_argument("--discover", action="store_true", help="find it by unicast DNS-SD (_nmos-auth._tcp)")
-    p.add_argument("--domain", action="append", default=[], metavar="D", help="DNS-SD domain (repeatable; "
-                   "default: search/domain of /etc/resolv.conf)")
-    p.add_argument("--nameserver", action="append", default=[], metavar="IP:PORT",
-                   help="DNS server (repeatable; default: /etc/resolv.conf)")
+    p.add_argument("--issuer", metavar="URL", help="the authorization server's issuer identifier")
+    issuers.add_arguments(p)  # --discover --domain --nameserver --connect (IS-10 CL-01)
     p.add_argument("--dev", action="store_true", help="also accept development adverts (pri >= 100, IS-10 DS-09)")
     p.add_argument("--ca", metavar="FILE", help="CA certificates to trust besides the system store (IS-10 CL-04)")
     p.add_argument("--state-dir", metavar="DIR", help="where registrations are kept (default: $STATE_DIRECTORY, "
@@ -135,14 +131,8 @@ def build(args, *, name, grant, client_id=None, client_secret=None):
         auth = "client_secret_basic"
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
-    discovery = None
-    if args.discover:
-        from ..aio.dns import DiscoveryCache
-
-        discovery = DiscoveryCache(domains=args.domain or None, nameservers=args.nameserver or None, dev=args.dev,
-                                   timeout=min(5.0, args.timeout / 4))
-    elif args.domain or args.nameserver:
-        raise ConfigError("--domain and --nameserver go with --discover")
+    reach = issuers.read(args)
+    discovery = reach.cache(dev=args.dev, timeout=min(issuers.DISCOVERY_TIMEOUT, args.timeout / 4))
     role = "controller" if grant == "authorization_code" else "node"
     store = CredentialStore(args.state_dir or default_state_dir(), args.key_file) if client_id is None else None
     key = None
@@ -152,7 +142,7 @@ def build(args, *, name, grant, client_id=None, client_secret=None):
         key = store.signing_key()
     selector = ServerSelector(issuers=[args.issuer] if args.issuer else (), discovery=discovery, ca_file=args.ca,
                               role=role, auth_method=auth, register=client_id is None,
-                              alg=key.alg if key else None)
+                              alg=key.alg if key else None, resolve=reach.connect)
     client = OAuthClient(selector, store, name=name, scope=args.scope, grant=grant, auth_method=auth,
                          initial_token=args.initial_token, jwks_uri=args.jwks_uri, signing_key=key,
                          client_id=client_id, client_secret=client_secret,

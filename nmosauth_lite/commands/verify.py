@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..errors import ConfigError
+from .issuers import DISCOVERY_OPTIONS
 
 HELP = "validate a bearer token for one request and print the decision as JSON"
 
@@ -33,7 +34,8 @@ OPTIONS = (
     ("--backend", "str", "auto", None, "auto, cryptography or pure"),
     ("--strict", "flag", False, None, "IS-10 strict profile: accept RS512 only"),
     ("--token", "str", None, "TOKEN", "the bare JWT, or - to read it from stdin; absent = no credentials"),
-)
+) + DISCOVERY_OPTIONS  # --discover --domain --nameserver --connect (commands/issuers.py)
+DISCOVERY_WAIT = 10.0  # --discover: the most verify waits for DNS-SD and the advertised metadata
 
 
 def add_arguments(p):
@@ -134,8 +136,10 @@ def run(args):
 
     if args.backend not in ("auto", "cryptography", "pure"):
         raise ConfigError("unknown backend '%s' (choose auto, cryptography or pure)" % args.backend[:32])
-    if args.jwks is None and not args.issuer:
-        raise ConfigError("give --jwks FILE or --issuer URL")
+    if args.jwks is None and not args.issuer and not args.discover:
+        raise ConfigError("give --jwks FILE, --issuer URL or --discover")
+    if args.jwks is not None and (args.discover or args.connect):
+        raise ConfigError("--discover and --connect fetch issuers' keys: they do not go with --jwks")
     algorithms = IS10_STRICT_ALGORITHMS if args.strict else DEFAULT_ALGORITHMS
     token = args.token
     if token == "-":
@@ -158,12 +162,17 @@ def run(args):
 async def _check_with_issuers(args, token, algorithms):
     """Keys from the persisted cache (refreshed when due), one on-demand fetch for an unknown kid."""
     from ..aio.files import default_state_dir
-    from ..aio.keystore import KeyStore
     from ..validator import TokenValidator
+    from . import issuers
 
-    store = KeyStore(args.issuer, state_dir=args.state_dir or default_state_dir(), ca_file=args.ca,
-                     algorithms=algorithms)
+    reach = issuers.read(args)
+    store = issuers.key_store(args.issuer, reach, state_dir=args.state_dir or default_state_dir(), ca_file=args.ca,
+                              algorithms=algorithms)
     try:
+        if reach.discover:
+            found, _ = await issuers.trust_discovered(store, reach, DISCOVERY_WAIT)
+            if not found and not args.issuer:
+                sys.stderr.write("nmosauth-lite verify: --discover found no usable authorization server\n")
         v = TokenValidator(keys=store, audience=args.audience, leeway=args.leeway, backend=args.backend,
                            algorithms=algorithms)
         v.backend

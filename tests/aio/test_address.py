@@ -54,7 +54,7 @@ def test_parse_connect_maps_names_to_addresses():
 
 @pytest.mark.parametrize("bad", ["auth.example.com", "=192.0.2.1", "auth.example.com=", "a b=192.0.2.1",
                                  "auth=192.0.2.1 x", "-bad.test=192.0.2.1", "a..b=192.0.2.1",
-                                 "h=" + "x" * MAX_ADDRESS, "münchen.test=192.0.2.1", "a.test=http://x/"])
+                                 "h=" + "x" * MAX_ADDRESS, "a.test=1.2.3", "a.test=10.0.0.256", "münchen.test=192.0.2.1", "a.test=http://x/"])
 def test_parse_connect_refuses_malformed(bad):
     with pytest.raises(ConfigError):
         parse_connect([bad])

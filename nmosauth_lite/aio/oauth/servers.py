@@ -71,6 +71,7 @@ class ServerSelector:
         self.discovery = discovery
         self.role, self.auth_method, self.register, self.alg = role, auth_method, register, alg
         self._addresses = {k.rstrip(".").lower(): v for k, v in (resolve or {}).items()}
+        self._fixed = set(self._addresses)  # the operator's overrides win over DNS-SD answers
         self._own_http = http is None
         self.http = http or HTTPClient(ca_file=ca_file, insecure_http=insecure_http, resolve=self._resolve,
                                        connect_timeout=CONNECT_TIMEOUT, read_timeout=request_timeout,
@@ -107,8 +108,9 @@ class ServerSelector:
                                                "/" + adv.api_selector if adv.api_selector else "")
                     c = self._seen[adv.metadata_url] = Candidate(issuer, adv.metadata_url, True, adv)
                 c.advert = adv
-                if adv.addresses:
-                    self._addresses[adv.host.rstrip(".").lower()] = adv.addresses[0]
+                host = adv.host.rstrip(".").lower()
+                if adv.addresses and host not in self._fixed:
+                    self._addresses[host] = adv.addresses[0]
                 out.append(c)
         now = time.monotonic()
         good = [c for c in out if self._failed.get(c.key(), 0) <= now]
