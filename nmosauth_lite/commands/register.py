@@ -38,8 +38,9 @@ def add_selection_arguments(p):
     p.add_argument("--state-dir", metavar="DIR", help="where registrations are kept (default: $STATE_DIRECTORY, "
                    "/var/lib/nmosauth-lite as root, ~/.local/state/nmosauth-lite otherwise)")
     p.add_argument("--key-file", metavar="FILE", help="key sealing stored secrets, kept outside the state "
-                   "directory (default: $CREDENTIALS_DIRECTORY/nmosauth-lite-client.key, "
-                   "/etc/nmosauth-lite/client-credentials.key as root, ~/.config/nmosauth-lite/ otherwise)")
+                   "directory (default: $CREDENTIALS_DIRECTORY/nmosauth-lite-client.key; with --state-dir DIR, "
+                   "DIR-client-credentials.key beside it; else /etc/nmosauth-lite/client-credentials.key as "
+                   "root, ~/.config/nmosauth-lite/ otherwise)")
     p.add_argument("--auth", choices=["client_secret_basic", "private_key_jwt"], default=None,
                    help="client authentication (default client_secret_basic; IS-10 CL-12)")
     p.add_argument("--initial-token", metavar="T", help="initial access token for registration (IS-10 CL-11)")
@@ -134,7 +135,12 @@ def build(args, *, name, grant, client_id=None, client_secret=None):
     reach = issuers.read(args)
     discovery = reach.cache(dev=args.dev, timeout=min(issuers.DISCOVERY_TIMEOUT, args.timeout / 4))
     role = "controller" if grant == "authorization_code" else "node"
-    store = CredentialStore(args.state_dir or default_state_dir(), args.key_file) if client_id is None else None
+    store = None
+    if client_id is None:
+        from ..aio.oauth.secretbox import default_key_file
+
+        # an explicit --state-dir keeps the key beside it, never in /etc or $HOME (issue 22 item 8)
+        store = CredentialStore(args.state_dir or default_state_dir(), args.key_file or default_key_file(args.state_dir))
     key = None
     if auth == "private_key_jwt":
         if store is None:
