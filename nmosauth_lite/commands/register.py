@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from . import issuers
 
 HELP = "register this device with an IS-10 authorization server (RFC 7591)"
+EXIT_AWAITING_APPROVAL = 3  # registered, but the operator has not approved it yet (no initial access token)
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONFIG = "/etc/nmosauth-lite/config.toml"
 MAX_CONFIG = 1 << 20
@@ -205,15 +206,52 @@ def run(args):
 
     async def main():
         async def op(c, meta):
-            return await client.registration(c, meta)
+            fresh = client.store.load(c.issuer) is None
+            rec = await client.registration(c, meta)
+            return rec, await awaits_approval(client, c, meta, rec, fresh and not args.initial_token)
         try:
             return await with_jwks(jwks, lambda: selector.run(op, args.timeout))
         finally:
             await selector.close()
 
     try:
-        rec = asyncio.run(main())
+        rec, waiting = asyncio.run(main())
     except (OAuthError, NoServerError, Unavailable) as e:
         return report(e)
     sys.stdout.write(json.dumps(client.store.redacted(rec), indent=2, sort_keys=True) + "\n")
+    if waiting:
+        sys.stderr.write("nmosauth-lite register: registered as %s, but the registration awaits the operator's "
+                         "approval at %s (%s); no token until then: run register again to check\n"
+                         % (rec["client_id"], rec["issuer"], waiting))
+        return EXIT_AWAITING_APPROVAL
     return 0
+
+
+async def awaits_approval(client, c, meta, rec, unauthenticated):
+    """None when the registration can be used now; else why it cannot yet (issue 22 item 6).
+
+    The lite AS marks a held registration (oauth.APPROVAL_FIELD). A Node's registration made
+    without an initial access token, or still marked, is checked with one client_credentials
+    request: a refusal as unauthorized_client or invalid_client means "awaits approval" (IS-10
+    AS-21 2.); success clears the mark. A controller's (authorization_code) has only the mark."""
+    from .. import oauth
+
+    marked = rec.get("approval") == "pending"
+    if not (marked or unauthenticated):
+        return None
+    if client.grant != "client_credentials":
+        return "marked pending by the server" if marked else None
+    try:
+        await client.token_request(c, meta, oauth.client_credentials_form(client.scope))
+    except oauth.OAuthError as e:
+        if getattr(e, "error", None) not in ("unauthorized_client", "invalid_client"):
+            raise
+        if not marked:
+            client.store.save(dict(rec, approval="pending"))
+        return "the token endpoint said: %s" % (getattr(e, "description", None) or e.error)
+    if marked:
+        fresh = dict(rec)
+        fresh.pop("approval", None)
+        client.store.save(fresh)
+        rec.pop("approval", None)
+    return None

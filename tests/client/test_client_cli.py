@@ -176,3 +176,23 @@ def test_register_and_token_reach_an_unresolvable_issuer_with_connect(tmp_path, 
         assert wrong.returncode == 1  # nothing listens there: the override is really used
     finally:
         s.stop()
+
+
+def test_register_without_initial_token_says_it_awaits_approval_and_exits_3(srv, tmp_path):
+    """issue 22 item 6 (IS-10 AS-21 2.): a held registration is not a success; approval turns it into one."""
+    args = ["register"] + _common(srv, tmp_path, "held") + ["--name", NAME + "-held", "--scope", "registration"]
+    r = cli(*args, check=False)
+    assert r.returncode == 3, r.stderr
+    rec = json.loads(r.stdout)
+    assert "awaits the operator's approval" in r.stderr and rec["client_id"] in r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    again = cli(*args, check=False)  # still held: same record, same answer, nothing registered twice
+    assert again.returncode == 3 and json.loads(again.stdout)["client_id"] == rec["client_id"]
+    t = cli("token", *_common(srv, tmp_path, "held"), "--scope", "registration", check=False)
+    assert t.returncode == 3 and "approval" in t.stderr
+    approved = json.loads(srv.admin("client", "approve", rec["client_id"]).stdout)
+    assert approved["approved"] == rec["client_id"]
+    ok = cli(*args)
+    assert json.loads(ok.stdout)["client_id"] == rec["client_id"] and ok.stderr == ""
+    assert "approval" not in json.loads(ok.stdout)
+    cli("token", *_common(srv, tmp_path, "held"), "--scope", "registration")
