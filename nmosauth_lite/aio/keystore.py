@@ -24,8 +24,10 @@ from ..errors import KeyFetchPendingError, KeyFormatError, NmosAuthError, Remote
 from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_url
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
+from ..oauth import backoff_delay
 from .client import ClientError, HTTPClient
 from .keyfiles import MAX_JWKS_BYTES, KeyFiles
+from .ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.keys")
 
@@ -33,7 +35,11 @@ DEFAULT_RETRY_AFTER = 2  # seconds told to clients while a key is fetched (RS-07
 FETCH_TIMEOUT = 10.0  # per server, metadata + JWKS
 DEFAULT_KEY_WAIT = 2.0  # seconds a request may wait for a key fetch in flight (issue 12 §1)
 DEFAULT_STARTUP_TIMEOUT = 10.0  # prime(): the most start-up waits for the issuers' keys
-STARTUP_RETRY = (0.1, 0.5)  # prime(): first and longest pause between tries of a silent issuer
+# prime(): randomized exponential back-off between tries of a silent issuer, the formula the client
+# uses too (oauth.backoff_delay: uniform in [d/2, d], d = base * 2**attempt capped): (base, cap) s.
+# Jitter keeps a site's Nodes, powered up together, from asking the AS in lock-step (issue 22 item 7).
+STARTUP_RETRY = (0.25, 4.0)
+WARN_INTERVAL = 60.0  # a repeated warning of one cause is logged at most once a minute
 
 
 class Server:
@@ -72,6 +78,8 @@ class KeyStore:
         self._clients = {}
         self._discovered = set()  # issuers trusted because DNS-SD advertised them
         self._adverts_seen = set()  # metadata URLs of adverts already trusted
+        self._running = False  # run() is refreshing in the background: a "next try" will happen
+        self.warn = RateLimitedLog(log, WARN_INTERVAL)
         self.fetch_count = 0  # JWKS/metadata exchanges started: observability and tests
         self.files = KeyFiles(state_dir)  # persisted key sets (none without a state dir)
         for iss in issuers:
@@ -131,7 +139,7 @@ class KeyStore:
         (re-queried as records expire); servers that fail are marked so for a while."""
         while True:
             await self.discover_once(cache)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval * (0.75 + 0.5 * self._rng()))  # jittered: Nodes do not ask in step
 
     async def discover_once(self, cache):
         """One pass of follow_discovery: trust every advert not seen before whose metadata
@@ -140,7 +148,7 @@ class KeyStore:
         try:
             adverts = await cache.get()
         except (NmosAuthError, OSError) as e:
-            log.warning("DNS-SD discovery failed: %s", e)
+            self.warn.warning("dns-sd", "DNS-SD discovery failed: %s", e)
             adverts = []
         for adv in adverts:
             if adv.metadata_url in known:
@@ -151,7 +159,8 @@ class KeyStore:
                 self._discovered.add(iss)
                 log.info("trusting discovered issuer %s (%s)", iss, adv.instance)
             except (NmosAuthError, OSError, asyncio.TimeoutError) as e:
-                log.warning("discovered server %s unusable: %s", adv.metadata_url, e)
+                self.warn.warning(("advert", adv.metadata_url), "discovered server %s unusable: %s",
+                                  adv.metadata_url, e)
                 cache.mark_failed(adv)
         return self.discovered
 
@@ -220,12 +229,15 @@ class KeyStore:
 
     async def prime(self, timeout=DEFAULT_STARTUP_TIMEOUT, retry=STARTUP_RETRY):
         """Start-up (before READY): fetch every trusted issuer's keys once, and retry those
-        still without a key (an authorization server starting at the same moment) until each
-        has keys or `timeout` passed. Returns the issuers still without keys. Bounded: an AS
-        that is down delays start-up by `timeout` at most, then RS-07 503s remain."""
+        still without a key (an authorization server starting at the same moment) with
+        randomized exponential back-off (STARTUP_RETRY) until each has keys or `timeout`
+        passed. Returns the issuers still without keys. Bounded: an AS that is down delays
+        start-up by `timeout` at most, then RS-07 503s remain and the background back-off
+        (jwks_cache, RS-03) takes over. Every line logged names the real next attempt."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        pause, longest = retry
+        base, cap = retry
+        attempt = 0
         self._priming = True
         try:
             todo = list(self._issuers)
@@ -239,15 +251,25 @@ class KeyStore:
                 left = deadline - loop.time()
                 if not todo or left <= 0:
                     break
-                await asyncio.sleep(min(pause, left))
-                pause = min(pause * 2, longest)
+                pause = backoff_delay(attempt, self._rng(), base, cap)
+                attempt += 1
+                if pause >= left:
+                    break  # no try fits before the deadline: the background back-off decides
+                for iss in todo:
+                    self.warn.warning(("prime", iss), "start-up: keys of %s not fetched yet (%s); next try in %.2f s",
+                                      iss, self._issuers[iss].last_error or "no answer", pause)
+                await asyncio.sleep(pause)
         finally:
             self._priming = False
             self._signal()
         missing = [iss for iss in self._issuers if not self._issuers[iss].keys]
+        now = self._clock()
         for iss in missing:
-            log.warning("no keys for %s after %.1f s at start-up: its tokens get 503 until a fetch succeeds",
-                        iss, timeout)
+            state = self._issuers[iss]
+            # one step of the steady back-off for the whole start-up, not one per start-up try
+            delay = state.fetch_failed(now, self._rng, state.last_error or "no answer at start-up")
+            log.warning("no keys for %s after %.1f s at start-up: its tokens get 503 until a fetch succeeds; "
+                        "next try in %.0f s", iss, timeout, delay)
         return missing
 
     async def wait(self, iss, timeout):
@@ -278,6 +300,13 @@ class KeyStore:
     async def run(self):
         """Background refresh loop; cancel it to stop."""
         self._wakeup = asyncio.Event()
+        self._running = True
+        try:
+            await self._refresh_forever()
+        finally:
+            self._running = False
+
+    async def _refresh_forever(self):
         while True:
             await self.refresh()
             now = self._clock()
@@ -311,13 +340,24 @@ class KeyStore:
         for server in self._servers[iss]:
             try:
                 await asyncio.wait_for(self._fetch_from(state, server), self.fetch_timeout * 2)
+                for key in (("fetch", iss, server.metadata_url), ("none", iss), ("prime", iss)):
+                    self.warn.forget(key)  # over: a new failure is worth a line at once
                 return
             except (NmosAuthError, asyncio.TimeoutError, OSError) as e:
                 reason = str(e) or type(e).__name__
                 errors.append(reason)
-                log.warning("key fetch for %s from %s failed: %s", iss, server.metadata_url, reason)
-        delay = state.fetch_failed(self._clock(), self._rng, "; ".join(errors)[:300])
-        log.warning("no server answered for %s; keeping %d keys, next try in %.0f s", iss, len(state.keys), delay)
+                self.warn.warning(("fetch", iss, server.metadata_url), "key fetch for %s from %s failed: %s", iss,
+                                  server.metadata_url, reason)
+        reason = "; ".join(errors)[:300]
+        if self._priming:  # prime() retries on its own schedule and logs that
+            state.last_error = reason
+            return
+        delay = state.fetch_failed(self._clock(), self._rng, reason)
+        if self._running:
+            self.warn.warning(("none", iss), "no server answered for %s; keeping %d keys, next try in %.0f s", iss,
+                              len(state.keys), delay)
+        else:  # a one-shot command: nothing will try again
+            log.warning("no server answered for %s; keeping %d keys", iss, len(state.keys))
 
     async def _fetch_from(self, state, server):
         client = self._client(server)

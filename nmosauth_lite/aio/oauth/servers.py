@@ -19,6 +19,7 @@ from ... import challenge, oauth
 from ...errors import NmosAuthError, RemoteError
 from ...issuer import check_issuer, check_metadata, metadata_url
 from ..client import ClientError, HTTPClient
+from ..ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.oauth.servers")
 
@@ -82,6 +83,7 @@ class ServerSelector:
         self.failed_hold = failed_hold
         self.metadata_ttl = metadata_ttl
         self._failed = {}  # candidate key -> until (monotonic)
+        self.warn = RateLimitedLog(log)  # repeated failures: one line per cause per minute
         self._seen = {}  # metadata URL -> Candidate (keeps fetched metadata across discovery runs)
 
     def _resolve(self, host):
@@ -172,7 +174,8 @@ class ServerSelector:
                     self.mark_good(c)
                     return result
                 except Unavailable as e:
-                    log.warning("authorization server %s unusable: %s", c.issuer, e.message)
+                    self.warn.warning(("unusable", c.issuer), "authorization server %s unusable: %s", c.issuer,
+                                      e.message)
                     reasons.append(e.message)
                     retry_after = max(retry_after, e.retry_after or 0)
                     self.mark_failed(c)
@@ -183,5 +186,7 @@ class ServerSelector:
                 exc.retry_after = retry_after or None
                 raise exc
             wait = max(oauth.backoff_delay(attempt, self._rng(), BACKOFF_BASE, BACKOFF_CAP), retry_after)
+            if wait < left:  # the line names the real next round (issue 22 item 7)
+                self.warn.warning("round", "no authorization server usable; next round in %.1f s", wait)
             await asyncio.sleep(min(left, wait))
             attempt += 1
