@@ -69,8 +69,7 @@ def __getattr__(name):
 # production-line tools, and both sign tokens (they need cryptography, which the bundle never
 # carries). From the bundle they are simply not commands (cli lists only the modules it finds).
 OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth_lite/commands/probe.py",
-              "nmosauth_lite/probe.py", "nmosauth_lite/probe_challenge.py", "nmosauth_lite/probe_issuer.py",
-              "nmosauth_lite/probe_run.py")
+              "nmosauth_lite/probe/")
 
 sys.path.insert(0, ROOT)
 
