@@ -44,18 +44,29 @@ class FirstBytes:
             # A duplicate descriptor: asyncio refuses readers on a transport's own one.
             self.sock = raw.dup()
             self.sock.setblocking(False)
+            first = self._peek()
+            if first is not None:  # the first bytes are there already: no reader, no extra turn
+                self.cancel()
+                loop.call_soon(callback, first)
+                return
             loop.add_reader(self.sock.fileno(), self._readable)
         except (OSError, RuntimeError, NotImplementedError):  # e.g. a proactor loop: no peeking
             self.cancel()
             loop.call_soon(callback, None)
 
-    def _readable(self):
+    def _peek(self):
+        """The first bytes (b"" at EOF or on an error), or None while nothing has arrived."""
         try:
-            data = self.sock.recv(PEEK_BYTES, socket.MSG_PEEK)
+            return self.sock.recv(PEEK_BYTES, socket.MSG_PEEK)
         except (BlockingIOError, InterruptedError):
-            return
+            return None
         except OSError:
-            data = b""
+            return b""
+
+    def _readable(self):
+        data = self._peek()
+        if data is None:
+            return
         self.cancel()
         self.callback(data)
 
