@@ -7,10 +7,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv sysdeps run example test test-py test-pure test-mpy bench bundle clean
 
+# Progress for the long first run (issue 22): what is being installed, before each silent step.
+TEST_EXTRA = $(PY) -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb")); print(" ".join(r.split(">")[0].split("=")[0] for r in d["project"]["optional-dependencies"]["test"]))'
+
 $(STAMP): pyproject.toml
+	@echo "make: setting up $(VENV) (the first run, or pyproject.toml changed: about a minute)"
 	PY=$(PY) sh tools/sysdeps.sh venv
+	@echo "make: [1/2] creating the virtual environment $(VENV) with $(PY)"
 	$(PY) -m venv $(VENV)
+	@echo "make: [2/2] pip is downloading and installing nmosauth-lite (editable) and its [test] extra:"
+	@echo "make:       $$($(TEST_EXTRA) 2>/dev/null || echo 'see pyproject.toml')"
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@echo "make: $(VENV) is ready ($(BIN)/nmosauth-lite)"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -82,6 +90,7 @@ bundle: $(BUNDLE_STAMP)
 
 bench: venv
 	sh tools/sysdeps.sh bench
+	$(BIN)/pip install -q --disable-pip-version-check -r tools/bench-requirements.txt
 	$(BIN)/python tools/bench_all.py --write
 
 clean:

@@ -16,7 +16,7 @@
 #   --root DIR     install below DIR; no apt, no users, no chown, no systemctl: the users and
 #                  owners are made at first boot from sysusers.d and tmpfiles.d (see board/README)
 #   --protect-cert FILE, --protect-key FILE   protect's TLS chain and key, to tls/protect/
-#   --as-cert FILE, --as-key FILE             the authorization server's, to tls/as/
+#   --as-cert FILE, --as-key FILE             the authorization server's, to tls/as/ (always in pairs)
 #   --enable UNIT  enable and start `protect` or `as` (repeatable; not with --root)
 set -eu
 
@@ -66,6 +66,17 @@ etc="$root/etc/nmosauth-lite"
 units="$root/etc/systemd/system"
 sysusers="$root/usr/local/lib/sysusers.d"
 tmpfiles="$root/usr/local/lib/tmpfiles.d"
+# A certificate goes with its key: half a pair would install a unit that restart-loops (issue 22).
+half() {
+    if [ -n "$1" ] && [ -z "$2" ]; then
+        echo "install.sh: $3 needs $4 too (a certificate and its key go together; nothing installed)" >&2
+        exit 2
+    fi
+}
+half "$protect_cert" "$protect_key" --protect-cert --protect-key
+half "$protect_key" "$protect_cert" --protect-key --protect-cert
+half "$as_cert" "$as_key" --as-cert --as-key
+half "$as_key" "$as_cert" --as-key --as-cert
 for f in "$protect_cert" "$protect_key" "$as_cert" "$as_key"; do
     [ -z "$f" ] || [ -f "$f" ] || die "no such file: $f"
 done

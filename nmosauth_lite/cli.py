@@ -39,6 +39,7 @@ COMMANDS = {
     "demo": "demo",
     "doctor": "doctor",
     "probe": "probe",
+    "certs": "certs",
 }
 
 
@@ -59,7 +60,7 @@ MAX_OPTION_NAME = 32
 # optional package (top-level module) -> the extra that installs it, for the one-line hint
 EXTRA_FOR_MODULE = {"cryptography": "crypto", "ecdsa": "fallback"}
 # commands whose need for cryptography is the authorization server's: they name the [as] extra
-EXTRA_FOR_COMMAND = {"as": "as", "demo": "as", "probe": "as"}
+EXTRA_FOR_COMMAND = {"as": "as", "demo": "as", "probe": "as", "certs": "as"}
 
 
 def is_option_shaped(token):

@@ -2,7 +2,9 @@
 
 Owns: checking an issuer URL (https, no query or fragment: RFC 8414 §2), the
 metadata URL with the well-known segment inserted before the issuer's path
-(RFC 8414 §3.1; IS-10 RS-06), validating a fetched metadata document (its
+(RFC 8414 §3.1; IS-10 RS-06) and the two other places servers put it (the
+segment appended to the issuer, and OpenID Connect Discovery's
+`openid-configuration`), tried in that order by aio/metadata.py; validating a fetched metadata document (its
 `issuer` must equal the issuer we asked, RFC 8414 §3.3; `jwks_uri` must be
 https), and the looser issuer comparison IS-10 DS-14 asks for when the issuer
 was built from a DNS-SD answer. No I/O; the key store and OAuth client fetch.
@@ -11,6 +13,12 @@ was built from a DNS-SD answer. No I/O; the key store and OAuth client fetch.
 from .errors import ConfigError, RemoteError
 
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
+OIDC_WELL_KNOWN = "/.well-known/openid-configuration"  # OpenID Connect Discovery 1.0 §4
+# The metadata locations tried for a configured issuer, in this order (names are logged and shown):
+#   rfc8414               https://host/.well-known/oauth-authorization-server/<path>  (RFC 8414 §3.1)
+#   issuer-appended       <issuer>/.well-known/oauth-authorization-server  (Keycloak and others)
+#   openid-configuration  <issuer>/.well-known/openid-configuration  (OIDC-only servers)
+METADATA_FORMS = ("rfc8414", "issuer-appended", "openid-configuration")
 MAX_URL_LEN = 2048
 MAX_METADATA_BYTES = 65536  # a real metadata document is 1-3 KiB
 
@@ -77,6 +85,22 @@ def metadata_url(issuer):
     if port is not None:
         authority += ":%d" % port
     return "%s://%s%s%s" % (scheme, authority, WELL_KNOWN, path)
+
+
+def metadata_urls(issuer):
+    """[(form, url)] where a configured issuer's metadata may be, in the order to try them.
+
+    For an issuer without a path the first two are one URL, given once. Every
+    document found must still name `issuer` exactly (check_metadata).
+    """
+    first = metadata_url(issuer)
+    base = issuer[:-1] if issuer.endswith("/") else issuer
+    out = [("rfc8414", first)]
+    appended = base + WELL_KNOWN
+    if appended != first:
+        out.append(("issuer-appended", appended))
+    out.append(("openid-configuration", base + OIDC_WELL_KNOWN))
+    return out
 
 
 def _norm(url):

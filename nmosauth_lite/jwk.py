@@ -18,7 +18,7 @@ MAX_KEYS = 64  # keys kept from one JWK Set; IS-10 sets publish a handful
 MAX_KID_LEN = 256
 
 RSA_ALGS = ("RS256", "RS384", "RS512")
-EC_ALGS = {"ES256": "P-256", "ES384": "P-384"}
+EC_ALGS = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 # Short Weierstrass curves y^2 = x^3 - 3x + b (mod p): FIPS 186-4 §D.1.2.
 _CURVES = {
@@ -31,6 +31,12 @@ _CURVES = {
         48,
         (1 << 384) - (1 << 128) - (1 << 96) + (1 << 32) - 1,
         0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+    ),
+    # 521 bits: 66-byte coordinates (RFC 7518 §6.2.1.2), and 132-byte ES512 signatures (§3.4).
+    "P-521": (
+        66,
+        (1 << 521) - 1,
+        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
     ),
 }
 

@@ -28,6 +28,8 @@ class IssuerKeys:
         self.issuer = issuer
         self.algorithms = algorithms
         self.jwks_uri = None
+        self.metadata_form = None  # which issuer.METADATA_FORMS answered last, and where
+        self.metadata_url = None
         self.keys = []
         self.jwks = None  # the last accepted JWK Set document
         self.fetched_at = None
@@ -131,6 +133,8 @@ class IssuerKeys:
             "fetched_at": self.fetched_at,
             "etag": self.etag,
             "next_refresh": self.next_refresh,
+            "metadata_form": self.metadata_form,
+            "metadata_url": self.metadata_url,
         }
 
     def load_json(self, doc):
@@ -158,3 +162,7 @@ class IssuerKeys:
         self.next_refresh = nxt
         self.etag = etag
         self.jwks_uri = uri
+        form, murl = doc.get("metadata_form"), doc.get("metadata_url")
+        # informational only (older files have neither): kept when text, else forgotten
+        self.metadata_form = form if isinstance(form, str) and len(form) <= 64 else None
+        self.metadata_url = murl if isinstance(murl, str) and len(murl) <= 2048 else None

@@ -19,7 +19,7 @@ MAX_SIGNATURE_SEGMENT = 1368  # base64url of a 8192-bit RSA signature (1024 byte
 MAX_VERIFY_ATTEMPTS = 4  # keys tried per token: bounds the work a forged token costs
 MAX_HEADER_CACHE = 64  # validated header segments remembered (one issuer uses one or two)
 
-SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384")
+SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")  # ES512: IPMX device profile
 DEFAULT_ALGORITHMS = SUPPORTED_ALGORITHMS  # project decision, IS-10 RS-12
 IS10_STRICT_ALGORITHMS = ("RS512",)  # IS-10 TOK-03: access tokens are RS512
 UNDERSTOOD_CRIT = ()  # RFC 7515 §4.1.11: we implement no header extensions

@@ -19,7 +19,7 @@ def public_jwk(priv, kid=None, alg=None):
     else:
         nums = pub.public_numbers()
         size = (pub.curve.key_size + 7) // 8
-        crv = {256: "P-256", 384: "P-384"}[pub.curve.key_size]
+        crv = {256: "P-256", 384: "P-384", 521: "P-521"}[pub.curve.key_size]
         d = {"kty": "EC", "crv": crv, "x": uint(nums.x, size), "y": uint(nums.y, size)}
     if kid:
         d["kid"] = kid
@@ -55,5 +55,6 @@ class Minter(MinterBase):
         self.rsa2 = rsa.generate_private_key(65537, 2048)
         self.ec256 = ec.generate_private_key(ec.SECP256R1())
         self.ec384 = ec.generate_private_key(ec.SECP384R1())
+        self.ec521 = ec.generate_private_key(ec.SECP521R1())
         self.attacker = rsa.generate_private_key(65537, 2048)
         self._index(public_jwk)

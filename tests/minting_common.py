@@ -29,7 +29,7 @@ def assemble(header, claims, sign):
 class MinterBase:
     """Keys and a default IS-10 claim set for node1.example.com at now=1700000100.
 
-    Subclasses set rsa, rsa2, ec256, ec384, attacker and call _index(public_jwk), and
+    Subclasses set rsa, rsa2, ec256, ec384, ec521, attacker and call _index(public_jwk), and
     provide sign_raw(priv, alg, signing_input).
     """
 
@@ -38,13 +38,15 @@ class MinterBase:
 
     def _index(self, public_jwk):
         self.jwks = {"keys": [public_jwk(self.rsa, "rsa-1"), public_jwk(self.rsa2, "rsa-2"),
-                              public_jwk(self.ec256, "ec-256"), public_jwk(self.ec384, "ec-384")]}
+                              public_jwk(self.ec256, "ec-256"), public_jwk(self.ec384, "ec-384"),
+                              public_jwk(self.ec521, "ec-521")]}
         self.key_by_alg = {
             "RS256": (self.rsa, "rsa-1"),
             "RS384": (self.rsa, "rsa-1"),
             "RS512": (self.rsa, "rsa-1"),
             "ES256": (self.ec256, "ec-256"),
             "ES384": (self.ec384, "ec-384"),
+            "ES512": (self.ec521, "ec-521"),
         }
 
     def claims(self, **over):

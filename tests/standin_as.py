@@ -2,7 +2,9 @@
 
 Serves RFC 8414 metadata and a JWK Set (with ETag / 304) from a thread, over TLS
 with a test CA. `mode` switches faults: "ok", "500", "garbage", "oversize",
-"slow", "wrong-issuer", "no-jwks-uri". Counters record every hit.
+"slow", "wrong-issuer", "no-jwks-uri". Counters record every hit. `forms` says where the
+metadata is served (issuer.METADATA_FORMS: "rfc8414" by default, "issuer-appended",
+"openid-configuration"); `form_hits` counts requests at each of those places.
 """
 
 import hashlib
@@ -24,6 +26,8 @@ class StandinAS:
         self.slow_seconds = 3.0
         self.hits = {"metadata": 0, "jwks": 0, "304": 0}
         self.path = path
+        self.forms = ("rfc8414",)
+        self.form_hits = {}
         self.lock = threading.Lock()
         outer = self
 
@@ -44,17 +48,21 @@ class StandinAS:
 
             def do_GET(self):
                 mode = outer.mode
+                form = outer.form_at(self.path)
+                if form is not None:
+                    with outer.lock:
+                        outer.form_hits[form] = outer.form_hits.get(form, 0) + 1
                 if mode == "slow":
                     time.sleep(outer.slow_seconds)
                 if mode == "500":
                     return self._send(500, b'{"error":"boom"}')
-                if self.path == "/.well-known/oauth-authorization-server" + outer.path:
+                if form is not None and form in outer.forms:
                     with outer.lock:
                         outer.hits["metadata"] += 1
                     if mode == "garbage":
                         return self._send(200, b"<html>not json")
                     meta = {"issuer": outer.issuer, "jwks_uri": outer.base + "/jwks",
-                            "token_endpoint": outer.base + "/token"}
+                            "token_endpoint": outer.base + "/token", "grant_types_supported": ["client_credentials"]}
                     if mode == "wrong-issuer":
                         meta["issuer"] = "https://evil.example.com"
                     if mode == "no-jwks-uri":
@@ -90,6 +98,13 @@ class StandinAS:
         self.issuer = self.base + path
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    def form_at(self, path):
+        """Which metadata place `path` is (None: not one)."""
+        # rfc8414 last: without an issuer path it and issuer-appended are one URL (rfc8414's)
+        return {self.path + "/.well-known/oauth-authorization-server": "issuer-appended",
+                self.path + "/.well-known/openid-configuration": "openid-configuration",
+                "/.well-known/oauth-authorization-server" + self.path: "rfc8414"}.get(path)
 
     def stop(self):
         self.httpd.shutdown()

@@ -163,14 +163,14 @@ def test_strict_profile_rejects_verifiable_non_rs512(minter, backend_name):
     # IS-10 TOK-03 / RS-12: outside the allow-list is refused even when the signature verifies.
     v = TokenValidator(jwks=minter.jwks, audience=[HOST], backend=backend_name, algorithms=jws.IS10_STRICT_ALGORITHMS)
     expect(decide(v, minter.token("RS512")), 200, None)
-    for alg in ("RS256", "RS384", "ES256", "ES384"):
+    for alg in ("RS256", "RS384", "ES256", "ES384", "ES512"):
         rejected(decide(v, minter.token(alg)))
 
 
 # --- alg / key-type mismatch (RFC 7518 §3.1, RFC 8725 §3.1) -----------------------------
 
 def test_rejects_rs512_header_with_ecdsa_signature(v, minter):
-    for priv, sign_alg in ((minter.ec256, "ES256"), (minter.ec384, "ES384")):
+    for priv, sign_alg in ((minter.ec256, "ES256"), (minter.ec384, "ES384"), (minter.ec521, "ES512")):
         for kid in ("rsa-1", "ec-256", None):
             header = {"alg": "RS512", "typ": "JWT"}
             if kid:
@@ -202,6 +202,18 @@ def test_rejects_es256_header_checked_against_p384_key(minter, backend_name):
     # ... and the converse: ES384 header signed by the P-256 key.
     t = encode_token({"alg": "ES384", "kid": "ec-256"}, minter.claims(), minter.ec256, "ES384")
     rejected(decide(full, t))
+
+
+def test_rejects_es512_header_checked_against_another_curve(minter, backend_name):
+    # RFC 7518 §3.4: ES512 is P-521 + SHA-512 only; the curve is checked against the alg.
+    full = TokenValidator(jwks=minter.jwks, audience=[HOST], backend=backend_name)
+    expect(decide(full, minter.token("ES512")), 200, None)
+    for kid, priv in (("ec-384", minter.ec384), ("ec-256", minter.ec256)):
+        rejected(decide(full, encode_token({"alg": "ES512", "kid": kid}, minter.claims(), priv, "ES512")))
+    # ... and a P-521 key never verifies an ES256/ES384 header, whatever the signature's length.
+    for alg in ("ES256", "ES384"):
+        rejected(decide(full, encode_token({"alg": alg, "kid": "ec-521"}, minter.claims(), minter.ec521, alg)))
+        rejected(decide(full, encode_token({"alg": alg, "kid": "ec-521"}, minter.claims(), minter.ec521, "ES512")))
 
 
 def test_jwk_alg_member_never_crosses_key_types(minter, backend_name):
@@ -454,13 +466,13 @@ def test_accepts_jwt_typ_spellings(v, minter, typ):
 
 # --- signature defects ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("alg,priv", [("ES256", "ec256"), ("ES384", "ec384")])
+@pytest.mark.parametrize("alg,priv", [("ES256", "ec256"), ("ES384", "ec384"), ("ES512", "ec521")])
 def test_rejects_der_encoded_ecdsa_signature(v, minter, alg, priv):
     # RFC 7518 §3.4: JWS ECDSA signatures are R || S, never ASN.1 DER.
     key = getattr(minter, priv)
     h = b64(json.dumps({"alg": alg, "typ": "JWT", "kid": "ec-" + alg[2:]}))
     p = b64(json.dumps(minter.claims()))
-    der = key.sign((h + "." + p).encode(), ec.ECDSA(hashes.SHA256() if alg == "ES256" else hashes.SHA384()))
+    der = key.sign((h + "." + p).encode(), ec.ECDSA({"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}[alg[2:]]()))
     rejected(decide(v, h + "." + p + "." + b64(der)))
 
 
@@ -495,7 +507,7 @@ def test_rejects_tampered_header(v, minter, alg):
         rejected(decide(v, with_segment(t, 0, b64(json.dumps(header)))))
 
 
-@pytest.mark.parametrize("alg", ["RS512", "ES256", "ES384"])
+@pytest.mark.parametrize("alg", ["RS512", "ES256", "ES384", "ES512"])
 def test_rejects_stripped_or_resized_signature(v, minter, alg):
     t = minter.token(alg)
     h, p, s = t.split(".")
@@ -523,11 +535,13 @@ def test_rejects_rsa_signature_not_below_modulus(v, minter):
     rejected(decide(v, h + "." + p + "." + b64(n.to_bytes(256, "big"))))
 
 
-@pytest.mark.parametrize("alg,priv,size", [("ES256", "ec256", 32), ("ES384", "ec384", 48)])
+@pytest.mark.parametrize("alg,priv,size", [("ES256", "ec256", 32), ("ES384", "ec384", 48), ("ES512", "ec521", 66)])
 def test_rejects_degenerate_ecdsa_signatures(v, minter, alg, priv, size):
     # r or s = 0 or >= the group order must never verify (Wycheproof's classic edge cases).
     order = {32: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-             48: int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16)}[size]
+             48: int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16),
+             66: int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B889"
+                     "9C47AEBB6FB71E91386409", 16)}[size]
     t = minter.token(alg)
     h, p, s = t.split(".")
     sig = base64.urlsafe_b64decode(s + "==")

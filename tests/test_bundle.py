@@ -180,7 +180,7 @@ def test_contents_are_the_package_and_the_vendored_modules_only(bundle, pyc_bund
     assert info["bytecode"] == "none" and info["docstrings"] is True
 
 
-def test_ecdsa_is_pruned_to_p256_and_p384(bundle):
+def test_ecdsa_is_pruned_to_p256_p384_and_p521(bundle):
     out, _ = bundle
     tool = load_tool()
     with zipfile.ZipFile(out) as z:
@@ -193,8 +193,8 @@ def test_ecdsa_is_pruned_to_p256_and_p384(bundle):
     defined = {n.targets[0].id: n.value for n in tree.body if isinstance(n, ast.Assign)
                and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Call)
                and getattr(n.value.func, "id", None) == "Curve"}
-    assert set(defined) == {"NIST256p", "NIST384p"}
-    assert "NIST521p = None" in curves and "Ed25519 = None" in curves
+    assert set(defined) == {"NIST256p", "NIST384p", "NIST521p"}  # ES256, ES384, ES512 (RFC 7518 §3.4)
+    assert "NIST224p = None" in curves and "Ed25519 = None" in curves
 
 
 def test_verify_is10_example_without_cryptography(bundle, bare_python, tmp_path):
@@ -282,13 +282,14 @@ def test_stripped_bundle_has_no_docstrings_and_is_smaller(bundle, stripped_bundl
 
 
 @pytest.mark.parametrize("variant", ["bundle", "stripped_bundle"])
-@pytest.mark.parametrize("alg", ["RS512", "ES256", "ES384"])
+@pytest.mark.parametrize("alg", ["RS512", "ES256", "ES384", "ES512"])
 def test_verify_without_cryptography(variant, alg, request, bare_python, tmp_path):
     # the pure backend (pow() for RS512, the pruned vendored ecdsa for ES*): accepts the good
     # token and refuses a tampered signature and a tampered payload (IS-10 RS-07 / RFC 7515 §5.2)
     out, _ = request.getfixturevalue(variant)
     m = Minter()
-    key = {"RS512": (m.rsa, "rsa-1"), "ES256": (m.ec256, "ec-256"), "ES384": (m.ec384, "ec-384")}[alg]
+    key = {"RS512": (m.rsa, "rsa-1"), "ES256": (m.ec256, "ec-256"), "ES384": (m.ec384, "ec-384"),
+           "ES512": (m.ec521, "ec-521")}[alg]
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [public_jwk(key[0], key[1])]}))
     token = m.token(alg, aud=["node1.example.com"])

@@ -30,8 +30,9 @@ from nmosauth_lite.crypto import get_backend, pure
 from nmosauth_lite.errors import BackendUnavailableError, KeyFormatError
 
 RSA_ALG_BY_HASH = {"SHA-256": "RS256", "SHA-384": "RS384", "SHA-512": "RS512"}  # RFC 7518 §3.1
-EC_ALG_BY_CURVE = {("secp256r1", "SHA-256"): "ES256", ("secp384r1", "SHA-384"): "ES384"}  # RFC 7518 §3.4
-EC_CRV = {"secp256r1": "P-256", "secp384r1": "P-384"}
+EC_ALG_BY_CURVE = {("secp256r1", "SHA-256"): "ES256", ("secp384r1", "SHA-384"): "ES384",
+                   ("secp521r1", "SHA-512"): "ES512"}  # RFC 7518 §3.4
+EC_CRV = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 # result for `acceptable` vectors, by Wycheproof flag
 ACCEPTABLE_POLICY = {
@@ -51,6 +52,7 @@ WYCHEPROOF_FILES = [
     "rsa_pkcs1_4096_sig_gen_test.json",
     "ecdsa_secp256r1_sha256_p1363_test.json",
     "ecdsa_secp384r1_sha384_p1363_test.json",
+    "ecdsa_secp521r1_sha512_p1363_test.json",  # ES512: the IPMX device profile
 ]
 
 # file -> (must accept, must reject, of which rejected because jwk refused the key, skipped)
@@ -66,6 +68,7 @@ EXPECTED_COUNTS = {
     "rsa_pkcs1_4096_sig_gen_test.json": (24, 0, 0, 0),
     "ecdsa_secp256r1_sha256_p1363_test.json": (173, 89, 0, 0),
     "ecdsa_secp384r1_sha384_p1363_test.json": (193, 87, 0, 0),
+    "ecdsa_secp521r1_sha512_p1363_test.json": (231, 87, 0, 0),
 }
 
 
@@ -166,7 +169,7 @@ def _priv(kind):
         if kind.startswith("rsa"):
             _PRIV[kind] = rsa.generate_private_key(65537, int(kind[3:]))
         else:
-            _PRIV[kind] = ec.generate_private_key(ec.SECP256R1() if kind == "p256" else ec.SECP384R1())
+            _PRIV[kind] = ec.generate_private_key({"p256": ec.SECP256R1, "p384": ec.SECP384R1, "p521": ec.SECP521R1}[kind]())
     return _PRIV[kind]
 
 
@@ -175,12 +178,13 @@ def _public(priv):
     nums = priv.public_key().public_numbers()
     if isinstance(priv, rsa.RSAPrivateKey):
         return jwk.RSAKey(nums.n, nums.e)
-    crv = "P-256" if priv.curve.key_size == 256 else "P-384"
+    crv = {256: "P-256", 384: "P-384", 521: "P-521"}[priv.curve.key_size]
     return jwk.ECKey(crv, nums.x, nums.y)
 
 
 _HASH = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
-ALG_KEYS = [("RS256", "rsa2048"), ("RS384", "rsa3072"), ("RS512", "rsa2048"), ("ES256", "p256"), ("ES384", "p384")]
+ALG_KEYS = [("RS256", "rsa2048"), ("RS384", "rsa3072"), ("RS512", "rsa2048"), ("ES256", "p256"), ("ES384", "p384"),
+            ("ES512", "p521")]
 
 
 def _sign(alg, priv, data, der=False):
@@ -247,15 +251,19 @@ def test_garbage_signatures_return_false_never_raise(backend_name, alg, kind):
 
 
 _ORDER = {
-    # FIPS 186-4 §D.1.2.3, §D.1.2.4: group orders of P-256 and P-384
+    # FIPS 186-4 §D.1.2.3, §D.1.2.4, §D.1.2.5: group orders of P-256, P-384 and P-521
     "ES256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
     "ES384": int(
         "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
     ),
+    "ES512": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B889"
+        "9C47AEBB6FB71E91386409", 16
+    ),
 }
 
 
-@pytest.mark.parametrize("alg,kind", [("ES256", "p256"), ("ES384", "p384")])
+@pytest.mark.parametrize("alg,kind", [("ES256", "p256"), ("ES384", "p384"), ("ES512", "p521")])
 def test_rejects_der_encoded_ecdsa_signature(backend_name, alg, kind):
     # RFC 7518 §3.4: the JWS signature is R || S; the ASN.1 DER form is not a JWS signature.
     backend = get_backend(backend_name)
@@ -296,23 +304,31 @@ def test_rsa_signature_with_leading_zero_stripped_is_rejected(backend_name):
 def test_wrong_alg_or_key_type_returns_false(backend_name):
     backend = get_backend(backend_name)
     rsa_key, p256, p384 = _public(_priv("rsa2048")), _public(_priv("p256")), _public(_priv("p384"))
+    p521 = _public(_priv("p521"))
     data = b"h.p"
     rs256 = _sign("RS256", _priv("rsa2048"), data)
     es256 = _sign("ES256", _priv("p256"), data)
     es384 = _sign("ES384", _priv("p384"), data)
+    es512 = _sign("ES512", _priv("p521"), data)
     assert backend.verify("RS512", rsa_key, data, rs256) is False  # hash in DigestInfo must match alg
     assert backend.verify("RS384", rsa_key, data, rs256) is False
     assert backend.verify("ES256", rsa_key, data, es256) is False
     assert backend.verify("RS256", p256, data, rs256) is False
     assert backend.verify("ES384", p256, data, es256) is False
     assert backend.verify("ES256", p384, data, es384) is False
-    for alg in ("none", "HS256", "PS256", "ES512", "EdDSA", ""):
+    # the curve must be the one the alg names (RFC 7518 §3.4), whatever the signature length
+    assert backend.verify("ES512", p384, data, es384) is False
+    assert backend.verify("ES384", p521, data, es512) is False
+    assert backend.verify("ES512", rsa_key, data, es512) is False
+    assert backend.verify("RS512", p521, data, es512) is False
+    for alg in ("none", "HS256", "PS256", "ES256K", "EdDSA", ""):
         assert backend.verify(alg, rsa_key, data, rs256) is False
         assert backend.verify(alg, p256, data, es256) is False
     # the right pairs still work after all that (caches were not poisoned)
     assert backend.verify("RS256", rsa_key, data, rs256) is True
     assert backend.verify("ES256", p256, data, es256) is True
     assert backend.verify("ES384", p384, data, es384) is True
+    assert backend.verify("ES512", p521, data, es512) is True
 
 
 def test_rsa_modulus_too_short_for_digest_info_returns_false(backend_name):
@@ -348,7 +364,7 @@ def test_backends_agree_on_random_corpus_of_valid_and_tampered_signatures():
                 results = [b.verify(alg, key, msg, s) for b in backends]
                 assert results == [expected, expected], (alg, results)
                 seen[expected] += 1
-    assert seen[True] == 60 and seen[False] >= 200
+    assert seen[True] == 12 * len(ALG_KEYS) and seen[False] >= 200
 
 
 def test_auto_picks_cryptography_when_importable():
@@ -387,7 +403,8 @@ def test_pure_rs384_rs512_fall_back_to_our_sha512_without_hashlib_support(monkey
 
     backend = pure.Backend()
     data = b"h.p" * 50
-    for alg, kind in (("RS256", "rsa2048"), ("RS384", "rsa3072"), ("RS512", "rsa2048"), ("ES384", "p384")):
+    for alg, kind in (("RS256", "rsa2048"), ("RS384", "rsa3072"), ("RS512", "rsa2048"), ("ES384", "p384"),
+                      ("ES512", "p521")):
         priv = _priv(kind)
         assert backend.verify(alg, _public(priv), data, _sign(alg, priv, data)) is True
     assert pure._hashes["sha512"] is ours.sha512

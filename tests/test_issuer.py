@@ -1,6 +1,8 @@
 """issuer.py: RFC 8414 issuer identifiers, metadata URLs and documents (IS-10 RS-06, DS-14)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nmosauth_lite import issuer
 from nmosauth_lite.errors import ConfigError, RemoteError
@@ -18,6 +20,41 @@ from nmosauth_lite.errors import ConfigError, RemoteError
 )
 def test_metadata_url_inserts_well_known_before_path(iss, url):  # RFC 8414 §3.1
     assert issuer.metadata_url(iss) == url
+
+
+@pytest.mark.parametrize(
+    "iss, urls",
+    [
+        ("https://kc.example.com:8443/realms/nmos", [
+            ("rfc8414", "https://kc.example.com:8443/.well-known/oauth-authorization-server/realms/nmos"),
+            ("issuer-appended", "https://kc.example.com:8443/realms/nmos/.well-known/oauth-authorization-server"),
+            ("openid-configuration", "https://kc.example.com:8443/realms/nmos/.well-known/openid-configuration")]),
+        ("https://as.example.com/", [  # no path: the first two places are one URL
+            ("rfc8414", "https://as.example.com/.well-known/oauth-authorization-server"),
+            ("openid-configuration", "https://as.example.com/.well-known/openid-configuration")]),
+    ],
+)
+def test_metadata_urls_rfc8414_first_then_appended_then_openid(iss, urls):  # RFC 8414 §3.1, OIDC Discovery §4
+    assert issuer.metadata_urls(iss) == urls
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["https://as.example.com", "https://[::1]:4443", "http://10.0.0.1:80"]),
+       st.lists(st.text(alphabet="abcAZ09-._~%!$&'()*+,;=:@", min_size=1, max_size=12), max_size=4),
+       st.booleans())
+def test_metadata_urls_stay_on_the_issuers_origin(origin, segments, slash):
+    iss = origin + "".join("/" + s for s in segments) + ("/" if slash else "")
+    urls = issuer.metadata_urls(iss)
+    assert [f for f, _ in urls][0] == "rfc8414" and urls[-1][0] == "openid-configuration"
+    assert len({u for _, u in urls}) == len(urls) and 2 <= len(urls) <= 3
+    for _, u in urls:
+        assert issuer.split_url(u)[:3] == issuer.split_url(iss)[:3] and len(u) <= len(iss) + 60
+
+
+def test_metadata_urls_refuse_what_is_not_a_url():
+    for bad in ("", "https://", "as.example.com", "https://a b", "https://x/" + "a" * issuer.MAX_URL_LEN):
+        with pytest.raises(ValueError):
+            issuer.metadata_urls(bad)
 
 
 @pytest.mark.parametrize("bad", ["http://as.example.com", "ftp://x", "https://", "https://a b", "https://user@as",

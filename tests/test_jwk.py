@@ -91,7 +91,8 @@ def test_unusable_rsa_keys_refused(mutate):
     "mutate",
     [
         lambda d: d.update(y=d["x"]),  # point off the curve
-        lambda d: d.update(crv="P-521"),
+        lambda d: d.update(crv="P-521"),  # 32-byte coordinates under a 66-byte curve
+        lambda d: d.update(alg="ES512"),
         lambda d: d.update(crv="secp256k1"),
         lambda d: d.update(x=d["x"][:-2]),  # short coordinate (RFC 7518 §6.2.1.2)
         lambda d: d.update(alg="ES384"),
@@ -111,12 +112,15 @@ def test_fits_refuses_key_type_confusion():
     e384 = jwk.parse_jwk(public_jwk(m.ec384))
     assert r.fits("RS512") and not r.fits("ES256")
     assert e256.fits("ES256") and not e256.fits("ES384") and not e256.fits("RS256")
-    assert e384.fits("ES384") and not e384.fits("ES256")
+    assert e384.fits("ES384") and not e384.fits("ES256") and not e384.fits("ES512")
+    e521 = jwk.parse_jwk(public_jwk(m.ec521))
+    assert e521.crv == "P-521" and e521.size == 66
+    assert e521.fits("ES512") and not e521.fits("ES384") and not e521.fits("ES256") and not e521.fits("RS512")
 
 
 def test_to_jwk_round_trips():
     m = Minter()
-    for priv in (m.rsa, m.ec256, m.ec384):
+    for priv in (m.rsa, m.ec256, m.ec384, m.ec521):
         k = jwk.parse_jwk(public_jwk(priv, "kid-1", None))
         k2 = jwk.parse_jwk(copy.deepcopy(k.to_jwk()))
         assert k2.thumbprint == k.thumbprint and k2.kid == "kid-1"

@@ -63,3 +63,19 @@ def test_persisted_form_round_trips_and_rejects_foreign_documents(m):
                 dict(doc, fetched_at="yesterday"), dict(doc, etag=5)):
         with pytest.raises(ValueError):
             IssuerKeys(ISS).load_json(bad)
+
+
+def test_where_the_metadata_was_found_is_persisted_and_never_fatal(m):
+    # issue 20 §2: `jwks show` says which place answered; older files without it still load
+    s = IssuerKeys(ISS)
+    s.apply({"keys": [public_jwk(m.rsa, "a")]}, 5, lambda: 0, jwks_uri="https://as/jwks")
+    s.metadata_form, s.metadata_url = "openid-configuration", ISS + "/.well-known/openid-configuration"
+    t = IssuerKeys(ISS)
+    t.load_json(s.to_json())
+    assert (t.metadata_form, t.metadata_url) == (s.metadata_form, s.metadata_url)
+    old = s.to_json()
+    del old["metadata_form"], old["metadata_url"]
+    for doc in (old, dict(s.to_json(), metadata_form=5, metadata_url=["x"]), dict(s.to_json(), metadata_form="f" * 65)):
+        u = IssuerKeys(ISS)
+        u.load_json(doc)
+        assert [k.kid for k in u.keys] == ["a"] and u.metadata_form is None

@@ -82,3 +82,19 @@ def test_the_pure_lane_tools_are_pinned():
     assert reqs and all("==" in r for r in reqs), reqs
     names = {r.split("==")[0].lower() for r in reqs}
     assert {"pytest", "hypothesis", "ecdsa", "dnspython"} <= names and "cryptography" not in names
+
+
+def test_bench_only_libraries_come_from_make_bench_not_the_test_extra():
+    # issue 20 §5: oxyjwt and granian are comparison baselines, installed by `make bench` only
+    import tomllib
+
+    with open(os.path.join(ROOT, "tools", "bench-requirements.txt")) as f:
+        bench = [ln.split("#")[0].split("==")[0].strip().lower() for ln in f if ln.split("#")[0].strip()]
+    assert set(bench) >= {"oxyjwt", "granian"}
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    named = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for deps in extras.values() for d in deps}
+    assert not named & set(bench)
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        recipe = f.read().split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    assert "tools/bench-requirements.txt" in recipe

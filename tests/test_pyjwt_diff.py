@@ -106,7 +106,8 @@ def frozen_pyjwt(monkeypatch):
 
 def _candidates(minter):
     rsa = [minter.rsa.public_key(), minter.rsa2.public_key()]
-    return {"RS256": rsa, "RS384": rsa, "RS512": rsa, "ES256": [minter.ec256.public_key()], "ES384": [minter.ec384.public_key()]}
+    return {"RS256": rsa, "RS384": rsa, "RS512": rsa, "ES256": [minter.ec256.public_key()], "ES384": [minter.ec384.public_key()],
+            "ES512": [minter.ec521.public_key()]}
 
 
 def pyjwt_decide(token, candidates):

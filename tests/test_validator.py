@@ -92,7 +92,7 @@ def test_untrusted_issuer_is_rejected_before_any_key_use(minter, backend_name): 
     assert v2.check(minter.token(), "GET", NODE_PATH, now=minter.NOW).status == 200
 
 
-@pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512", "ES256", "ES384"])
+@pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"])
 def test_every_default_algorithm_accepted(minter, backend_name, alg):  # RS-12 project default
     v = TokenValidator(jwks=minter.jwks, audience=["node1.example.com"], backend=backend_name)
     d = v.check(minter.token(alg), "GET", NODE_PATH, now=minter.NOW)

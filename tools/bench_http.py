@@ -8,7 +8,9 @@ Node), with the default crypto backend (cryptography) and with the pure one (the
 profile: no OpenSSL bindings loaded); aiohttp with a middleware that validates the token with PyJWT on every request
 (signature, exp/iat, iss, aud, sub, client_id or azp, the x-nmos-node read rule); uvicorn with
 httptools and a bare ASGI app doing the same checks with PyJWT once per token (a dict caches the
-claims, exp and the path rule are re-checked per request). Load
+claims, exp and the path rule are re-checked per request); granian (a Rust HTTP server, ASGI,
+one in-process worker, HTTP/1.1) serving that same ASGI app: the fastest Python server stack
+today (issue 20 §5; installed by `make bench`, skipped with a note when missing). Load
 comes from a separate process over keep-alive connections: `wrk` when installed (see
 tools/sysdeps.sh), else a small asyncio load generator (which can be the bottleneck on
 small machines: the table says which was used). Plain HTTP on loopback, so the numbers
@@ -37,7 +39,9 @@ ISS = "https://auth.example.com"
 BODY = b'{"id":"3b8be755-08ff-452b-b217-c9151eb21193","label":"bench node","version":"1700000000:0"}'
 HEADERS = [("content-type", "application/json"), ("access-control-allow-origin", "*"),
            ("access-control-expose-headers", "WWW-Authenticate, Retry-After")]
-KINDS = ("ours-unprotected", "ours-protected", "ours-protected-pure", "aiohttp-pyjwt", "uvicorn-pyjwt")
+KINDS = ("ours-unprotected", "ours-protected", "ours-protected-pure", "aiohttp-pyjwt", "uvicorn-pyjwt",
+         "granian-pyjwt")
+OPTIONAL = {"granian-pyjwt": "granian"}  # kind -> module it needs (bench-only: tools/bench-requirements.txt)
 
 
 # --- the servers (each run as `bench_http.py --serve KIND`: only what it needs is imported) --------
@@ -124,14 +128,10 @@ def serve_aiohttp(jwks_path, ready):
     web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
 
 
-def serve_uvicorn(jwks_path, ready):
-    """uvicorn + httptools (asyncio loop, as ours) and a bare ASGI app: PyJWT validates a token the
-    first time it is seen, a dict caches its claims; later requests re-check exp and the path rule.
-    The fastest Python stack a vendor would pick instead of ours (issue 13)."""
-    import socket
-
+def pyjwt_asgi_app(jwks_path):
+    """A bare ASGI app: PyJWT validates a token the first time it is seen, a dict caches its
+    claims; later requests re-check exp and the path rule (served by uvicorn and by granian)."""
     import jwt
-    import uvicorn
 
     with open(jwks_path) as f:
         jwks = jwt.PyJWKSet.from_dict(json.load(f))
@@ -176,6 +176,17 @@ def serve_uvicorn(jwks_path, ready):
                     "headers": headers if status == 200 else [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})
 
+    return app
+
+
+def serve_uvicorn(jwks_path, ready):
+    """uvicorn + httptools (asyncio loop, as ours) and pyjwt_asgi_app: the fastest pure-Python
+    stack a vendor would pick instead of ours (issue 13)."""
+    import socket
+
+    import uvicorn
+
+    app = pyjwt_asgi_app(jwks_path)
     sock = socket.socket()
     # Accepted sockets inherit TCP_NODELAY: without it the head and body writes meet delayed
     # ACKs (40 ms per request), which would measure the kernel, not uvicorn.
@@ -188,6 +199,37 @@ def serve_uvicorn(jwks_path, ready):
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def serve_granian(jwks_path, ready):
+    """granian (Rust HTTP/1.1, ASGI interface), embedded: one process, one worker, the asyncio loop,
+    serving pyjwt_asgi_app. Its own socket: a free port is picked, then polled until it answers."""
+    import asyncio
+    import socket
+
+    from granian.constants import HTTPModes, Interfaces
+    from granian.server.embed import Server
+
+    app = pyjwt_asgi_app(jwks_path)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    async def main():
+        server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, http=HTTPModes.http1,
+                        log_enabled=False, backlog=512)
+        task = asyncio.ensure_future(server.serve())
+        for _ in range(500):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        ready(port)
+        await task
+    asyncio.run(main())
+
+
 def serve(kind, jwks_path):
     def ready(port):
         sys.stdout.write("%d\n" % port)
@@ -196,6 +238,8 @@ def serve(kind, jwks_path):
         serve_aiohttp(jwks_path, ready)
     elif kind == "uvicorn-pyjwt":
         serve_uvicorn(jwks_path, ready)
+    elif kind == "granian-pyjwt":
+        serve_granian(jwks_path, ready)
     else:
         serve_ours(kind, jwks_path, ready)
 
@@ -268,6 +312,12 @@ def load_main(port, token, connections, duration):
 
 # --- the run ----------------------------------------------------------------------------------------
 
+def _importable(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def cpu_seconds(pid):
     """utime + stime of a process (/proc/PID/stat fields 14 and 15)."""
     with open("/proc/%d/stat" % pid) as f:
@@ -327,6 +377,8 @@ def main():
     load_before = os.getloadavg()[0]  # other work on the machine skews every figure: shown with them
     tmp = tempfile.mkdtemp(prefix="bench-http-")
     kinds = [k for k in args.servers.split(",") if k in KINDS]
+    missing = [k for k in kinds if k in OPTIONAL and not _importable(OPTIONAL[k])]
+    kinds = [k for k in kinds if k not in missing]
     results = dict((k, []) for k in kinds)
     try:
         jwks_path = os.path.join(tmp, "jwks.json")
@@ -346,11 +398,16 @@ def main():
     print("|---|---:|---:|---:|---:|")
     for k in kinds:
         print("| %s | %.0f | %.2f | %.0f | %.1f |" % (k, med[k][0], med[k][1], med[k][3], med[k][2]))
-    if len(kinds) != len(KINDS):
+    for k in missing:
+        print("note: %s skipped: %s is not installed (make bench installs tools/bench-requirements.txt)"
+              % (k, OPTIONAL[k]))
+    if len(kinds) + len(missing) != len(KINDS):
         return 0
     def ratio(label, num, den, i, target, invert=False):
         # Per-round pairs (measured a few seconds apart) resist drifting background load
         # better than a ratio of medians: their median and range are shown.
+        if num not in results or den not in results:
+            return
         rs = sorted((results[den][j][i] / results[num][j][i]) if invert else
                     (results[num][j][i] / results[den][j][i]) for j in range(args.rounds))
         print("| %s | %.2f | %.2f - %.2f | %s |" % (label, statistics.median(rs), rs[0], rs[-1], target))
@@ -367,6 +424,9 @@ def main():
     ratio("protected / uvicorn+httptools+PyJWT (dict token cache) requests/s", "ours-protected", "uvicorn-pyjwt", 0,
           ">= 1.2")
     ratio("same, from server CPU per request", "ours-protected", "uvicorn-pyjwt", 3, ">= 1.2", invert=True)
+    ratio("protected / granian+PyJWT (dict token cache) requests/s", "ours-protected", "granian-pyjwt", 0, "")
+    ratio("same, from server CPU per request", "ours-protected", "granian-pyjwt", 3, "", invert=True)
+    ratio("protected / granian+PyJWT peak RSS", "ours-protected", "granian-pyjwt", 2, "")
     for k in kinds:
         for r in results[k]:
             if r[4]:

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Token validation benchmark (issues 2 and 13): ratios measured in one run, on this machine.
 
-Compares, for RS512/RSA-2048 and ES256/P-256: the raw `cryptography` verify of the
-same signature (the floor); our TokenValidator on a first-seen token (full IS-10 checks:
-parse, issuer, key, signature, claims, audience, path) and on a cached token; PyJWT
-`jwt.decode` with the equivalent checks; the pure backend against a bare pow()+hash. Every
+Compares, for RS512/RSA-2048, ES256/P-256, ES512/P-521 and RS256/RSA-2048: the raw
+`cryptography` verify of the same signature (the floor); our TokenValidator on a first-seen
+token (full IS-10 checks: parse, issuer, key, signature, claims, audience, path) and on a
+cached token; PyJWT `jwt.decode` with the equivalent checks; oxyjwt (a Rust-backed PyJWT-style
+library, the fastest a user could pick: signature, exp, iss, aud; no IS-10 path rules; installed
+by `make bench`, "-" when missing or when it lacks the algorithm); the pure backend against a
+bare pow()+hash (RS512). Every
 function is measured in short chunks, interleaved round after round, so background load
 hits all of them alike: each figure is the median (and p99) of all its samples, each ratio
 the median of the per-round ratios. Then a per-stage breakdown (µs per stage) of the
@@ -37,6 +40,8 @@ from nmosauth_lite import TokenValidator, b64url  # noqa: E402
 
 PATH = "/x-nmos/node/v1.3/self"
 AUD = "node1.example.com"
+ALGS = ("RS512", "ES256", "ES512", "RS256")  # RS512: IS-10; ES512: the IPMX device profile
+HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 
 
 def _overhead_ns():
@@ -92,14 +97,14 @@ def bench_alg(m, alg, n, rounds):
     raw_sig = b64url.decode(sig)
     pub = priv.public_key()
     if alg.startswith("RS"):
-        pad, h = padding.PKCS1v15(), hashes.SHA512()
+        pad, h = padding.PKCS1v15(), HASHES[alg[2:]]()
 
         def floor():
             pub.verify(raw_sig, si, pad, h)
     else:
         half = len(raw_sig) // 2
         der = encode_dss_signature(int.from_bytes(raw_sig[:half], "big"), int.from_bytes(raw_sig[half:], "big"))
-        algo = ec.ECDSA(hashes.SHA256())
+        algo = ec.ECDSA(HASHES[alg[2:]]())
 
         def floor():
             pub.verify(der, si, algo)
@@ -132,7 +137,10 @@ def bench_alg(m, alg, n, rounds):
 
     pyjwt_decode()
     fns = {"floor": floor, "first": first_seen, "pyjwt": pyjwt_decode}
-    if alg.startswith("RS"):
+    oxy = oxyjwt_decoder(jwks["keys"][0], alg, pj_tok, m.ISS, opts)
+    if oxy is not None:
+        fns["oxyjwt"] = oxy
+    if alg == "RS512":
         import hashlib
 
         from nmosauth_lite.crypto import get_backend
@@ -162,6 +170,25 @@ def bench_alg(m, alg, n, rounds):
     rows = measure(fns, n, rounds)  # one interleaved run: stages and totals under the same load
     rows["stages"] = dict((k, rows.pop(k)[0]) for k in stage_fns)
     return rows
+
+
+def oxyjwt_decoder(jwk, alg, token, issuer, opts):
+    """oxyjwt's `decode` of `token` (raw verify + exp/iss/aud, no IS-10 path rules), or None when
+    oxyjwt is not installed or does not do `alg` (0.9.0 has no ES512)."""
+    try:
+        import oxyjwt
+    except ImportError:
+        return None
+    try:
+        key = oxyjwt.PyJWK(jwk, algorithm=alg).key
+
+        def decode():
+            oxyjwt.decode(token, key, algorithms=[alg], audience=AUD, issuer=issuer, options=opts)
+
+        decode()
+    except Exception:  # noqa: BLE001 (oxyjwt's own errors: unsupported algorithm, key type)
+        return None
+    return decode
 
 
 # The first-seen path, stage by stage: the same calls TokenValidator.check makes on a cache
@@ -268,16 +295,20 @@ def bench_cold(m, rounds):
 
 
 def stage_lines(res):
-    lines = ["| first-seen stage (µs, median) | RS512 | ES256 | what |", "|---|---:|---:|---|"]
+    algs = list(res)
+    lines = ["| first-seen stage (µs, median) | %s | what |" % " | ".join(algs),
+             "|---|" + "---:|" * len(algs) + "---|"]
+
+    def row(label, values, what):
+        lines.append("| %s | %s | %s |" % (label, " | ".join("%.2f" % v for v in values), what))
+
     for key, what in STAGES:
-        lines.append("| %s | %.2f | %.2f | %s |" % (key, res["RS512"]["stages"][key], res["ES256"]["stages"][key], what))
-    rest = {}
-    for alg in ("RS512", "ES256"):
-        rest[alg] = res[alg]["first"][0] - sum(res[alg]["stages"].values())
-    lines.append("| rest of check() | %.2f | %.2f | token-cache lookup and insert, entry, calls |" % (rest["RS512"], rest["ES256"]))
-    lines.append("| **whole first-seen check** | %.2f | %.2f | |" % (res["RS512"]["first"][0], res["ES256"]["first"][0]))
-    lines.append("| **beyond the floor** | %.2f | %.2f | first-seen minus the raw verify |"
-                 % (res["RS512"]["first"][0] - res["RS512"]["floor"][0], res["ES256"]["first"][0] - res["ES256"]["floor"][0]))
+        row(key, [res[a]["stages"][key] for a in algs], what)
+    row("rest of check()", [res[a]["first"][0] - sum(res[a]["stages"].values()) for a in algs],
+        "token-cache lookup and insert, entry, calls")
+    row("**whole first-seen check**", [res[a]["first"][0] for a in algs], "")
+    row("**beyond the floor**", [res[a]["first"][0] - res[a]["floor"][0] for a in algs],
+        "first-seen minus the raw verify")
     return lines
 
 
@@ -292,9 +323,10 @@ def main():
     if args.quick:
         args.n, args.rounds, args.cold_rounds = 1500, 10, 7
     m = Minter()
-    res = {"RS512": bench_alg(m, "RS512", args.n, args.rounds), "ES256": bench_alg(m, "ES256", args.n, args.rounds)}
+    res = dict((alg, bench_alg(m, alg, args.n, args.rounds)) for alg in ALGS)
     cold = bench_cold(m, args.cold_rounds)
-    lines = ["| measurement | RS512 / RSA-2048 | ES256 / P-256 |", "|---|---|---|"]
+    names = {"RS512": "RS512 / RSA-2048", "ES256": "ES256 / P-256", "ES512": "ES512 / P-521", "RS256": "RS256 / RSA-2048"}
+    lines = ["| measurement | %s |" % " | ".join(names[a] for a in ALGS), "|---|" + "---|" * len(ALGS)]
 
     def cell(alg, k):
         r = res[alg].get(k)
@@ -303,18 +335,23 @@ def main():
     def rcell(alg, a, b):
         return "-" if a not in res[alg] or b not in res[alg] else "%.2fx" % ratio(res[alg], a, b)
 
-    lines.append("| raw `cryptography` verify (floor) | %s | %s |" % (cell("RS512", "floor"), cell("ES256", "floor")))
-    lines.append("| ours, first-seen token, full IS-10 checks | %s | %s |" % (cell("RS512", "first"), cell("ES256", "first")))
-    lines.append("| ours, cached token | %s | %s |" % (cell("RS512", "cached"), cell("ES256", "cached")))
-    lines.append("| PyJWT `decode`, same checks | %s | %s |" % (cell("RS512", "pyjwt"), cell("ES256", "pyjwt")))
-    lines.append("| **first-seen / floor** (target RS512 <= 1.5x, ES256 <= 1.3x) | %s | %s |"
-                 % (rcell("RS512", "first", "floor"), rcell("ES256", "first", "floor")))
-    lines.append("| **PyJWT / ours first-seen** (target RS512 >= 2.5x) | %s | %s |"
-                 % (rcell("RS512", "pyjwt", "first"), rcell("ES256", "pyjwt", "first")))
-    lines.append("| pure backend verify | %s | - |" % cell("RS512", "pure"))
-    lines.append("| bare `pow()` + sha512 | %s | - |" % cell("RS512", "bare_pow"))
-    lines.append("| **pure / bare pow** (target <= 1.3x) | %s | - |" % rcell("RS512", "pure", "bare_pow"))
-    lines.append("| pure backend, first-seen token, full checks | %s | - |" % cell("RS512", "pure_first"))
+    def row(label, fn):
+        lines.append("| %s | %s |" % (label, " | ".join(fn(a) for a in ALGS)))
+
+    row("raw `cryptography` verify (floor)", lambda a: cell(a, "floor"))
+    row("ours, first-seen token, full IS-10 checks", lambda a: cell(a, "first"))
+    row("ours, cached token", lambda a: cell(a, "cached"))
+    row("PyJWT `decode`, same checks", lambda a: cell(a, "pyjwt"))
+    row("oxyjwt `decode` (Rust): signature, exp, iss, aud; no IS-10 path rules", lambda a: cell(a, "oxyjwt"))
+    row("**first-seen / floor** (target RS512 <= 1.5x, ES256 <= 1.3x)", lambda a: rcell(a, "first", "floor"))
+    row("**PyJWT / ours first-seen** (target RS512 >= 2.5x)", lambda a: rcell(a, "pyjwt", "first"))
+    row("**oxyjwt / floor**", lambda a: rcell(a, "oxyjwt", "floor"))
+    row("**ours first-seen (full IS-10) / oxyjwt**", lambda a: rcell(a, "first", "oxyjwt"))
+    only = lambda k: lambda a: cell(a, k) if a == "RS512" else "-"  # noqa: E731
+    row("pure backend verify", only("pure"))
+    row("bare `pow()` + sha512", only("bare_pow"))
+    row("**pure / bare pow** (target <= 1.3x)", lambda a: rcell(a, "pure", "bare_pow") if a == "RS512" else "-")
+    row("pure backend, first-seen token, full checks", only("pure_first"))
     lines.append("")
     lines += stage_lines(res)
     lines.append("")
@@ -331,6 +368,9 @@ def main():
             doc["validate"][alg] = dict((k, list(v[:2]) if k != "stages" else v) for k, v in r.items())
             doc["validate"][alg]["ratios"] = {"first_floor": ratio(r, "first", "floor"),
                                               "pyjwt_first": ratio(r, "pyjwt", "first")}
+            if "oxyjwt" in r:
+                doc["validate"][alg]["ratios"]["oxyjwt_floor"] = ratio(r, "oxyjwt", "floor")
+                doc["validate"][alg]["ratios"]["first_oxyjwt"] = ratio(r, "first", "oxyjwt")
             if "pure" in r:
                 doc["validate"][alg]["ratios"]["pure_bare"] = ratio(r, "pure", "bare_pow")
                 doc["validate"][alg]["ratios"]["pure_first_first"] = ratio(r, "pure_first", "first")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Build the firmware bundle: dist/nmosauth-lite.pyz, one zipapp run with `python3` (issues 8, 13).
 
-Holds the nmosauth_lite package and its data files, and vendors what the pure backend's ES256/ES384
-verify needs: `ecdsa` (MIT) pruned to P-256/P-384 (no tests, no other curves, no ECDH/EdDSA/SSH/
+Holds the nmosauth_lite package and its data files, and vendors what the pure backend's ES256/384/512
+verify needs: `ecdsa` (MIT) pruned to P-256/P-384/P-521 (no tests, no other curves, no ECDH/EdDSA/SSH/
 RFC 6979 code: see ECDSA_*), and `six` (MIT), with their licence texts under LICENSES/. `cryptography`
 is never vendored (compiled code): the bundle uses it when the target's Python has it. The default
 is portable (sources only, runs on any Python >= 3.11); `--compile pyc` adds unchecked-hash .pyc
@@ -50,26 +50,29 @@ sys.exit(main())
 ZIP_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can carry
 COMPILE_MODES = ("none", "pyc")
 DEFAULT_COMPILE = "none"  # .pyc is interpreter-version-specific: a portable bundle by default
-# What the device never runs from ecdsa. JWS ES256/ES384 need P-256/P-384 only (RFC 7518 §3.4);
+# What the device never runs from ecdsa. JWS ES256/384/512 need P-256/P-384/P-521 only (RFC 7518 §3.4;
+# ES512 for the IPMX device profile);
 # every other curve constant becomes None (its name stays importable, so the modules still load).
-ECDSA_KEEP_CURVES = ("NIST256p", "NIST384p")
+ECDSA_KEEP_CURVES = ("NIST256p", "NIST384p", "NIST521p")
 # imported by nothing we keep (ecdh only by ecdsa/__init__, whose import of it is removed)
 ECDSA_DROP = ("ecdsa/_rwlock.py", "ecdsa/_sha3.py", "ecdsa/ecdh.py")
 # imported at the top of keys.py, used only by methods for Edwards curves, SSH encoding and
 # deterministic signing: a stand-in whose every attribute raises ImportError
 ECDSA_STANDIN = ("ecdsa/eddsa.py", "ecdsa/ssh.py", "ecdsa/rfc6979.py")
-STANDIN = b'''"""Left out of the nmosauth-lite bundle (tools/build_bundle.py): P-256/P-384 verify only."""
+STANDIN = b'''"""Left out of the nmosauth-lite bundle (tools/build_bundle.py): P-256/P-384/P-521 verify only."""
 
 
 def __getattr__(name):
-    raise ImportError("%s.%s is not in the nmosauth-lite bundle (P-256/P-384 verify only)" % (__name__, name))
+    raise ImportError("%s.%s is not in the nmosauth-lite bundle (P-256/P-384/P-521 verify only)" % (__name__, name))
 '''
 
 # Commands a device never runs, left out of the firmware: the demo and the probe are laptop and
 # production-line tools, and both sign tokens (they need cryptography, which the bundle never
 # carries). From the bundle they are simply not commands (cli lists only the modules it finds).
+# `certs make` is a lab tool that makes a CA with cryptography (issue 22); `doctor`'s certificate
+# checks (aio/certfiles.py) stay.
 OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth_lite/commands/probe.py",
-              "nmosauth_lite/probe/")
+              "nmosauth_lite/commands/certs.py", "nmosauth_lite/probe/")
 
 sys.path.insert(0, ROOT)
 

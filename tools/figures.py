@@ -88,10 +88,28 @@ def update_readme(t, header, path=os.path.join(ROOT, "README.md")):
     return True
 
 
+# The libraries our figures are compared with (issue 20 §5): their versions go in the run header.
+COMPARED = ("PyJWT", "oxyjwt", "cryptography", "uvicorn", "httptools", "granian", "aiohttp")
+
+
+def compared_versions():
+    """"PyJWT 2.15.1, oxyjwt 0.9.0, ..." for those installed here ("not installed" for the rest)."""
+    from importlib import metadata
+
+    out = []
+    for name in COMPARED:
+        try:
+            out.append("%s %s" % (name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append("%s not installed" % name)
+    return ", ".join(out)
+
+
 def run_header(started, quick):
-    """The line that says when, where and how a run measured its figures."""
+    """The line that says when, where and how a run measured its figures, and against what."""
     return ("Measured %s UTC on %s (%d cores, %s %s), Python %s, install: %s%s; %.0f s; load average %.2f at "
-            "the end. Bundle rows: `dist/nmosauth-lite.pyz` (zipapp)."
+            "the end. Bundle rows: `dist/nmosauth-lite.pyz` (zipapp). Compared with: %s."
             % (time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)), cpu_model(), os.cpu_count() or 0,
                platform.system(), platform.machine(), platform.python_version(), install_mode(),
-               ", --quick (noisier)" if quick else "", time.time() - started, os.getloadavg()[0]))
+               ", --quick (noisier)" if quick else "", time.time() - started, os.getloadavg()[0],
+               compared_versions()))

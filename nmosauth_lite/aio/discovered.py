@@ -46,6 +46,8 @@ class DiscoveredIssuers:
         state = self.add_issuer(iss, servers=[server])
         if state.jwks_uri is None:
             state.jwks_uri = doc["jwks_uri"]
+        if state.metadata_url is None:
+            state.metadata_form, state.metadata_url = "rfc8414", advert.metadata_url  # IS-10 DS-06
         return iss
 
     async def follow_discovery(self, cache, interval=60.0):

@@ -21,13 +21,14 @@ import time
 
 from .. import jsonshim
 from ..errors import KeyFetchPendingError, KeyFormatError, NmosAuthError, RemoteError, with_attrs
-from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_url
+from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_urls
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
 from ..oauth import backoff_delay
 from .client import ClientError, HTTPClient
 from .discovered import DiscoveredIssuers
 from .keyfiles import MAX_JWKS_BYTES, KeyFiles
+from .metadata import find_metadata, note_form, ordered
 from .ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.keys")
@@ -48,12 +49,21 @@ class Server:
 
     `resolve` maps host names to addresses (DNS-SD answers: connect there, keep the
     name for TLS and Host); `loose` compares the metadata's issuer per IS-10 DS-14.
+    `urls` ([(form, url)], aio/metadata.py) are the places tried in turn; by default
+    `metadata_url` alone (a DNS-SD advert's URL, IS-10 DS-06). for_issuer() gives a
+    configured issuer all three forms.
     """
 
-    def __init__(self, metadata_url, resolve=None, loose=False):
+    def __init__(self, metadata_url, resolve=None, loose=False, urls=None):
         self.metadata_url = metadata_url
         self.resolve = dict(resolve or {})
         self.loose = loose
+        self.urls = list(urls) if urls else [("rfc8414", metadata_url)]
+
+    @classmethod
+    def for_issuer(cls, issuer, resolve=None):
+        urls = metadata_urls(issuer)
+        return cls(urls[0][1], resolve=resolve, urls=urls)
 
 
 class KeyStore(DiscoveredIssuers):
@@ -93,7 +103,7 @@ class KeyStore(DiscoveredIssuers):
         """Trust `issuer` (configured, or discovered through DNS-SD). Loads its persisted keys."""
         check_issuer(issuer, self.insecure_http)
         if servers is None:
-            servers = [Server(metadata_url(issuer), resolve=self.resolve)]
+            servers = [Server.for_issuer(issuer, resolve=self.resolve)]
         known = self._servers.get(issuer)
         if known is not None:
             urls = set(s.metadata_url for s in known)
@@ -306,13 +316,14 @@ class KeyStore(DiscoveredIssuers):
         self.fetch_count += 1
         jwks_uri = state.jwks_uri
         if jwks_uri is None or state.failures:
-            resp = await client.get(server.metadata_url, headers=[("accept", "application/json")])
-            if resp.status != 200:
-                raise RemoteError("metadata: HTTP %d" % resp.status)
-            if len(resp.body) > MAX_METADATA_BYTES:
-                raise RemoteError("metadata document too large")
-            meta = check_metadata(_json(resp.body, "metadata"), state.issuer, self.insecure_http, server.loose)
-            jwks_uri = meta["jwks_uri"]
+            async def get(url):
+                return await client.get(url, headers=[("accept", "application/json")])
+
+            found = await find_metadata(get, state.issuer, ordered(server.urls, state.metadata_url),
+                                        self.insecure_http, server.loose)
+            note_form(state.issuer, state.metadata_url, found)
+            state.metadata_form, state.metadata_url = found.form, found.url
+            jwks_uri = found.doc["jwks_uri"]
         headers = [("accept", "application/json")]
         if state.etag and jwks_uri == state.jwks_uri:
             headers.append(("if-none-match", state.etag))
@@ -343,6 +354,8 @@ class KeyStore(DiscoveredIssuers):
             out.append({
                 "issuer": iss,
                 "jwks_uri": s.jwks_uri,
+                "metadata_form": s.metadata_form,
+                "metadata_url": s.metadata_url,
                 "kids": [k.kid or k.thumbprint for k in s.keys],
                 "age": None if s.fetched_at is None else round(now - s.fetched_at, 1),
                 "next_refresh_in": round(s.next_refresh - now, 1),

@@ -18,6 +18,7 @@ from ..aio.web import Response, Router, json_response
 from .authorize import AuthorizationEndpoint
 from .clientauth import ASSERTION_ALGS, ClientAuthenticator
 from .clientkeys import ClientKeys
+from .config import LAB_WARNING
 from .oauth import GRANTS, OAuthServer
 from .protocol import MAX_FORM, NO_STORE, OAuthError, media_type, parse_form
 from .registration import MAX_BODY, Registrar
@@ -91,7 +92,7 @@ class AuthServerApp:
     def metadata(self):
         """RFC 8414 §2 metadata; valid against IS-10 auth_metadata.json (AS-03)."""
         e = self.endpoints
-        return {
+        doc = {
             "issuer": self.issuer,
             "authorization_endpoint": e["authorize"],
             "token_endpoint": e["token"],
@@ -109,6 +110,9 @@ class AuthServerApp:
             "code_challenge_methods_supported": ["S256", "plain"],
             "authorization_response_iss_parameter_supported": True,
         }
+        if self.config.lab:  # RFC 8414 §2 allows more members: say it where every client looks (issue 22)
+            doc["nmosauth_lite_lab_mode"] = LAB_WARNING
+        return doc
 
     async def close(self):
         await self.client_keys.close()

@@ -17,7 +17,7 @@ from . import pages
 from .oauth import is_pkce_value
 from .protocol import OAuthError, add_query, parse_form
 from .store import digest
-from .tokens import parse_scope
+from .tokens import grant_scopes
 from .throttle import Backoff
 from .users import hash_password, verify_password
 
@@ -109,11 +109,12 @@ class AuthorizationEndpoint:
         if "authorization_code" not in client["grant_types"]:
             raise OAuthError("unauthorized_client", "client may not use authorization_code")
         try:
-            scopes = parse_scope(params.get("scope")) or list(client["scopes"])
+            # RFC 6749 §3.3: identity scopes (openid...) left out, unregistered NMOS scopes too
+            scopes = grant_scopes(params.get("scope"), client["scopes"], self.config.scopes)
         except ValueError as e:
             raise OAuthError("invalid_scope", str(e))
-        if any(s not in client["scopes"] for s in scopes):
-            raise OAuthError("invalid_scope", "scope not registered for this client")
+        if not scopes:
+            raise OAuthError("invalid_scope", "none of the requested scopes is registered for this client")
         challenge = params.get("code_challenge")
         method = params.get("code_challenge_method")
         if challenge is not None:

@@ -9,20 +9,28 @@ public clients (client_id only). One method per request; the registered method i
 only one accepted. An unknown client runs the same digest or signature check against a
 dummy (no client-id enumeration by timing); failures back off per (client, source
 address) and per source address, answered 429 + Retry-After with an RFC 6749 §5.2 body.
+Public clients have no secret to guess: a request naming one is never throttled and its
+failures are not counted; any success clears its source address's count. At /revoke a public
+client may also name itself in a Basic header without a password (a warning is logged).
+Every failed client authentication is logged at INFO: endpoint, client id, method, source.
 """
 
 import base64
 import binascii
 import hmac
+import logging
 import urllib.parse
 
 from .. import jws as _jws
 from ..errors import KeyFormatError, TokenError
 from ..jwk import parse_jwks
+from ..logfield import escape
 from .clientkeys import ClientKeys, FetchError
 from .protocol import OAuthError
 from .store import digest
 from .throttle import Backoff
+
+log = logging.getLogger("nmosauth_lite.authserver.clientauth")
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 §2.2
 ASSERTION_ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384")  # not access tokens: TOK-03 does not bind
@@ -57,7 +65,7 @@ def _unauthorized(description, basic_realm=None):
 
 
 def _throttled(wait):
-    # Our choice (documented in README): 429 + Retry-After with the RFC 6749 §5.2 error body,
+    # Our choice (documented in docs/authorization-server.md): 429 + Retry-After with the RFC 6749 §5.2 error body,
     # answered before any credential is checked, so a throttled source learns nothing.
     seconds = int(wait + 0.999)
     return OAuthError("invalid_client", "too many failed client authentications; retry after %d s" % seconds,
@@ -90,22 +98,43 @@ class ClientAuthenticator:
     async def close(self):
         await self.client_keys.close()
 
-    async def authenticate(self, form, authorization, now, endpoint_url, source=None):
+    async def authenticate(self, form, authorization, now, endpoint_url, source=None, public_basic=False):
+        """The authenticated client's row, or OAuthError. `public_basic` (the revocation endpoint):
+        a public client may name itself in a Basic header without a password."""
         claimed = _claimed_id(form, authorization)
-        wait = max(self.by_client.retry_after((claimed, source), now), self.by_source.retry_after(source, now))
-        if wait:
-            raise _throttled(wait)
+        public = self._is_public(claimed)
+        if not public:  # a public client has no secret to guess: never throttled
+            wait = max(self.by_client.retry_after((claimed, source), now), self.by_source.retry_after(source, now))
+            if wait:
+                self._log_failure(endpoint_url, claimed, form, authorization, source, "throttled")
+                raise _throttled(wait)
         try:
-            client = await self._authenticate(form, authorization, now, endpoint_url)
+            client = await self._authenticate(form, authorization, now, endpoint_url, public_basic)
         except OAuthError as e:
             if e.error == "invalid_client":
-                self.by_client.failed((claimed, source), now)
-                self.by_source.failed(source, now)
+                self._log_failure(endpoint_url, claimed, form, authorization, source, e.description)
+                if not public:
+                    self.by_client.failed((claimed, source), now)
+                    self.by_source.failed(source, now)
             raise
         self.by_client.succeeded((claimed, source))
+        self.by_source.succeeded(source)  # a success clears the address's count (issue 20 §4)
         return client
 
-    async def _authenticate(self, form, authorization, now, endpoint_url):
+    def _is_public(self, claimed):
+        if not claimed:
+            return False
+        client = self.store.get_client(claimed)
+        return client is not None and client["auth_method"] == "none"
+
+    @staticmethod
+    def _log_failure(endpoint_url, claimed, form, authorization, source, why):
+        # Never the secret, the assertion or the header: the claimed id (log-escaped), the method.
+        log.info("client authentication failed at %s: client_id=%s method=%s source=%s: %s",
+                 urllib.parse.urlsplit(endpoint_url).path or endpoint_url, escape(claimed or "-"),
+                 _method(form, authorization), escape(source or "-"), why)
+
+    async def _authenticate(self, form, authorization, now, endpoint_url, public_basic=False):
         basic = authorization is not None and authorization[:6].lower() == "basic "
         if authorization is not None and not basic:
             raise OAuthError("invalid_request", "unsupported Authorization scheme at this endpoint")
@@ -115,7 +144,7 @@ class ClientAuthenticator:
         if "client_secret" in form:
             raise _unauthorized("client_secret_post is not supported: use client_secret_basic or private_key_jwt")
         if basic:
-            client = self._basic(authorization[6:].strip())
+            client = self._basic(authorization[6:].strip(), public_basic)
         elif assertion:
             client = await self._assertion(form, now, endpoint_url)
         else:
@@ -129,12 +158,21 @@ class ClientAuthenticator:
         return client
 
     # --- client_secret_basic -------------------------------------------------------------
-    def _basic(self, credentials):
+    def _basic(self, credentials, public_basic=False):
         try:
             raw = base64.b64decode(credentials, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
             raise _unauthorized("malformed Basic credentials", self.realm)
         cid, sep, secret = raw.partition(":")
+        if public_basic and not secret:
+            # RFC 7009 §2.1 lets a public client identify itself by its client_id; some controllers
+            # (the reference web controller) send it as Basic base64(client_id), with no ":" at all.
+            client = self.store.get_client(urllib.parse.unquote_plus(cid))
+            if client is not None and client["auth_method"] == "none":
+                log.warning("public client %s named itself in a Basic header without a password at the "
+                            "revocation endpoint: accepted (send client_id in the body instead)",
+                            escape(client["client_id"]))
+                return client
         if not sep:
             raise _unauthorized("malformed Basic credentials", self.realm)
         # RFC 6749 §2.3.1: both halves are application/x-www-form-urlencoded before base64.
@@ -231,6 +269,17 @@ class ClientAuthenticator:
         except KeyFormatError:
             keys = []
         return keys
+
+
+def _method(form, authorization):
+    """The client authentication method a request uses, for the log."""
+    if authorization is not None:
+        return "client_secret_basic" if authorization[:6].lower() == "basic " else "other-scheme"
+    if "client_assertion" in form or "client_assertion_type" in form:
+        return "private_key_jwt"
+    if "client_secret" in form:
+        return "client_secret_post"
+    return "none"
 
 
 def _claimed_id(form, authorization):

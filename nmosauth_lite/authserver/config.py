@@ -28,9 +28,12 @@ DEFAULT_MAX_PENDING_PER_SOURCE = 10  # one address cannot fill the approval queu
 DEFAULT_JWKS_MIN_TTL = 60  # a client's jwks_uri answer is kept at least this long (clientkeys.py)...
 DEFAULT_JWKS_MAX_TTL = 86400  # ...and at most this long, whatever its Cache-Control says
 DEFAULT_JWKS_NEGATIVE_TTL = 60  # a failed jwks_uri fetch is not retried before this
+LAB_WARNING = ("LAB MODE: client_credentials is allowed for every scope (node, connection, ...): any "
+               "registered client can get a token for any Node API without a user. Never in production "
+               "(BCP-003-02 BCP-G-03); restart without --lab")
 
 _SCHEMA = {
-    "listen": str, "host": str, "issuer_path": str, "state_dir": str,
+    "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool,
     "tls": {"cert_file": str, "key_file": str, "ca_file": str, "trust_ca_file": str},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
                "client_credentials_scopes": list, "permissions": dict},
@@ -69,9 +72,14 @@ def _str_list(value, name):
 class Config:
     """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
 
-    def __init__(self, table=None, *, listen=None, state_dir=None):
+    def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None,
+                 audience=None):
         t = dict(table or {})
         _check(t, _SCHEMA, "")
+        # Lab mode (issue 22): client_credentials for every scope, so a bench without users can get
+        # a Node-API token. BCP-003-02 BCP-G-03 forbids that as a product's default: off unless asked,
+        # and announced in the log and in the metadata.
+        self.lab = bool(t.get("lab", False) if lab is None else lab)
         self.listen_host, self.listen_port = parse_listen(listen or t.get("listen", DEFAULT_LISTEN))
         self.host = t.get("host") or self._default_host()
         path = t.get("issuer_path", DEFAULT_ISSUER_PATH).rstrip("/")
@@ -80,11 +88,11 @@ class Config:
         self.issuer_path = path
         self.state_dir = os.path.abspath(state_dir or t.get("state_dir") or default_state_dir())
         tls = t.get("tls", {})
-        self.cert_file = tls.get("cert_file")
-        self.key_file = tls.get("key_file")
+        self.cert_file = cert_file or tls.get("cert_file")
+        self.key_file = key_file or tls.get("key_file")
         self.ca_file = tls.get("ca_file")
         if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("config: tls.cert_file and tls.key_file go together")
+            raise ConfigError("config: tls.cert_file and tls.key_file (--cert and --key) go together")
         self.trust_ca_file = tls.get("trust_ca_file")
         tok = t.get("tokens", {})
         self.token_lifetime = tok.get("lifetime", _tokens.DEFAULT_LIFETIME)
@@ -95,11 +103,12 @@ class Config:
         self.rsa_bits = tok.get("rsa_bits", 2048)
         if self.rsa_bits not in (2048, 3072, 4096):
             raise ConfigError("config: tokens.rsa_bits must be 2048, 3072 or 4096")
-        aud = tok.get("audience")
+        aud = audience or tok.get("audience")
         self.audience = _str_list(aud, "tokens.audience") if aud is not None else None
         self.permissions = _tokens.check_permissions(tok.get("permissions"))
         self.scopes = sorted(self.permissions)
-        cc = tok.get("client_credentials_scopes", list(_tokens.CLIENT_CREDENTIALS_SCOPES))
+        default_cc = self.scopes if self.lab else list(_tokens.CLIENT_CREDENTIALS_SCOPES)  # BCP-003-02 BCP-G-04
+        cc = tok.get("client_credentials_scopes", default_cc)
         self.client_credentials_scopes = _str_list(cc, "tokens.client_credentials_scopes") if cc else []
         for s in self.client_credentials_scopes:
             if s not in self.permissions:
@@ -150,7 +159,12 @@ class Config:
         return "https://" + hostport + self.issuer_path
 
     def token_audience(self):
-        return self.audience if self.audience is not None else _tokens.default_audience(self.host)
+        if self.audience is not None:
+            return self.audience
+        host = self.host
+        if host == "localhost" or _is_address(host):  # name the machine, not a loopback alias or an address
+            host = socket.getfqdn()
+        return _tokens.default_audience(host)
 
     @property
     def db_path(self):
@@ -161,11 +175,22 @@ class Config:
         return os.path.join(self.state_dir, "authserver-tls")
 
 
-def load(path=None, *, listen=None, state_dir=None):
-    """Read `path` (or the default file when it exists) and build a Config."""
+def _is_address(host):
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def load(path=None, *, listen=None, state_dir=None, **overrides):
+    """Read `path` (or the default file when it exists) and build a Config (`overrides`: lab,
+    cert_file, key_file from the command line)."""
     table = {}
     if path is None and os.path.exists(DEFAULT_CONFIG_FILE):
         path = DEFAULT_CONFIG_FILE
     if path is not None:
         table = read_config_table(path, "authserver")
-    return Config(table, listen=listen, state_dir=state_dir)
+    return Config(table, listen=listen, state_dir=state_dir, **overrides)

@@ -18,7 +18,7 @@ from .. import jws as _jws
 from ..errors import TokenError
 from .protocol import NO_STORE, OAuthError, credential
 from .store import digest
-from .tokens import build_claims, parse_scope
+from .tokens import build_claims, grant_scopes, without_identity_scopes
 
 GRANTS = ("authorization_code", "client_credentials", "refresh_token")
 REFRESH_TOKEN_BYTES = 48  # 64 characters: IS-10 AS-42 wants at least 40
@@ -40,9 +40,11 @@ def pkce_matches(verifier, challenge, method):
     return hmac.compare_digest(computed, challenge)
 
 
-def _scopes(text):
+def _scopes(text, supported):
+    """A refresh request's scopes: identity scopes left out, unknown names refused (RFC 6749 §3.3)."""
     try:
-        return parse_scope(text)
+        grant_scopes(text, (), supported)  # refuses what is neither NMOS nor identity
+        return without_identity_scopes(text)
     except ValueError as e:
         raise OAuthError("invalid_scope", str(e))
 
@@ -96,8 +98,12 @@ class OAuthServer:
         if client["auth_method"] == "none" or "client_credentials" not in client["grant_types"]:
             raise OAuthError("unauthorized_client", "client may not use client_credentials")
         allowed = [s for s in client["scopes"] if s in self.config.client_credentials_scopes]
-        requested = _scopes(form.get("scope")) or allowed
-        if not requested or any(s not in allowed for s in requested):
+        try:
+            # RFC 6749 §3.3: what the client may have of what it asked (identity scopes left out)
+            requested = grant_scopes(form.get("scope"), allowed, self.config.scopes)
+        except ValueError as e:
+            raise OAuthError("invalid_scope", str(e))
+        if not requested:
             raise OAuthError("invalid_scope", "scope not allowed for this client with client_credentials")
         body, claims = self._access_token(client, client["client_id"], requested, now)
         self.store.audit("token.client_credentials", now, client_id=client["client_id"],
@@ -145,7 +151,7 @@ class OAuthServer:
         old = form.get("refresh_token")
         if old is None:
             raise OAuthError("invalid_request", "refresh_token missing")
-        requested = _scopes(form.get("scope"))
+        requested = _scopes(form.get("scope"), self.config.scopes)
         new = credential(REFRESH_TOKEN_BYTES)
         state, row = self.store.rotate_refresh(digest(old), client["client_id"], now, digest(new),
                                                now + self.config.refresh_lifetime, requested)
@@ -169,7 +175,8 @@ class OAuthServer:
     async def revoke(self, form, authorization, now, source=None):
         """-> (status, body dict or None, headers)."""
         try:
-            client = await self.auth.authenticate(form, authorization, now, self.revocation_endpoint, source)
+            client = await self.auth.authenticate(form, authorization, now, self.revocation_endpoint, source,
+                                                  public_basic=True)
             token = form.get("token")
             if token is None:
                 raise OAuthError("invalid_request", "token missing (RFC 7009 §2.1)")

@@ -23,7 +23,7 @@ from ..oauth import APPROVAL_FIELD
 from .clientauth import ASSERTION_ALGS
 from .protocol import NO_STORE, OAuthError, credential, media_type
 from .store import digest
-from .tokens import parse_scope
+from .tokens import without_identity_scopes
 
 MAX_BODY = 64 * 1024
 MAX_REDIRECT_URIS = 16
@@ -84,7 +84,9 @@ def check_metadata(meta, config, allowed_scopes=None):
     if "scope" not in out:
         raise _bad("scope is required (IS-10)")  # IS-10 §12 B6: the schema forgets it
     try:
-        scopes = parse_scope(out["scope"])
+        # RFC 7591 §2: the server may replace a requested value; identity scopes (openid...) are
+        # left out, as at /authorize and /token (tokens.IDENTITY_SCOPES), and the answer says so.
+        scopes = without_identity_scopes(out["scope"])
     except ValueError as e:
         raise _bad("scope: %s" % e)
     for s in scopes:

@@ -16,11 +16,13 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 
 from ..aio.sdnotify import notify
 from ..errors import ConfigError
+from .config import LAB_WARNING
 from .app import AuthServerApp
 from .keys import KeyRing
 from .store import Store
@@ -158,6 +160,12 @@ async def start(config, *, clock=time.time):
     from ..aio.tlsutil import server_context
 
     cert, key, ca_file = ensure_tls(config)
+    try:
+        ssl_ctx = server_context(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        from ..aio.certfiles import load_error
+
+        raise ConfigError(load_error(cert, key, e, "tls.cert_file (--cert)", "tls.key_file (--key)"))
     store = open_store(config)
     try:
         keyring = open_keyring(config, store)
@@ -171,11 +179,16 @@ async def start(config, *, clock=time.time):
         raise
     port = sock.getsockname()[1]
     issuer = config.issuer(port)
-    if config.audience is None and config.token_audience() == ["*"]:
-        log.warning("tokens carry aud [\"*\"] (any host) because %s has no domain: set tokens.audience",
-                    config.host)
+    aud = config.token_audience()
+    if config.audience is None and not any(a.startswith("*.") for a in aud):
+        log.warning("tokens carry aud %s (this host only: it has no domain); Nodes elsewhere refuse them "
+                    "with 403: set tokens.audience", json.dumps(aud))
+    if config.lab:
+        log.warning(LAB_WARNING)
+    store.put_meta("issuer", issuer)  # what `as token` signs as when not told (the port may have been 0)
+    store.put_meta("audience", json.dumps(config.token_audience()))
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
-    server = HTTPServer(app, ssl=server_context(cert, key), server_header="nmosauth-lite")
+    server = HTTPServer(app, ssl=ssl_ctx, server_header="nmosauth-lite")
     await server.start(sock=sock)
     host = config.listen_host
     listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)

@@ -302,6 +302,14 @@ class Store:
         return cur.rowcount == 1
 
     # --- audit (IS-10 AS-50) ---------------------------------------------------------------
+    def get_meta(self, key):
+        row = self.db.execute("SELECT v FROM meta WHERE k=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put_meta(self, key, value):
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def audit(self, event, now, *, client_id=None, actor=None, **detail):
         """Record one event. `detail` must never hold secrets: ids, scopes, reasons only."""
         text = json.dumps(detail, sort_keys=True, separators=(",", ":"))

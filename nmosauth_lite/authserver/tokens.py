@@ -2,8 +2,8 @@
 
 Owns: scope strings (RFC 6749 §3.3), the default read/write path lists per NMOS API
 (each scope gives one `x-nmos-<api>` claim; keys that grant nothing are left out,
-TOK-23), lifetime bounds (TOK-07), the default audience (a wildcard of the AS's own
-domain, IS-10 §3.2 `aud`), and the full claim set (iss, sub, aud, exp, iat,
+TOK-23), lifetime bounds (TOK-07), the default audience (a wildcard of the host's
+domain, else its own name; IS-10 §3.2 `aud`), and the full claim set (iss, sub, aud, exp, iat,
 client_id, scope, jti, x-nmos-*). Signing lives in keys.py.
 """
 
@@ -18,6 +18,10 @@ DEFAULT_LIFETIME = 600
 MAX_SCOPE_LEN = 1024
 MAX_SCOPE_VALUES = 32
 CLIENT_CREDENTIALS_SCOPES = ("registration", "events")  # BCP-003-02 BCP-G-02
+# OpenID Connect scopes (OIDC Core §3.1.2.1, §5.4, §11) this AS does not serve: clients such as the
+# reference web controller ask for `openid` with their NMOS scopes. They are left out of what is
+# granted, never an error (RFC 6749 §3.3: the AS may issue fewer scopes and says which in `scope`).
+IDENTITY_SCOPES = ("openid", "profile", "email", "offline_access")
 
 # Path specifiers after /x-nmos/<api>/<version>/ (TOK-29). List resources need their
 # bare name as well as name/* (IS-10 §12 A6, BCP-003-02 §3 notes).
@@ -55,6 +59,8 @@ def check_permissions(table):
     for scope, entry in (table or {}).items():
         if not _is_api_name(scope):
             raise ConfigError("config: permissions scope %r is not an NMOS API name ([a-z]+)" % scope)
+        if scope in IDENTITY_SCOPES:
+            raise ConfigError("config: %r is an OpenID Connect scope, never granted here (see IDENTITY_SCOPES)" % scope)
         if not isinstance(entry, dict):
             raise ConfigError("config: permissions.%s must be a table" % scope)
         out = {}
@@ -95,21 +101,46 @@ def parse_scope(text):
     return out
 
 
-def default_audience(host):
-    """A wildcard of the AS's own domain: auth.studio.example.com -> *.studio.example.com.
+def grant_scopes(text, may_have, supported):
+    """RFC 6749 §3.3: the scopes to grant for a request's `scope` value, in the request's order.
 
-    A single-label host or an address has no domain to share with the Nodes; the
-    lab default is then "*" (every host), and the server logs that tokens.audience
-    should be set.
+    Identity scopes (IDENTITY_SCOPES) are left out; a name that is neither one of them nor in
+    `supported` (the NMOS API names this AS issues) is refused (ValueError), as is malformed text;
+    of the rest, those in `may_have` (what this client or grant may have) are granted. A request
+    naming no scope at all gets all of `may_have`; one naming identity scopes only gets nothing.
+    The caller answers invalid_scope when the result is empty.
+    """
+    requested = parse_scope(text)
+    for s in requested:
+        if s not in supported and s not in IDENTITY_SCOPES:
+            raise ValueError("scope %s is not supported by this server" % s[:40])
+    if not requested:
+        return list(may_have)
+    return [s for s in requested if s in may_have and s not in IDENTITY_SCOPES]
+
+
+def without_identity_scopes(text):
+    """`text`'s scopes less IDENTITY_SCOPES (ValueError when malformed): for registration and refresh."""
+    return [s for s in parse_scope(text) if s not in IDENTITY_SCOPES]
+
+
+def default_audience(host):
+    """A wildcard of the host's domain: auth.studio.example.com -> *.studio.example.com.
+
+    A single-label name or an address has no domain to share with the Nodes: the
+    audience is then that name itself (issue 22), never "*", which would let every
+    resource server anywhere accept the token (IS-10 TOK aud: fully resolved names or
+    wildcard domain names). Nodes elsewhere then refuse it (403) until tokens.audience
+    names them; the server logs that at start-up.
     """
     h = host.strip().rstrip(".").lower()
     try:
         ipaddress.ip_address(h.strip("[]"))
-        return ["*"]
+        return [h.strip("[]")]
     except ValueError:
         pass
     label, dot, domain = h.partition(".")
-    return ["*." + domain] if dot and domain else ["*"]
+    return ["*." + domain] if dot and domain else [h]
 
 
 def build_claims(*, issuer, audience, client_id, sub, scopes, permissions, now, lifetime):

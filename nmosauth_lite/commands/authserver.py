@@ -1,8 +1,10 @@
 """`nmosauth-lite as`: run and administer the lite IS-10 authorization server.
 
-serve (HTTPS until SIGTERM/SIGINT, one JSON line on stdout when ready), client
-add|list|remove|approve|iat, keys list|rotate|withdraw, user add|list, zone (DNS-SD
-records for BIND and dnsmasq). Administration commands open the server's SQLite store
+serve (HTTPS until SIGTERM/SIGINT, one JSON line on stdout when ready; --lab allows
+client_credentials for every scope, BCP-003-02 BCP-G-03 permitting that only by a
+deployment's choice), client add|list|remove|approve|iat, keys list|rotate|withdraw,
+user add|list, token (an operator-minted access token for tests, audited), zone
+(DNS-SD records for BIND and dnsmasq). Administration commands open the server's SQLite store
 directly; a running server sees their changes at once. Needs `cryptography`.
 """
 
@@ -27,6 +29,12 @@ def add_arguments(p):
     s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8443)")
     s.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener (off by default)")
+    s.add_argument("--lab", action="store_true", default=None,
+                   help="LAB ONLY: allow client_credentials for every scope (Node APIs too); never in production")
+    s.add_argument("--cert", metavar="FILE", help="TLS certificate (PEM; e.g. from certs make); default: a local CA")
+    s.add_argument("--key", metavar="FILE", help="TLS private key of --cert (PEM)")
+    s.add_argument("--audience", action="append", metavar="HOST",
+                   help="token aud value (repeatable; default tokens.audience, else a wildcard of this host's domain)")
 
     c = sub.add_parser("client", help="manage registered clients").add_subparsers(
         dest="client_command", metavar="ACTION", parser_class=p.__class__)
@@ -39,6 +47,8 @@ def add_arguments(p):
     a.add_argument("--redirect-uri", action="append", default=[], metavar="URI")
     a.add_argument("--jwks-uri", metavar="URL")
     a.add_argument("--jwks", metavar="FILE", help="the client's public JWK Set (private_key_jwt)")
+    a.add_argument("--lab", action="store_true", default=None,
+                   help="as for a server run with --lab: client_credentials may have any scope")
     c.add_parser("list", parents=[common], help="list clients (JSON)")
     for name, text in (("remove", "delete a client and revoke its refresh tokens"),
                        ("approve", "approve a registration held for the operator")):
@@ -65,6 +75,15 @@ def add_arguments(p):
     ua.add_argument("--password-stdin", action="store_true")
     u.add_parser("list", parents=[common], help="list users (JSON)")
 
+    t = sub.add_parser("token", parents=[common], help="mint an access token for testing (RS512 by default, "
+                       "signed with this server's key, audited); prints the token alone")
+    t.add_argument("--scope", required=True, help='space-separated scopes, e.g. "node connection"')
+    t.add_argument("--audience", action="append", metavar="HOST",
+                   help="aud value (repeatable; default: the audience the server last started with)")
+    t.add_argument("--lifetime", type=int, metavar="SECONDS", help="30..3600 (IS-10 TOK-07; default tokens.lifetime)")
+    t.add_argument("--sub", default="operator", help="the sub claim (default operator)")
+    t.add_argument("--issuer", metavar="URL", help="default: the issuer the server last started as")
+
     z = sub.add_parser("zone", parents=[common], help="print _nmos-auth._tcp records for BIND and dnsmasq")
     z.add_argument("--domain", required=True)
     z.add_argument("--host", help="the server's host name (default: configured host)")
@@ -78,7 +97,12 @@ def add_arguments(p):
 def _config(args, listen=None):
     from ..authserver import config
 
-    return config.load(args.config, listen=listen, state_dir=args.state_dir)
+    audience = getattr(args, "audience", None) if getattr(args, "as_command", None) == "serve" else None
+    if audience:
+        audience = [check_audience_value(a) for a in audience]
+    return config.load(args.config, listen=listen, state_dir=args.state_dir, lab=getattr(args, "lab", None),
+                       cert_file=getattr(args, "cert", None), key_file=getattr(args, "key", None),
+                       audience=audience)
 
 
 def _print(obj):
@@ -93,8 +117,10 @@ def run(args):
     action = getattr(args, sub, None) if sub else None
     if cmd == "zone":
         return _zone(args)
+    if cmd == "token":
+        action = "mint"
     if action is None:
-        sys.stderr.write("nmosauth-lite as: choose serve, client, keys, user or zone (see --help)\n")
+        sys.stderr.write("nmosauth-lite as: choose serve, client, keys, user, token or zone (see --help)\n")
         return 2
     from ..authserver.service import open_store
 
@@ -144,8 +170,19 @@ def _client_add(args, cfg, store, now):
         meta = check_metadata(meta, cfg)
     except OAuthError as e:
         raise ConfigError("%s: %s" % (e.error, e.description))
+    _note_identity_scopes(args.scope)
     _print(create_client(store, meta, now, status="active", actor="operator"))
     return 0
+
+
+def _note_identity_scopes(text):
+    """Say which OpenID Connect scopes were left out (as /register, /authorize and /token do)."""
+    from ..authserver.tokens import IDENTITY_SCOPES
+
+    left = [s for s in text.split() if s in IDENTITY_SCOPES]
+    if left:
+        sys.stderr.write("note: %s left out: this server grants NMOS scopes only; a client asking for them "
+                         "gets its NMOS scopes (RFC 6749 §3.3)\n" % " ".join(left))
 
 
 def _client_list(args, cfg, store, now):
@@ -238,6 +275,69 @@ def _keys_withdraw(args, cfg, store, now):
         sys.stderr.write("no published key %s\n" % args.kid)
         return 1
     _print({"withdrawn": args.kid, "signing_kid": ring.signer(now).kid})
+    return 0
+
+
+# --- tokens for tests ------------------------------------------------------------------------
+MAX_AUDIENCES = 16
+MAX_SUB = 200  # an operator's name or a test identity, not a document
+
+
+def check_audience_value(value):
+    """An aud entry as IS-10 allows it: a host name (wildcards allowed) or https://host; no port,
+    path or query (TOK aud). Returns it unchanged, or raises ConfigError."""
+    host = value[8:] if value.lower().startswith("https://") else value
+    ok = 0 < len(host) <= 253 and all(c.isascii() and (c.isalnum() or c in ".-*") for c in host.lower())
+    if not ok or host.startswith(".") or ".." in host:
+        try:
+            import ipaddress
+
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ConfigError("--audience %r: a host name (wildcards allowed) or https://host, no port or path "
+                              "(IS-10 aud)" % value[:80])
+    return value
+
+
+def _token_mint(args, cfg, store, now):
+    from ..authserver.service import open_keyring
+    from ..authserver.tokens import build_claims, check_lifetime, parse_scope
+
+    try:
+        scopes = parse_scope(args.scope)
+    except ValueError as e:
+        raise ConfigError("--scope: %s" % e)
+    bad = [s for s in scopes if s not in cfg.permissions]
+    if not scopes or bad:
+        raise ConfigError("--scope: give scopes among %s%s" % (" ".join(cfg.scopes),
+                                                              " (unknown: %s)" % " ".join(bad) if bad else ""))
+    lifetime = cfg.token_lifetime if args.lifetime is None else args.lifetime
+    try:
+        check_lifetime(lifetime)
+    except ConfigError:
+        raise ConfigError("--lifetime must be 30..3600 seconds (IS-10 TOK-07)")
+    recorded = store.get_meta("audience")  # what the server signs with (its --audience), when it ran here
+    audience = args.audience or (json.loads(recorded) if recorded else cfg.token_audience())
+    if len(audience) > MAX_AUDIENCES:
+        raise ConfigError("at most %d --audience values" % MAX_AUDIENCES)
+    audience = [check_audience_value(a) for a in audience]
+    issuer = args.issuer or store.get_meta("issuer") or cfg.issuer()
+    from ..issuer import check_issuer
+
+    check_issuer(issuer)  # ConfigError naming the value
+    ring = open_keyring(cfg, store)
+    ring.ensure(now)
+    key = ring.signer(now)
+    if not 0 < len(args.sub) <= MAX_SUB or any(c < " " or c == "\x7f" for c in args.sub):
+        raise ConfigError("--sub: 1..%d characters, no control characters" % MAX_SUB)
+    claims = build_claims(issuer=issuer, audience=audience, client_id="nmosauth-lite-operator", sub=args.sub,
+                          scopes=scopes, permissions=cfg.permissions, now=now, lifetime=lifetime)
+    token = key.encode(claims)
+    store.audit("token.operator", now, actor="operator", scope=claims["scope"], jti=claims["jti"],
+                aud=" ".join(audience), kid=key.kid)
+    sys.stdout.write(token + "\n")
+    sys.stderr.write("token for testing: %s\n" % json.dumps({"iss": issuer, "aud": audience, "scope": claims["scope"],
+                                                             "exp": claims["exp"], "alg": key.alg, "jti": claims["jti"]}))
     return 0
 
 

@@ -66,7 +66,10 @@ def run(args):
         state_dir = default_state_dir()
     r.sections["state"] = _state(r, state_dir)
     r.sections["clock"] = _clock(r, now)
-    r.sections["config"] = {k: v for k, v in config.items() if k != "state_dir"}
+    r.sections["config"] = {k: v for k, v in config.items() if k not in ("state_dir", "_files")}
+    from .doctor_files import check_files  # issue 22: every configured file
+
+    r.sections["files"] = check_files(r, config.get("_files") or {}, now)
     r.sections["issuers"] = _issuers(r, config, state_dir, now)
     if args.discover:
         r.sections["issuers"]["discovered"] = _discover(r, args)
@@ -116,6 +119,8 @@ def _config(r, args):
         else:
             out["protect"] = {"issuers": list(p.get("issuer") or []), "jwks": p.get("jwks"),
                               "audience": list(p.get("audience") or []), "listen": p.get("listen")}
+            out["_files"] = {"protect": {k: p.get(k) for k in ("cert", "key", "ca", "audit")}}
+            out["_files"]["protect"]["audience"] = out["protect"]["audience"]
             if p.get("state_dir"):
                 out["state_dir"] = p["state_dir"]
             if p.get("jwks"):
@@ -129,6 +134,10 @@ def _config(r, args):
             r.warn("config", e.message, serious=True)
         else:
             out["authserver"] = {"issuer": cfg.issuer(), "listen": "%s:%d" % (cfg.listen_host, cfg.listen_port)}
+            if cfg.lab:  # BCP-003-02 BCP-G-03: never a product's default; say so wherever it is looked at
+                r.warn("config", "authserver: lab = true: client_credentials is allowed for every scope")
+            out.setdefault("_files", {})["authserver"] = {"cert": cfg.cert_file, "key": cfg.key_file, "ca": cfg.ca_file,
+                                                         "trust_ca": cfg.trust_ca_file, "host": cfg.host}
             if isinstance(doc["authserver"], dict) and doc["authserver"].get("state_dir"):
                 out.setdefault("state_dir", cfg.state_dir)
     return out
@@ -348,6 +357,8 @@ def _text(r):
                                                   ck["build_time"] or "?"))
     cfg = s["config"]
     lines.append("config    %s" % (cfg.get("file") or "none"))
+    for f in s.get("files") or ():
+        lines.append("  file    %s (%s): %s" % (f["file"], f["what"], "ok" if f["ok"] else "PROBLEM"))
     for c in iss["configured"]:
         lines.append("  issuer  %s (%s)%s" % (c["issuer"], c["from"], "" if c["persisted"] else ", no cached keys"))
     if (cfg.get("protect") or {}).get("jwks"):

@@ -140,5 +140,5 @@ def backends(r):
     if not any(out[n]["rs512"] for n in ("cryptography", "pure")):
         r.warn("backends", "no crypto backend verifies RS512 (the IS-10 token algorithm)", serious=True)
     if not any(out[n]["es256"] for n in ("cryptography", "pure")):
-        r.warn("backends", "ES256/ES384 tokens cannot be verified here: install cryptography or ecdsa")
+        r.warn("backends", "ES256/ES384/ES512 tokens cannot be verified here: install cryptography or ecdsa")
     return out

@@ -1,6 +1,8 @@
 """`nmosauth-lite jwks show|refresh`: the persisted issuer key caches of this device.
 
-show: prints every persisted cache (issuer, kids, age, next refresh) as JSON.
+show: prints every persisted cache (issuer, where its metadata was found, kids, age, next
+refresh) as JSON; `metadata_form` names the place that answered (rfc8414, issuer-appended
+or openid-configuration: see docs/authorization-servers.md).
 refresh: fetches the named (or, with --discover, the DNS-SD advertised) issuers' keys now;
 exit 0 when every fetch worked, 1 otherwise. --connect HOST=ADDR reaches a host the resolver
 cannot resolve (commands/issuers.py).
@@ -36,6 +38,10 @@ def _state_dir(args):
     return args.state_dir or default_state_dir()
 
 
+def _text(v):
+    return v if isinstance(v, str) else None
+
+
 def run(args):
     from ..aio.keyfiles import read_persisted
 
@@ -50,6 +56,8 @@ def run(args):
             out.append({
                 "issuer": doc["issuer"],
                 "jwks_uri": doc.get("jwks_uri"),
+                "metadata_form": _text(doc.get("metadata_form")),
+                "metadata_url": _text(doc.get("metadata_url")),
                 "kids": [k.get("kid") for k in keys if isinstance(k, dict)],
                 "age": round(now - fetched, 1) if isinstance(fetched, (int, float)) else None,
                 "next_refresh_in": round(nxt - now, 1) if isinstance(nxt, (int, float)) else None,

@@ -229,7 +229,9 @@ async def _serve(cfg):
     try:
         ctx = server_context(cfg["cert"], cfg["key"])
     except (OSError, ssl.SSLError) as e:
-        raise ConfigError("cannot load --cert/--key: %s" % (getattr(e, "strerror", None) or e))
+        from ..aio.certfiles import load_error
+
+        raise ConfigError(load_error(cfg["cert"], cfg["key"], e))
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler

@@ -4,7 +4,7 @@ A backend object has `name` and `verify(alg, key, signing_input, signature)`,
 which returns True or False and never raises for a bad signature (jws decides
 what a False means). `key` is a jwk.RSAKey or jwk.ECKey that already fits `alg`.
 Backends: "cryptography" (pyca/OpenSSL, the fast path) and "pure" (RSA through
-pow(), ES256/ES384 through the `ecdsa` package when it is installed). "auto"
+pow(), ES256/ES384/ES512 through the `ecdsa` package when installed). "auto"
 picks cryptography when importable. Nothing is imported until first use.
 """
 

@@ -1,8 +1,8 @@
-"""The pure-Python crypto backend: RS256/384/512 through pow(), ES256/384 through `ecdsa`.
+"""The pure-Python crypto backend: RS256/384/512 through pow(), ES256/384/512 through `ecdsa`.
 
 RSASSA-PKCS1-v1_5 verification (RFC 8017 §8.2.2) re-encodes the expected EM and
 compares all of it; the decrypted block is never parsed (parsers invite the
-Bleichenbacher-2006 forgeries, CVE-2006-4339). ES256/ES384 (RFC 7518 §3.4) use the
+Bleichenbacher-2006 forgeries, CVE-2006-4339). ES256/ES384/ES512 (RFC 7518 §3.4) use the
 `ecdsa` package, imported on first use; without it ES* verify raises
 BackendUnavailableError, a configuration problem rather than a bad signature.
 Core module: runs on MicroPython 1.27 (hashlib there has sha256 only, so
@@ -20,8 +20,10 @@ _DIGEST_INFO = {
     "RS384": b"\x30\x41\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x02\x05\x00\x04\x30",
     "RS512": b"\x30\x51\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03\x05\x00\x04\x40",
 }
-_HASH_NAME = {"RS256": "sha256", "RS384": "sha384", "RS512": "sha512", "ES256": "sha256", "ES384": "sha384"}
-_EC_CURVE = {"ES256": "P-256", "ES384": "P-384"}
+_HASH_NAME = {"RS256": "sha256", "RS384": "sha384", "RS512": "sha512", "ES256": "sha256", "ES384": "sha384",
+              "ES512": "sha512"}
+_EC_CURVE = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_ECDSA_CURVE = {"P-256": "NIST256p", "P-384": "NIST384p", "P-521": "NIST521p"}  # names in `ecdsa`
 _MIN_PS_LEN = 8  # RFC 8017 §9.2 step 3: at least eight 0xFF octets
 
 _hashes = {}  # hash name -> constructor, resolved on first use
@@ -75,7 +77,7 @@ def _ecdsa_module():
         except ImportError:
             _ecdsa = False
     if _ecdsa is False:
-        raise BackendUnavailableError("pure backend: ES256/ES384 need the 'ecdsa' package")
+        raise BackendUnavailableError("pure backend: ES256/ES384/ES512 need the 'ecdsa' package")
     return _ecdsa
 
 
@@ -88,7 +90,7 @@ def _ec_verifying_key(key):
     vk = cache.get("vk")
     if vk is None:
         ecdsa = _ecdsa_module()
-        curve = ecdsa.NIST256p if key.crv == "P-256" else ecdsa.NIST384p
+        curve = getattr(ecdsa, _ECDSA_CURVE[key.crv])
         raw = key.x.to_bytes(key.size, "big") + key.y.to_bytes(key.size, "big")
         try:
             # validate_point (the default) refuses points off the curve.

@@ -1,4 +1,4 @@
-"""The `cryptography` (pyca/OpenSSL) backend: the fast path for RS256/384/512 and ES256/384.
+"""The `cryptography` (pyca/OpenSSL) backend: the fast path for RS256/384/512 and ES256/384/512.
 
 Owns turning a jwk.RSAKey/ECKey into a cached native public key and one verify
 call per token. RS* is RSASSA-PKCS1-v1_5 (RFC 7518 §3.3, RFC 8017 §8.2); ES* takes
@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 NAME = "cryptography"
-_KNOWN = ("RS256", "RS384", "RS512", "ES256", "ES384")
+_KNOWN = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 
 # alg -> (kty, curve or None, padding or signature algorithm, hash or None);
 # replaced by _setup() on first use and then only read. The EC modules pull in
 # cryptography's whole OpenSSL cipher binding (~15 ms at a cold start), so ES
-# entries (and `ec`) are added on the first ES256/ES384 verify only: an
+# entries (and `ec`) are added on the first ES* verify only: an
 # RS512-only Node never pays for them.
 _ALGS = {}
 ec = None
@@ -39,6 +39,7 @@ def _setup(with_ec):
         ec, encode_dss_signature = _ec, _enc
         table["ES256"] = ("EC", "P-256", _ec.ECDSA(hashes.SHA256()), None)
         table["ES384"] = ("EC", "P-384", _ec.ECDSA(hashes.SHA384()), None)
+        table["ES512"] = ("EC", "P-521", _ec.ECDSA(hashes.SHA512()), None)
     # Built whole, then published in one assignment, so a concurrent first verify
     # never sees a half-filled table.
     _ALGS = table
@@ -50,10 +51,10 @@ def _native(key):
         if key.kty == "RSA":
             pub = rsa.RSAPublicNumbers(key.e, key.n).public_key()
         else:
-            curve = ec.SECP256R1() if key.crv == "P-256" else ec.SECP384R1()
+            curve = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}[key.crv]()
             point = b"\x04" + key.x.to_bytes(key.size, "big") + key.y.to_bytes(key.size, "big")
             pub = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, KeyError):
         # jwk.parse_jwk already refuses such keys; a hand-built one just verifies nothing.
         return None
     key.native[NAME] = pub

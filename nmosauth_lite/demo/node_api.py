@@ -70,3 +70,41 @@ def _not_found(req):
     # NMOS error JSON (the IS-04 APIs' error schema): code, error, debug
     return json_response({"code": 404, "error": "not found",
                           "debug": "no resource at " + req.path[:MAX_DEBUG_PATH]}, 404)
+
+
+async def serve_alone(host, port, out=None):
+    """`demo --node-api`: this Node API alone, plain HTTP, until SIGTERM/SIGINT; one JSON line when ready."""
+    import asyncio
+    import json
+    import logging
+    import signal
+    import sys
+
+    from ..aio.files import is_loopback
+    from ..aio.server import HTTPServer
+    from ..errors import ConfigError
+
+    out = out or sys.stdout
+    if not is_loopback(host):
+        logging.getLogger("nmosauth_lite.demo").warning(
+            "the sample Node API on %s answers anyone without a token: put protect in front and firewall it", host)
+    handler = {}
+    server = HTTPServer(lambda request: handler["h"](request))
+    try:
+        await server.start(host, port)
+    except OSError as e:
+        raise ConfigError("cannot listen on %s:%d: %s" % (host, port, e.strerror or e))
+    name = "localhost" if is_loopback(host) else host
+    handler["h"] = router(name, server.port)
+    hostport = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
+    out.write(json.dumps({"listen": hostport, "node_api": "http://%s%s" % (hostport, API)}) + "\n")
+    out.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.shutdown(2.0)
+    return 0

@@ -59,10 +59,20 @@ def test_toml_file_with_authserver_table(tmp_path):
         cfgmod.load(str(tmp_path / "missing.toml"))
 
 
-@pytest.mark.parametrize("host,aud", [("auth.example.com", ["*.example.com"]), ("localhost", ["*"]),
-                                      ("192.0.2.1", ["*"]), ("gw.lab.local.", ["*.lab.local"])])
-def test_default_audience(host, aud):
+@pytest.mark.parametrize("host,aud", [("auth.example.com", ["*.example.com"]), ("localhost", ["localhost"]),
+                                      ("192.0.2.1", ["192.0.2.1"]), ("gw.lab.local.", ["*.lab.local"]),
+                                      ("Benchbox", ["benchbox"])])
+def test_default_audience_is_a_domain_wildcard_or_the_host_itself_never_a_bare_star(host, aud):
+    # IS-10 TOK aud: fully resolved names or wildcard domain names; "*" would open every RS (issue 22)
     assert tokens.default_audience(host) == aud
+
+
+def test_a_loopback_server_names_this_machine_in_its_default_audience(tmp_path):
+    import socket
+
+    c = cfgmod.Config({}, listen="127.0.0.1:0", state_dir=str(tmp_path))
+    assert c.host == "localhost"
+    assert c.token_audience() == tokens.default_audience(socket.getfqdn()) != ["*"]
 
 
 def test_claims_follow_is10_and_validate_against_token_schema():

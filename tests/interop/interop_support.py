@@ -58,22 +58,26 @@ def _b64(n, size=None):
 
 
 def signing_keys():
-    """Private JWKs for the provider: RSA 2048 (RS512, RS256) and P-256 (ES256)."""
+    """Private JWKs for the provider: RSA 2048 (RS512, RS256), P-256 (ES256) and P-521 (ES512)."""
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     r = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
     e = ec.generate_private_key(ec.SECP256R1()).private_numbers()
+    e5 = ec.generate_private_key(ec.SECP521R1()).private_numbers()
     return [{"kty": "RSA", "kid": "rsa-1", "use": "sig", "n": _b64(r.public_numbers.n), "e": _b64(r.public_numbers.e),
              "d": _b64(r.d), "p": _b64(r.p), "q": _b64(r.q), "dp": _b64(r.dmp1), "dq": _b64(r.dmq1),
              "qi": _b64(r.iqmp)},
             {"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256", "x": _b64(e.public_numbers.x, 32),
-             "y": _b64(e.public_numbers.y, 32), "d": _b64(e.private_value, 32)}]
+             "y": _b64(e.public_numbers.y, 32), "d": _b64(e.private_value, 32)},
+            {"kty": "EC", "kid": "ec-521", "use": "sig", "crv": "P-521", "x": _b64(e5.public_numbers.x, 66),
+             "y": _b64(e5.public_numbers.y, 66), "d": _b64(e5.private_value, 66)}]
 
 
 class OidcProvider:
     """`node tools/interop/oidc_provider.mjs` with a config file; issuer https://localhost:<port>."""
 
-    def __init__(self, workdir, pki, *, alg="RS512", iat="interop-iat", response_types=("code",), token_ttl=60):
+    def __init__(self, workdir, pki, *, alg="RS512", iat="interop-iat", response_types=("code",), token_ttl=60,
+                 oidc_only=False):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.pki = pki
@@ -85,7 +89,8 @@ class OidcProvider:
             json.dump({"cert": pki.cert, "key": pki.key, "keys": signing_keys(),
                        "cookie_key": secrets.token_urlsafe(32), "host": "localhost", "alg": alg,
                        "initial_access_token": iat, "audience": AUDIENCE, "resource": RESOURCE,
-                       "scopes": SCOPES, "response_types": list(response_types), "token_ttl": token_ttl}, f)
+                       "scopes": SCOPES, "response_types": list(response_types), "token_ttl": token_ttl,
+                       "oidc_only": oidc_only}, f)
         self.proc = None
 
     def start(self):

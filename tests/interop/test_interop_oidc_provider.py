@@ -1,9 +1,10 @@
 """Our client and resource server against panva's oidc-provider (OpenID Certified; npm, pinned in
 tools/interop), configured as an IS-10 authorization server: JWT access tokens (RFC 9068 via RFC 8707
-resource indicators) carrying x-nmos-* claims, RS512 by default and ES256 / RS256, RFC 7591
+resource indicators) carrying x-nmos-* claims, RS512 by default and ES256 / ES512 / RS256, RFC 7591
 registration with an initial access token, client_credentials (client_secret_basic and
-private_key_jwt), authorization code + PKCE with a scripted login, refresh, revocation.
-Differences from IS-10 that we accept are asserted here and listed in README "Interoperability"."""
+private_key_jwt), authorization code + PKCE with a scripted login, refresh, revocation; and a
+deployment that answers only OpenID Connect Discovery (no RFC 8414 path).
+Differences from IS-10 that we accept are asserted here and listed in docs/client.md "Interoperability"."""
 
 import asyncio
 import base64
@@ -142,7 +143,7 @@ def test_private_key_jwt_node(tmp_path, op):
     assert _readback(op, rec)["jwks_uri"].startswith("https://localhost:")
 
 
-@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+@pytest.mark.parametrize("alg", ["ES256", "ES512", "RS256"])
 def test_other_signing_algorithms_pass_our_resource_server(tmp_path, interop_pki, alg):
     s = OidcProvider(tmp_path / ("op-" + alg), interop_pki, alg=alg).start()
     try:
@@ -251,3 +252,41 @@ def test_register_token_verify_and_protect_commands(tmp_path, op):
     finally:
         p.stop()
         up.close()
+
+
+def test_a_server_answering_only_openid_configuration_works_end_to_end(tmp_path, interop_pki):
+    # issue 20 §2: metadata discovery falls back to <issuer>/.well-known/openid-configuration; the
+    # document's issuer must still equal the configured one (OIDC Discovery §4.3)
+    s = OidcProvider(tmp_path / "op-oidc-only", interop_pki, oidc_only=True).start()
+    try:
+        missing = requests.get(s.issuer + "/.well-known/oauth-authorization-server", verify=s.pki.ca_cert, timeout=10)
+        assert missing.status_code == 404  # really no RFC 8414 document
+
+        async def go():
+            rs = await resource_server_for(s.pki, str(tmp_path / "rs"), s.pki.ca_cert, RS_AUD, issuers=[s.issuer])
+            sel, store, client = _node(tmp_path, s)
+            try:
+                tokens = await client.client_credentials(timeout=30)  # register + token, found via OIDC form
+                async with HTTPClient(ca_file=s.pki.ca_cert) as h:
+                    good = await h.request("POST", rs.url, json={}, headers=[
+                        ("authorization", "Bearer " + tokens["access_token"])])
+                    bad = await h.request("POST", rs.url, json={}, headers=[
+                        ("authorization", "Bearer " + _tamper(tokens["access_token"]))])
+                return sel._configured[0].answered, good.status, bad.status
+            finally:
+                await sel.close()
+                await rs.close()
+
+        answered, good, bad = run(go())
+        assert answered == ("openid-configuration", s.issuer + "/.well-known/openid-configuration")
+        assert good == 200 and bad == 401
+        state = str(tmp_path / "jwks")
+        r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "jwks", "refresh", "--issuer", s.issuer, "--ca",
+                            s.pki.ca_cert, "--state-dir", state], capture_output=True, text=True, env=env(), timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "jwks", "show", "--state-dir", state],
+                           capture_output=True, text=True, env=env(), timeout=60)
+        shown = json.loads(r.stdout)[0]
+        assert shown["metadata_form"] == "openid-configuration" and shown["issuer"] == s.issuer
+    finally:
+        s.stop()

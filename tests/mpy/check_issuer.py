@@ -12,6 +12,16 @@ def check_metadata_url_inserts_well_known():
     harness.eq(I.metadata_url("https://[::1]/"), "https://[::1]/.well-known/oauth-authorization-server", "ipv6")
 
 
+def check_metadata_urls_in_the_order_tried():
+    got = I.metadata_urls(ISS)
+    harness.eq([f for f, _ in got], ["rfc8414", "issuer-appended", "openid-configuration"], "forms")
+    harness.eq(got[1][1], ISS + "/.well-known/oauth-authorization-server", "appended")
+    harness.eq(got[2][1], ISS + "/.well-known/openid-configuration", "oidc")
+    bare = I.metadata_urls("https://as.example.com/")
+    harness.eq(bare, [("rfc8414", "https://as.example.com/.well-known/oauth-authorization-server"),
+                      ("openid-configuration", "https://as.example.com/.well-known/openid-configuration")], "no path")
+
+
 def check_bad_issuers_refused():
     for bad in ("http://as", "https://a b", "https://as/p?q", "https://as:0", "https://u@as"):
         harness.raises(ConfigError, I.check_issuer, bad)

@@ -104,3 +104,25 @@ def check_to_jwk_round_trips():
         key = jwk.parse_jwk(_jwk(kid))
         again = jwk.parse_jwk(key.to_jwk())
         harness.eq(again.canonical_json(), key.canonical_json(), kid)
+
+
+# FIPS 186-4 §D.1.2.5: the P-521 base point, a public point every ES512 check can use.
+_P521_GX = int("00C6858E06B70404E9CD9E3ECB662395B4429C648139053FB521F828AF606B4D3DBAA14B5E77EFE75928FE1DC127"
+               "A2FFA8DE3348B3C1856A429BF97E7E31C2E5BD66", 16)
+_P521_GY = int("011839296A789A3BC0045C8A5FB42C7D1BD998F54449579B446817AFBD17273E662C97EE72995EF42640C550B901"
+               "3FAD0761353C7086A272C24088BE94769FD16650", 16)
+
+
+def check_p521_key_for_es512_only():
+    # RFC 7518 §3.4, §6.2.1.2: ES512 is P-521 with 66-byte coordinates; big-int arithmetic on 521 bits.
+    d = {"kty": "EC", "crv": "P-521", "x": jwk.b64url.encode_uint(_P521_GX, 66),
+         "y": jwk.b64url.encode_uint(_P521_GY, 66)}
+    key = jwk.parse_jwk(d)
+    harness.eq((key.crv, key.size), ("P-521", 66), "P-521 size")
+    harness.true(key.fits("ES512") and not key.fits("ES384") and not key.fits("RS512"), "fits ES512 only")
+    off = dict(d)
+    off["y"] = jwk.b64url.encode_uint(_P521_GY ^ 1, 66)
+    harness.raises(KeyFormatError, jwk.parse_jwk, off)
+    short = dict(d)
+    short["x"] = jwk.b64url.encode_uint(_P521_GX, 65)  # the leading zero octet dropped
+    harness.raises(KeyFormatError, jwk.parse_jwk, short)

@@ -29,3 +29,19 @@ def check_unknown_kid_rate_limit():
 def check_foreign_documents_rejected():
     for bad in (None, {}, {"format": J.FORMAT, "issuer": "https://x"}):
         harness.raises(ValueError, J.IssuerKeys(ISS).load_json, bad)
+
+
+def check_metadata_form_persisted_and_optional():
+    # issue 20 §2: where the metadata was found rides along with the keys; older files lack it
+    s = J.IssuerKeys(ISS)
+    s.apply({"keys": []}, 5, lambda: 0, jwks_uri="https://as.example.com/jwks")
+    s.metadata_form, s.metadata_url = "openid-configuration", ISS + "/.well-known/openid-configuration"
+    doc = s.to_json()
+    t = J.IssuerKeys(ISS)
+    t.load_json(doc)
+    harness.eq((t.metadata_form, t.metadata_url), (s.metadata_form, s.metadata_url), "round trip")
+    del doc["metadata_form"]
+    doc["metadata_url"] = 5
+    u = J.IssuerKeys(ISS)
+    u.load_json(doc)
+    harness.eq((u.metadata_form, u.metadata_url), (None, None), "absent or not text")

@@ -89,3 +89,12 @@ def check_es256_verifies_or_needs_ecdsa():
         return
     harness.eq(backend.verify("ES256", key, si, sig), True, "ES256 verifies")
     harness.eq(backend.verify("ES256", key, si + b"x", sig), False, "tampered")
+
+
+def check_es512_needs_p521_and_sha512():
+    # RFC 7518 §3.4: ES512 is P-521 with SHA-512; a P-256 key never verifies it (no ecdsa needed to refuse)
+    backend = get_backend("pure")
+    si, sig = _split(data()["tokens"]["ES256"])
+    key = _key("mpy-lane-p256")
+    harness.eq(backend.verify("ES512", key, si, sig + sig), False, "P-256 key, ES512 header")
+    harness.eq(backend.verify("ES512", _key("mpy-lane-rsa"), si, sig), False, "RSA key, ES512 header")

@@ -33,7 +33,7 @@ _DIGEST_INFO = {
     "512": bytes.fromhex("3051300d060960864801650304020305000440"),
 }
 _HASH = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
-_CURVES = {"P-256": (ecdsa.NIST256p, 32), "P-384": (ecdsa.NIST384p, 48)}
+_CURVES = {"P-256": (ecdsa.NIST256p, 32), "P-384": (ecdsa.NIST384p, 48), "P-521": (ecdsa.NIST521p, 66)}
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -156,5 +156,6 @@ class Minter(MinterBase):
         self.rsa2 = RSAKey.generate()
         self.ec256 = ECKey("P-256")
         self.ec384 = ECKey("P-384")
+        self.ec521 = ECKey("P-521")
         self.attacker = RSAKey.generate()
         self._index(public_jwk)

@@ -47,7 +47,7 @@ def test_pure_backend_verifies_every_algorithm(minter):
     from nmosauth_lite import TokenValidator
 
     v = TokenValidator(jwks=minter.jwks, audience=["node1.example.com"], issuers=[minter.ISS])
-    for alg in ("RS256", "RS384", "RS512", "ES256", "ES384"):
+    for alg in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512"):
         d = v.check(minter.token(alg), "GET", "/x-nmos/node/v1.3/self", now=minter.NOW)
         assert d.status == 200, (alg, d.reason)
         d = v.check(minter.token(alg, key=minter.attacker if alg.startswith("RS") else None,

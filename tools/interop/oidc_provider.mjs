@@ -1,7 +1,7 @@
 // Start panva's oidc-provider (OpenID Certified) as an IS-10 authorization server on loopback, for the
 // interop tests (tests/interop). Usage: node oidc_provider.mjs CONFIG.json
 // CONFIG: {cert, key, keys (private JWKs), cookie_key, listen_host, host, alg, initial_access_token, audience, resource, scopes,
-//          response_types, token_ttl}. Prints one JSON line {"issuer", "port", "pid"} on stdout when ready;
+//          response_types, token_ttl, oidc_only}. Prints one JSON line {"issuer", "port", "pid"} on stdout when ready;
 // stops on SIGTERM. Everything here is the provider's documented configuration: JWT access tokens via
 // resourceIndicators (accessTokenFormat 'jwt'), x-nmos-* claims via extraTokenClaims, RFC 7591 with an
 // initial access token, client_credentials, PKCE, refresh, revocation, devInteractions (a scripted login).
@@ -14,7 +14,7 @@ const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const PERMS = { read: ['*'], write: ['*'] };
 
 // The signing keys (private JWKs: one RSA key for RS512 and RS256, RFC 7518 §3.3, one P-256 key for
-// ES256) come in the config file: the test makes them, since generateKeyPairSync in a fresh Node 20
+// ES256, one P-521 key for ES512) come in the config file: the test makes them, since generateKeyPairSync in a fresh Node 20
 // process now and then deadlocks on an OpenSSL lock (seen here: main thread in futex wait).
 const { keys } = cfg;
 
@@ -82,6 +82,17 @@ server.listen(0, cfg.listen_host || '127.0.0.1', () => {
     await next();
   });
   handler = provider.callback();
+  // oidc_only: a deployment that answers only the OIDC form (/.well-known/openid-configuration); the
+  // RFC 8414 path is 404 (this provider version would serve it too), as at many OIDC servers.
+  if (cfg.oidc_only) {
+    const serve = handler;
+    handler = (req, res) => {
+      if (req.url.split('?')[0].startsWith('/.well-known/oauth-authorization-server')) {
+        res.statusCode = 404;
+        res.end();
+      } else serve(req, res);
+    };
+  }
   process.stdout.write(`${JSON.stringify({ issuer, port, pid: process.pid })}\n`);
 });
 

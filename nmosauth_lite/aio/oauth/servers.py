@@ -2,7 +2,8 @@
 
 Candidates come from configuration (in the order given) or from an aio.dns.DiscoveryCache
 (ordered by `pri`, random among equals: IS-10 DS-12; servers that failed recently go to
-the back: DS-11). Each candidate's RFC 8414 metadata is fetched and checked (its issuer
+the back: DS-11). Each candidate's RFC 8414 metadata is found (a configured issuer's in the
+three places aio/metadata.py tries, the same as the key store's) and checked (its issuer
 equals the configured one, or fits the advert per DS-14) and judged for the role (CL-02).
 `run(op)` tries candidates in turn: connection errors, timeouts, 5xx and unusable metadata
 move on to the next (RS-03); when all fail it backs off at random. A 503 with a short
@@ -17,8 +18,9 @@ import time
 
 from ... import challenge, oauth
 from ...errors import NmosAuthError, RemoteError
-from ...issuer import check_issuer, check_metadata, metadata_url
+from ...issuer import check_issuer, metadata_urls
 from ..client import ClientError, HTTPClient
+from ..metadata import find_metadata, note_form, ordered
 from ..ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.oauth.servers")
@@ -45,9 +47,11 @@ class NoServerError(Unavailable):
 
 
 class Candidate:
-    def __init__(self, issuer, metadata_url, loose=False, advert=None):
+    def __init__(self, issuer, metadata_url, loose=False, advert=None, urls=None):
         self.issuer = issuer  # the configured issuer, or the one built from the advert (DS-14)
         self.metadata_url = metadata_url
+        self.urls = list(urls) if urls else [("rfc8414", metadata_url)]  # places tried (aio/metadata.py)
+        self.answered = None  # (form, url) that gave the metadata last
         self.loose = loose
         self.advert = advert
         self.metadata = None
@@ -68,7 +72,10 @@ class ServerSelector:
         if not issuers and discovery is None:
             raise NmosAuthError("give issuers or a discovery cache")
         self.insecure_http = insecure_http
-        self._configured = [Candidate(check_issuer(i, insecure_http), metadata_url(i)) for i in issuers]
+        self._configured = []
+        for i in issuers:
+            urls = metadata_urls(check_issuer(i, insecure_http))
+            self._configured.append(Candidate(i, urls[0][1], urls=urls))
         self.discovery = discovery
         self.role, self.auth_method, self.register, self.alg = role, auth_method, register, alg
         self._addresses = {k.rstrip(".").lower(): v for k, v in (resolve or {}).items()}
@@ -149,14 +156,18 @@ class ServerSelector:
     async def metadata(self, c):
         if c.metadata is not None and time.monotonic() - c.fetched_at < self.metadata_ttl:
             return c.metadata
-        resp = await self.request("GET", c.metadata_url, headers=[("accept", "application/json")])
-        if resp.status != 200:
-            raise Unavailable("metadata %s: HTTP %d" % (c.metadata_url, resp.status))
+        async def get(url):
+            return await self.request("GET", url, headers=[("accept", "application/json")])
+
+        previous = c.answered[1] if c.answered else None
         try:
-            doc = check_metadata(resp.json(), c.issuer, self.insecure_http, loose=c.loose)
+            found = await find_metadata(get, c.issuer, ordered(c.urls, previous), self.insecure_http, c.loose)
+            doc = found.doc
             oauth.check_metadata_for(doc, self.role, self.auth_method, self.register, self.alg)
         except (RemoteError, ClientError) as e:
             raise Unavailable("%s: %s" % (c.metadata_url, e.message))
+        note_form(c.issuer, previous, found)
+        c.answered = (found.form, found.url)
         c.issuer = doc["issuer"]  # what tokens will carry; registrations are keyed by it
         c.metadata, c.fetched_at = doc, time.monotonic()
         return doc
