@@ -7,7 +7,10 @@ RFC 6979 code: see ECDSA_*), and `six` (MIT), with their licence texts under LIC
 is never vendored (compiled code): the bundle uses it when the target's Python has it. The default
 is portable (sources only, runs on any Python >= 3.11); `--compile pyc` adds unchecked-hash .pyc
 files (PEP 552) for this interpreter's version (others fall back to the sources);
-`--strip-docstrings` drops docstrings and comments. Prints a size table by module (every byte of
+`--strip-docstrings` drops docstrings and comments. Comments of our own modules are dropped in
+every build (they cost bytes and nothing at run time; docstrings and line numbers stay, so
+tracebacks point at the repository's lines; vendored files keep theirs, notices included).
+Prints a size table by module (every byte of
 the file). Reproducible: sorted entries, fixed timestamps (SOURCE_DATE_EPOCH when set).
 
     python3 tools/build_bundle.py [--out F] [--compile none|pyc] [--strip-docstrings]
@@ -203,10 +206,33 @@ def _imported(name, tree):
     return out
 
 
+def strip_comments(data):
+    """Python source bytes without comments, every line kept where it was (a comment-only line
+    becomes empty): tokenize finds them, so a '#' inside a string stays. The shebang and an
+    encoding declaration are kept."""
+    import io
+    import tokenize
+
+    text = data.decode("utf-8")
+    lines = text.splitlines(keepends=True)
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type != tokenize.COMMENT:
+            continue
+        row, col = tok.start
+        if row <= 2 and (tok.string.startswith("#!") or "coding" in tok.string):
+            continue
+        line = lines[row - 1]
+        lines[row - 1] = line[:col].rstrip() + ("\n" if line.endswith("\n") else "")
+    return "".join(lines).encode("utf-8")
+
+
 def _transform(entries, strip_docstrings):
-    """Prune ecdsa (ECDSA_*) and optionally strip docstrings; refuse a dropped module still imported."""
+    """Prune ecdsa (ECDSA_*), drop our comments, optionally strip docstrings; refuse a dropped
+    module still imported."""
     out = []
     for name, data in entries:
+        if name.startswith(PACKAGE + "/") and name.endswith(".py") and not strip_docstrings:
+            data = strip_comments(data)
         if name in ECDSA_DROP:
             continue
         if name in ECDSA_STANDIN:
@@ -370,7 +396,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="interpreter for --measure (default: this one)")
     args = ap.parse_args()
     info = build(args.out, args.compile, strip_docstrings=args.strip_docstrings)
-    print("%s: %d bytes (%.1f KiB), %d entries, bytecode %s%s, docstrings %s, vendored %s"
+    print("%s: %d bytes (%.1f KiB), %d entries, bytecode %s%s, docstrings %s (our comments dropped), vendored %s"
           % (os.path.relpath(info["path"]), info["size"], info["size"] / 1024, info["entries"], info["bytecode"],
              " for Python %s" % info["python"] if info["bytecode"] != "none" else " (any Python >= 3.11)",
              "kept" if info["docstrings"] else "stripped",
