@@ -8,13 +8,17 @@ answered by the guard. A denied WebSocket handshake is refused before accept
 extension, else with `websocket.close` code 1008 (the server answers 403). Allowed
 responses get the CORS headers the application did not set. The guard judges the raw
 path (`raw_path`) when the server gives it (RS-32): `path` is already percent-decoded.
-Other scope types (lifespan) pass through untouched.
+Other scope types (lifespan) pass through untouched. An allowed WebSocket is closed with
+code 1008 at the guard's ws_deadline (ws_expiry "close"): the server gets `websocket.close`,
+the application `websocket.disconnect` (code 1008) on its next receive, and what it sends
+after that is dropped.
 """
 
+import asyncio
 import time
 import urllib.parse
 
-from .guard import fold_header
+from .guard import WS_EXPIRED_CODE, WS_EXPIRED_REASON, fold_header
 
 _ACAO = b"access-control-allow-origin"
 _ACEH = b"access-control-expose-headers"
@@ -70,6 +74,9 @@ class NmosAuthMiddleware:
         verdict = self.guard.check(method, scope_target(scope), headers, self.clock())
         answer = verdict.answer
         if answer is None:
+            deadline = self.guard.ws_deadline(verdict) if kind == "websocket" else None
+            if deadline is not None:
+                return await self._websocket_until(scope, receive, self._with_cors(send), deadline)
             return await self.app(scope, receive, self._with_cors(send))
         if kind == "http":
             await send({"type": "http.response.start", "status": answer.status,
@@ -89,6 +96,45 @@ class NmosAuthMiddleware:
         else:
             # RFC 6455 §7.4.1: 1008 policy violation; the server turns it into a 403.
             await send({"type": "websocket.close", "code": 1008, "reason": reason[:100]})
+
+    async def _websocket_until(self, scope, receive, send, deadline):
+        """Run the application on an allowed WebSocket and close it at `deadline` (UNIX time)."""
+        state = {"closed": False}
+        lock = asyncio.Lock()
+        expired = asyncio.Event()
+
+        async def close_at_deadline():
+            await asyncio.sleep(max(0.0, deadline - self.clock()))
+            async with lock:
+                if not state["closed"]:
+                    state["closed"] = True
+                    await send({"type": "websocket.close", "code": WS_EXPIRED_CODE, "reason": WS_EXPIRED_REASON})
+            expired.set()
+
+        async def guarded_send(message):
+            async with lock:
+                if state["closed"]:
+                    return  # closed at expiry: the server would refuse it
+                if message.get("type") == "websocket.close":
+                    state["closed"] = True
+                await send(message)
+
+        async def guarded_receive():
+            if not expired.is_set():
+                got = asyncio.ensure_future(receive())
+                ends = asyncio.ensure_future(expired.wait())
+                await asyncio.wait((got, ends), return_when=asyncio.FIRST_COMPLETED)
+                ends.cancel()
+                if got.done():
+                    return got.result()
+                got.cancel()
+            return {"type": "websocket.disconnect", "code": WS_EXPIRED_CODE}
+
+        timer = asyncio.ensure_future(close_at_deadline())
+        try:
+            return await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            timer.cancel()
 
     def _with_cors(self, send):
         cors = self._cors

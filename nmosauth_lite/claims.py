@@ -3,8 +3,9 @@
 Owns: required claims (iss, sub, aud, exp; client_id or azp), their JSON types,
 time checks against a caller-supplied `now` with a leeway (fractional NumericDate
 allowed, non-finite numbers and booleans refused), and audience matching against
-this resource server's configured host names. Path permissions live in
-permissions.py. Nothing here reads a clock.
+this resource server's configured host names, and where the x-nmos-* claims are
+(`claims_location`: top level, IS-10's place; or under `ext`, where Ory Hydra puts
+custom claims). Path permissions live in permissions.py. Nothing here reads a clock.
 """
 
 from .compare import glob_match
@@ -13,6 +14,10 @@ from .errors import AudienceError, ClaimError, ExpiredTokenError, NotYetValidErr
 MAX_NUMERIC_DATE = 1e13  # year ~318000: anything larger (or NaN, inf) is not a date
 MAX_AUD_VALUES = 64
 MAX_AUD_LEN = 255
+MAX_EXT_MEMBERS = 256  # members of an `ext` object looked at (IS-10 tokens carry a handful)
+
+CLAIMS_LOCATIONS = ("top", "ext", "either")
+DEFAULT_CLAIMS_LOCATION = "top"
 
 
 def _is_num(v):
@@ -219,3 +224,44 @@ def audience_matches(aud, hosts):
 def check_audience(aud, hosts):
     if not audience_matches(aud, hosts):
         raise AudienceError("audience does not name this resource server")
+
+
+# --- where the x-nmos-* claims are ------------------------------------------------------------
+
+def check_claims_location(location):
+    if location not in CLAIMS_LOCATIONS:
+        raise ValueError("claims_location must be one of: top, ext, either")
+    return location
+
+
+def nmos_claims(claims, location):
+    """The object holding this token's x-nmos-* claims for `location` (see CLAIMS_LOCATIONS).
+
+    "top": the claims themselves (IS-10 TOK-20). "ext": the `ext` object (absent: none;
+    top-level x-nmos-* claims are then not consulted). "either": both, and an x-nmos-* name
+    present in both places is a ClaimError (401): ambiguous, never merged. An `ext` that is
+    not a JSON object is a ClaimError wherever it is read.
+    """
+    if location == "top":
+        return claims
+    ext = claims.get("ext")
+    if ext is None:
+        if "ext" in claims:
+            raise ClaimError("ext is null")
+        return {} if location == "ext" else claims
+    if not isinstance(ext, dict):
+        raise ClaimError("ext is not an object")
+    if len(ext) > MAX_EXT_MEMBERS:
+        raise ClaimError("ext has too many members")
+    out = {}
+    for name in ext:
+        if name[:7] == "x-nmos-":
+            out[name] = ext[name]
+    if location == "ext":
+        return out
+    for name in claims:
+        if name[:7] == "x-nmos-":
+            if name in out:
+                raise ClaimError("%s both at top level and in ext" % name[:40])
+            out[name] = claims[name]
+    return out

@@ -7,24 +7,34 @@ pre-flight answered here without a token, allowing `Authorization` (GEN-04,
 GEN-05, RS-29); token extraction from `Authorization: Bearer` or, on WebSocket
 upgrade requests only, the `access_token` query parameter (RS-37..RS-40); and
 one audit record per decision that names the token by a short hash, never by
-value (RS-41). Sans-I/O: the proxy, ASGI and WSGI adapters drive it.
+value (RS-41); and when an open WebSocket's token runs out (`ws_expiry`, IS-10 §12 C3
+leaves it open). Sans-I/O: the proxy, ASGI, WSGI and aiohttp adapters drive it.
 """
 
 import binascii
 import hashlib
 
+from .errors import ConfigError
 from .jsonshim import dumps
 
 DEFAULT_ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"
 EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
+# What happens to an open WebSocket when its token expires (IS-10 RS-40 / §12 C3 leave it
+# open): "close" (code 1008 at exp + leeway + ws_grace) or "keep" (the socket outlives it).
+WS_EXPIRY = ("close", "keep")
+DEFAULT_WS_EXPIRY = "close"
+DEFAULT_WS_GRACE = 5.0  # seconds past exp + leeway to open a new socket with a fresh token
+MAX_WS_GRACE = 300.0
+WS_EXPIRED_CODE = 1008  # RFC 6455 §7.4.1 policy violation: what a refused handshake gets too
+WS_EXPIRED_REASON = "token expired"
 MAX_TOKEN_HASH_CACHE = 1024
 MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached tokens x paths)
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
-_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 204: "No Content"}
+_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 200: "OK"}
 
 
 class Answer:
@@ -96,10 +106,18 @@ class Guard:
     """Decide requests with a TokenValidator and shape the answers.
 
     audit: None, or a callable taking one dict per decision (the adapter writes it
-    out as a JSON line). cors_origin: the Access-Control-Allow-Origin value.
+    out as a JSON line). cors_origin: the Access-Control-Allow-Origin value. ws_expiry,
+    ws_grace: what happens to an allowed WebSocket when its token runs out (ws_deadline).
     """
 
-    def __init__(self, validator, audit=None, cors_origin="*", allow_methods=DEFAULT_ALLOW_METHODS):
+    def __init__(self, validator, audit=None, cors_origin="*", allow_methods=DEFAULT_ALLOW_METHODS,
+                 ws_expiry=DEFAULT_WS_EXPIRY, ws_grace=DEFAULT_WS_GRACE):
+        if ws_expiry not in WS_EXPIRY:
+            raise ConfigError("ws_expiry must be close or keep")
+        if not (isinstance(ws_grace, (int, float)) and 0 <= ws_grace <= MAX_WS_GRACE):
+            raise ConfigError("ws_grace must be between 0 and 300 seconds")
+        self.ws_expiry = ws_expiry
+        self.ws_grace = ws_grace
         self.validator = validator
         self.audit = audit
         self.cors_origin = cors_origin
@@ -107,6 +125,18 @@ class Guard:
         self._hashes = {}
         self._bodies = {}
         self._allowed = {}  # allowed Decision -> its Verdict (both read-only; no audit)
+
+    def ws_deadline(self, verdict):
+        """UNIX time at which an allowed WebSocket must be closed (code 1008), or None (keep it:
+        ws_expiry "keep", or no token was needed). exp + leeway + ws_grace: the grace lets a
+        client that watches its token's exp open a new socket with a fresh one first."""
+        if self.ws_expiry != "close":
+            return None
+        c = verdict.decision.claims
+        exp = None if c is None else c.get("exp")
+        if type(exp) is not int and type(exp) is not float:
+            return None
+        return exp + getattr(self.validator, "leeway", 0) + self.ws_grace
 
     def cors_headers(self):
         return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
@@ -146,7 +176,9 @@ class Guard:
             if "authorization" not in [n.lower() for n in names]:
                 names.append("Authorization")
             allow = ", ".join(names)
-        return Answer(204, [
+        # 200, not 204: some user agents and proxies treat a 204 pre-flight as failed (and the
+        # AMWA testing tool checks for 200); the body stays empty.
+        return Answer(200, [
             ("Access-Control-Allow-Origin", self.cors_origin),
             ("Access-Control-Allow-Methods", self.allow_methods),
             ("Access-Control-Allow-Headers", allow),

@@ -6,6 +6,8 @@ slashes collapsed, one trailing slash dropped), the IS-10 path table (RS-31),
 x-nmos-<api> path specifiers where `*` matches any characters including `/`
 and everything else is literal (TOK-27, RS-34), and method -> read/write
 (RS-33). Claims are compiled once per token; matching is then a few string ops.
+The API names in use (IS-04..IS-14, BCP-O-02) and a site's alias map for claim and scope
+names its authorization server spells differently (`nc` for `ncp`) live here too.
 """
 
 from .compare import glob_match
@@ -18,6 +20,19 @@ MAX_COMPILED = 128  # distinct specifier lists remembered (a client's tokens all
 
 READ_METHODS = ("GET", "HEAD")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+# The NMOS API namespace identifiers (`/x-nmos/<api>/`, claim `x-nmos-<api>`, scope `<api>`;
+# IS-10 TOK-20, RS-35; BCP-O-01, BCP-O-02): IS-04 node/query/registration, IS-05 connection,
+# IS-06 netctrl, IS-07 events, IS-08 channelmapping, IS-11 streamcompatibility, IS-12 ncp,
+# IS-14 configuration. Any other name still follows the same table (RS-35); these are the
+# names an alias may point to.
+KNOWN_APIS = ("node", "query", "registration", "connection", "netctrl", "events", "channelmapping",
+              "streamcompatibility", "ncp", "configuration")
+# IS-09 System API: outside IS-10 authorization (the AMWA testing tool runs it without tokens,
+# BCP-O-02): its paths are public like `/x-nmos`, and no claim or scope is consulted for them.
+UNAUTHORISED_APIS = ("system",)
+MAX_ALIASES = 32  # alias names in a site's map (a handful in practice)
+MAX_API_NAME = 64
 
 PUBLIC = 0  # `/` and `/x-nmos`: no token needed (RS-31)
 BASE = 1  # `/x-nmos/<api>[/<version>]`: scope or claim gives read
@@ -107,11 +122,57 @@ def classify(segments):
         return PUBLIC, None, None
     if segments[0] != "x-nmos":
         return OUTSIDE, None, None
-    if n == 1:
+    if n == 1 or segments[1] in UNAUTHORISED_APIS:
         return PUBLIC, None, None
     if n <= 3:
         return BASE, segments[1], ""
     return RESOURCE, segments[1], "/".join(segments[3:])
+
+
+def _api_name(name):
+    """An alias map entry's name: lower-case letters and digits (the `^x-nmos-[a-z]+$` claim
+    names of IS-10 TOK-10, digits allowed), a leading `x-nmos-` dropped."""
+    if not isinstance(name, str):
+        raise ValueError("API alias names must be strings")
+    n = name.strip().lower()
+    if n.startswith("x-nmos-"):
+        n = n[7:]
+    if not n or len(n) > MAX_API_NAME:
+        raise ValueError("API alias name %r is empty or too long" % name[:MAX_API_NAME])
+    for ch in n:
+        if not ("a" <= ch <= "z" or "0" <= ch <= "9"):
+            raise ValueError("API alias name %r: only letters and digits" % name[:MAX_API_NAME])
+    return n
+
+
+def parse_aliases(mapping):
+    """A site's alias map {alias: api} ("nc": "ncp", "x-nmos-control": "ncp") as the
+    {api: (claim name, ...)} that Permissions reads. Raises ValueError for anything unusable:
+    an alias that is itself a known API name (`query` -> `node` would move grants between
+    APIs), a target outside KNOWN_APIS, too many entries. None or {} -> {}."""
+    if not mapping:
+        return {}
+    if not isinstance(mapping, dict):
+        raise ValueError("API aliases must be a table of alias = api")
+    if len(mapping) > MAX_ALIASES:
+        raise ValueError("more than %d API aliases" % MAX_ALIASES)
+    out = {}
+    for alias in mapping:
+        a = _api_name(alias)
+        api = _api_name(mapping[alias])
+        if api not in KNOWN_APIS:
+            raise ValueError("API alias %r points to %r, not one of: %s" % (a, api, " ".join(KNOWN_APIS)))
+        if a in KNOWN_APIS or a in UNAUTHORISED_APIS:
+            raise ValueError("%r is an NMOS API name itself and cannot be an alias" % a)
+        names = out.get(api) or []
+        if a not in names:
+            names.append(a)
+        out[api] = names
+    for api in out:
+        names = out[api]
+        names.sort()  # deterministic (MicroPython dicts keep no order); full key, so stability is moot
+        out[api] = tuple(names)
+    return out
 
 
 # --- specifiers ---------------------------------------------------------------
@@ -164,15 +225,22 @@ def _compile_list(value, counter):
     return out
 
 
+_NO_ALIASES = {}
+
+
 class Permissions:
     """x-nmos-* claims and scope of one token, compiled per API on first use.
 
     Only the claim a request consults is type-checked and compiled (a Node sees
     one or two APIs); a malformed consulted claim raises ClaimError (401).
+    `perms`: where the x-nmos-* claims are (the claims themselves, or what
+    claims.nmos_claims found under `ext`); `aliases`: parse_aliases() output.
     """
 
-    def __init__(self, claims):
+    def __init__(self, claims, perms=None, aliases=None):
         self.claims = claims
+        self.perms = claims if perms is None else perms
+        self.aliases = aliases or _NO_ALIASES
         self.apis = {}  # (api, write) -> tuple of compiled specifiers
 
     @property
@@ -182,17 +250,47 @@ class Permissions:
         return scope.split() if isinstance(scope, str) else ()
 
     def has_claim(self, api):
-        return ("x-nmos-" + api) in self.claims
+        if ("x-nmos-" + api) in self.perms:
+            return True
+        for alias in self.aliases.get(api, ()):
+            if ("x-nmos-" + alias) in self.perms:
+                return True
+        return False
+
+    def in_scope(self, api):
+        scopes = self.scopes
+        if api in scopes:
+            return True
+        for alias in self.aliases.get(api, ()):
+            if alias in scopes:
+                return True
+        return False
+
+    def claim_name(self, api):
+        """The x-nmos-* name this token uses for `api`: its own, or the one alias present.
+        Two spellings of one API in one token are refused, never merged (ClaimError, 401)."""
+        name = "x-nmos-" + api
+        alt = self.aliases.get(api)
+        if alt is None:
+            return name
+        found = name if name in self.perms else None
+        for alias in alt:
+            other = "x-nmos-" + alias
+            if other in self.perms:
+                if found is not None:
+                    raise ClaimError("x-nmos-%s given under two names" % api[:32])
+                found = other
+        return name if found is None else found
 
     def matchers(self, api, write):
         """Compiled specifiers of x-nmos-<api> for read or write; () when absent."""
         key = (api, write)
         m = self.apis.get(key)
         if m is None:
-            name = "x-nmos-" + api
-            obj = self.claims.get(name)
+            name = self.claim_name(api)
+            obj = self.perms.get(name)
             if obj is None:
-                if name in self.claims:
+                if name in self.perms:
                     raise ClaimError("%s is null" % name[:40])
                 m = ()
             elif not isinstance(obj, dict):
@@ -222,7 +320,7 @@ class Permissions:
             raise PermissionDeniedError("path outside /x-nmos")
         if kind == BASE and not write:
             # RS-31: base paths are readable with a matching scope or a claim (TOK-21).
-            if api not in self.scopes and not self.has_claim(api):
+            if not self.in_scope(api) and not self.has_claim(api):
                 raise PermissionDeniedError("no scope or claim for this API")
             self.matchers(api, False)  # a malformed claim is still a token defect
             return

@@ -22,7 +22,7 @@ from .errors import (
     UntrustedIssuerError,
 )
 from .jwk import parse_jwks
-from .permissions import PUBLIC, Permissions, classify, normalize_path
+from .permissions import PUBLIC, Permissions, classify, normalize_path, parse_aliases
 
 DEFAULT_CACHE_SIZE = 1024  # tokens; a Node sees a handful of clients
 MAX_DECISIONS_PER_TOKEN = 64  # (method, path) results remembered per cached token
@@ -104,8 +104,10 @@ class _Entry(Permissions):
     """A validated token: its window, key and audience result, and (as Permissions) its
     compiled x-nmos-* claims. One object per admitted token."""
 
-    def __init__(self, key, not_before, not_after, aud_ok, claims):
+    def __init__(self, key, not_before, not_after, aud_ok, claims, perms, aliases):
         self.claims = claims
+        self.perms = perms
+        self.aliases = aliases
         self.apis = {}
         self.key = key
         self.not_before = not_before
@@ -129,6 +131,10 @@ class TokenValidator:
     leeway: seconds of clock skew allowed on exp/iat/nbf (RS-19).
     backend: "auto", "cryptography" or "pure" (resolved at first use).
     algorithms: allow-list; jws.IS10_STRICT_ALGORITHMS for the RS512-only profile.
+    claims_location: where the x-nmos-* claims are: "top" (IS-10), "ext" (Ory Hydra's
+    default), or "either" (a name in both places: 401). See claims.nmos_claims.
+    api_aliases: {alias: api}, e.g. {"nc": "ncp"}: claim and scope names an authorization
+    server uses for a known API (permissions.parse_aliases).
     """
 
     def __init__(
@@ -143,9 +149,13 @@ class TokenValidator:
         keys=None,
         clock=None,
         cache_size=DEFAULT_CACHE_SIZE,
+        claims_location=_claims.DEFAULT_CLAIMS_LOCATION,
+        api_aliases=None,
     ):
         try:
             self.algorithms = _jws.check_algorithms(algorithms)
+            self.claims_location = _claims.check_claims_location(claims_location)
+            self.aliases = parse_aliases(api_aliases)
             self.hosts = _claims.normalize_audience([audience] if isinstance(audience, str) else audience)
         except ValueError as e:
             raise ConfigError(str(e))
@@ -268,6 +278,7 @@ class TokenValidator:
                     self.keys.missing_key(iss, kid, now)  # may raise KeyFetchPendingError
                 raise
             not_before, not_after = _claims.check_access(claims, self.leeway)
+            perms = claims if self.claims_location == "top" else _claims.nmos_claims(claims, self.claims_location)
         except TokenError as err:
             return self._deny_token(err)
         except KeyFetchPendingError as err:
@@ -278,7 +289,7 @@ class TokenValidator:
                 'Bearer realm="%s",error=invalid_token,error_description="key being fetched"' % self.realm,
                 retry_after=err.retry_after,
             )
-        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims)
+        e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims, perms, self.aliases)
         self._put(token, e)
         return e
 

@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 LAB_EXAMPLE = "<!-- example: runs in the walkthrough's lab"
+SERVER_EXAMPLE = "<!-- example: a server, run by "  # serves until stopped: its own test runs it
 
 
 def read(path):
@@ -96,7 +97,22 @@ def test_examples_marked_for_the_lab_are_the_ones_the_walkthrough_test_runs():
     assert sorted(marked) == sorted(lab_examples()) and marked
 
 
-@pytest.mark.parametrize("page,index,code", [b[:3] for b in python_blocks() if not b[3]],
+def server_blocks():
+    """Code of the ```python blocks marked SERVER_EXAMPLE (each one's test serves it and stops it)."""
+    out = []
+    for page in pages():
+        out += re.findall(re.escape(SERVER_EXAMPLE) + r"[^\n]*-->\n```python\n(.*?)```", read(page), re.S)
+    return out
+
+
+def test_examples_marked_as_servers_are_the_ones_their_test_runs():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from test_readme_aiohttp import readme_block
+
+    assert server_blocks() == [readme_block()]
+
+
+@pytest.mark.parametrize("page,index,code", [b[:3] for b in python_blocks() if not b[3] and b[2] not in server_blocks()],
                          ids=lambda v: str(v) if isinstance(v, (str, int)) else "code")
 def test_every_python_example_runs_as_printed(tmp_path, page, index, code):
     path = tmp_path / "example.py"

@@ -112,7 +112,7 @@ def test_public_path_preflight_and_permitted_write(app, m):
     c = app.test_client()
     assert c.get("/x-nmos/").status_code == 200
     r = c.options(SELF, headers={"Origin": "https://ui.example.com", "Access-Control-Request-Method": "POST"})
-    assert r.status_code == 204 and "Authorization" in r.headers["Access-Control-Allow-Headers"]
+    assert r.status_code == 200 and "Authorization" in r.headers["Access-Control-Allow-Headers"]
     r = c.patch("/x-nmos/connection/v1.1/single/senders/abc/staged", json={"master_enable": True},
                 headers={"Authorization": "Bearer " + token(m)})
     assert r.status_code == 200 and r.get_json()["body"] == {"master_enable": True}

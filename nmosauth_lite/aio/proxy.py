@@ -4,7 +4,7 @@ Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit), 
 token-free boundary and header rewrite of `aio.boundary` (issue 11 §1); allowed ones go to one
 upstream origin (http, or https verified against the system CAs plus a CA file) over a small
 keep-alive pool, bodies streamed both ways, WebSocket upgrades spliced after the upstream's 101
-(RFC 6455 §4.1). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
+(RFC 6455 §4.1; aio/splice.py, which also closes them at the token's expiry, issue 20 §3). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
 failures are answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
@@ -23,6 +23,7 @@ from .boundary import (MAX_TRUST_CACHE, PUBLIC_ALLOW, REFUSED_METHODS, TOKEN_FRE
                        is_websocket_upgrade, parse_networks, response_headers, target_refusal,
                        token_free_refusal, upstream_target)
 from .files import is_loopback
+from .splice import splice
 from .tlsutil import client_context
 from .web import Response, error_response
 
@@ -32,7 +33,6 @@ DEFAULT_CONNECT_TIMEOUT = 5.0  # TCP connect + TLS handshake to the upstream
 DEFAULT_UPSTREAM_TIMEOUT = 30.0  # waiting for the upstream: response head, each body read, each write
 DEFAULT_POOL_SIZE = 8  # idle upstream connections kept
 POOL_IDLE = 4.0  # below the common 5 s keep-alive timeout of upstream servers
-SPLICE_LINGER = 2.0  # after one side of a spliced WebSocket ends, the other gets this long
 READ_SIZE = 65536
 STREAM_LIMIT = 1 << 60  # bodies are streamed through: the parser enforces framing, not size
 
@@ -128,7 +128,8 @@ class AuthProxy:
             if refused is not None:
                 return self.error(*refused)
             return self._forward(request, target, False)
-        return self._forward(request, target, is_websocket_upgrade(request.method, request.upgrade))
+        websocket = is_websocket_upgrade(request.method, request.upgrade)
+        return self._forward(request, target, websocket, self.guard.ws_deadline(verdict) if websocket else None)
 
     async def _after_keys(self, request, target, headers):
         """Keys for the token's issuer are being fetched: wait for it (bounded by key_wait),
@@ -171,7 +172,7 @@ class AuthProxy:
         return forward_headers(request, websocket, self.is_trusted(client), self.host_header,
                                self.keep_host, self.strip_authorization)
 
-    async def _forward(self, request, target, websocket):
+    async def _forward(self, request, target, websocket, ws_deadline=None):
         head = build_request_head(request.method, upstream_target(self.base, target),
                                   self._headers(request, websocket))
         has_body = request.has_body
@@ -210,7 +211,7 @@ class AuthProxy:
                             self.upstream)
                 return self.error(502, "Bad Gateway: unexpected protocol switch", [("Connection", "close")])
             return Response(101, headers=self._response_headers(resp) + [("upgrade", "websocket")],
-                            upgrade=self._splice(conn, parser.take_buffer()))
+                            upgrade=self._splice(conn, parser.take_buffer(), ws_deadline))
         return self._response(request, conn, resp, parser)
 
     async def _connect(self):
@@ -345,43 +346,15 @@ class AuthProxy:
             conn.abort()
         return None
 
-    # --- WebSocket splice -------------------------------------------------------------------
-    def _splice(self, conn, leftover):
-        async def splice(reader, writer):
-            if leftover:
-                writer.write(leftover)
-            a = asyncio.ensure_future(_pump(reader, conn.writer))
-            b = asyncio.ensure_future(_pump(conn.reader, writer))
-            try:
-                done, pending = await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
-                if pending:
-                    await asyncio.wait(pending, timeout=SPLICE_LINGER)
-            finally:
-                a.cancel()
-                b.cancel()
-                conn.abort()
-        return splice
+    # --- WebSocket splice (aio/splice.py) ---------------------------------------------------
+    def _splice(self, conn, leftover, deadline):
+        async def relay(reader, writer):
+            await splice(reader, writer, conn, leftover, deadline, self.clock)
+        return relay
 
 
 class _ClientSide(ConnectionError):
     """Reading the client's body failed: re-raised as the original error, not a 502."""
-
-
-async def _pump(src, dst):
-    """Copy until EOF, then pass the EOF on (half-close where the transport can, else close)."""
-    try:
-        while True:
-            data = await src.read(READ_SIZE)
-            if not data:
-                break
-            dst.write(data)
-            await dst.drain()
-        if dst.can_write_eof():
-            dst.write_eof()
-        else:
-            dst.close()
-    except (OSError, RuntimeError):
-        dst.transport.abort()
 
 
 async def _empty():

@@ -36,6 +36,9 @@ SETTINGS = {
     "trusted_proxies": (list, []), "max_per_address": (int, 0), "handshake_timeout": (float, 5.0),
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
+    # issue 20: tokens from other servers, other API names, WebSockets that outlive their token
+    "claims_location": (str, "top"), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
+    "ws_grace": (float, 5.0),
     # issue 22: finding the issuer on a device (commands/issuers.py)
     "discover": (bool, False), "domain": (list, None), "nameserver": (list, None), "connect": (list, None),
 }
@@ -78,6 +81,15 @@ def add_arguments(p):
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
                    help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
+    p.add_argument("--claims-location", metavar="top|ext|either",
+                   help="where tokens carry the x-nmos-* claims: top level (IS-10, default), under ext "
+                        "(Ory Hydra), or either (a claim in both places: 401)")
+    p.add_argument("--api-alias", dest="api_aliases", action="append", metavar="ALIAS=API",
+                   help="a claim/scope name the authorization server uses for an NMOS API, e.g. nc=ncp (repeatable)")
+    p.add_argument("--ws-expiry", metavar="close|keep",
+                   help="an open WebSocket whose token expires: close it with code 1008 (default) or keep it")
+    p.add_argument("--ws-grace", type=float, metavar="S",
+                   help="with --ws-expiry close: seconds past exp + leeway before the close (default 5)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer or --discover: wait this long at start-up for the issuers' keys (default 10)")
     issuers.add_arguments(p)
@@ -91,6 +103,10 @@ def load_settings(args):
     for name in SETTINGS:
         value = getattr(args, name, None)
         if value is not None:
+            if name == "api_aliases":  # flags: ALIAS=API strings, added to the file's table
+                from .verify import parse_alias_args
+
+                value = dict(cfg["api_aliases"] or {}, **parse_alias_args(value))
             cfg[name] = value
     for name in ("listen", "upstream", "cert", "key"):
         if not cfg[name]:
@@ -110,6 +126,10 @@ def load_settings(args):
     for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
+    if cfg["ws_expiry"] not in ("close", "keep"):
+        raise ConfigError("ws_expiry must be close or keep")
+    if not 0 <= cfg["ws_grace"] <= 300:
+        raise ConfigError("ws_grace must be between 0 and 300 seconds")
     cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
@@ -131,8 +151,8 @@ def _read_config(path):
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         ok = isinstance(value, want) and (want is not int or not isinstance(value, bool))
-        if want is list:
-            ok = ok and all(isinstance(v, str) for v in value)
+        if want is list or want is dict:
+            ok = ok and all(isinstance(v, str) for v in (value.values() if want is dict else value))
         if not ok:
             raise ConfigError("config file %s: %s must be %s" % (path, name, want.__name__))
         out[name] = value
@@ -191,14 +211,16 @@ def _validator(cfg):
         from .verify import load_jwks
 
         v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"], issuers=cfg["issuer"],
-                           leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms)
+                           leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms,
+                           claims_location=cfg["claims_location"], api_aliases=cfg["api_aliases"])
     else:
         from ..aio.files import default_state_dir
 
         store = issuers.key_store(cfg["issuer"], cfg["reach"], state_dir=cfg["state_dir"] or default_state_dir(),
                                   ca_file=cfg["ca"], algorithms=algorithms)
         v = TokenValidator(keys=store, audience=cfg["audience"], leeway=cfg["leeway"], backend=cfg["backend"],
-                           algorithms=algorithms)
+                           algorithms=algorithms, claims_location=cfg["claims_location"],
+                           api_aliases=cfg["api_aliases"])
     v.backend  # resolve now: an unavailable backend is a configuration error
     return v, store
 
@@ -242,7 +264,7 @@ async def _serve(cfg):
         metrics = ProxyMetrics()
         validator = metrics.validator(validator)
     guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
-                  cors_origin=cfg["cors_origin"])
+                  cors_origin=cfg["cors_origin"], ws_expiry=cfg["ws_expiry"], ws_grace=cfg["ws_grace"])
     try:
         proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
                           strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"],

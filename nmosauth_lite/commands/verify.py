@@ -34,8 +34,23 @@ OPTIONS = (
     ("--backend", "str", "auto", None, "auto, cryptography or pure"),
     ("--strict", "flag", False, None, "IS-10 strict profile: accept RS512 only"),
     ("--token", "str", None, "TOKEN", "the bare JWT, or - to read it from stdin; absent = no credentials"),
+    ("--claims-location", "str", "top", "top|ext|either",
+     "where the x-nmos-* claims are: top level (IS-10), under ext (Ory Hydra), or either (in both: 401)"),
+    ("--api-alias", "append", None, "ALIAS=API",
+     "a claim/scope name the authorization server uses for an NMOS API, e.g. nc=ncp (repeatable)"),
 ) + DISCOVERY_OPTIONS  # --discover --domain --nameserver --connect (commands/issuers.py)
 DISCOVERY_WAIT = 10.0  # --discover: the most verify waits for DNS-SD and the advertised metadata
+
+
+def parse_alias_args(items):
+    """['nc=ncp', 'control=ncp'] -> {'nc': 'ncp', 'control': 'ncp'}; the validator checks the names."""
+    out = {}
+    for item in items or ():
+        alias, eq, api = str(item).partition("=")
+        if not eq or not alias.strip() or not api.strip():
+            raise ConfigError("API alias %r: write ALIAS=API, e.g. nc=ncp" % str(item)[:64])
+        out[alias.strip()] = api.strip()
+    return out
 
 
 def add_arguments(p):
@@ -148,7 +163,8 @@ def run(args):
             token = token[:MAX_STDIN_TOKEN]  # still rejected as too long by jws
     if args.jwks is not None:
         v = TokenValidator(jwks=load_jwks(args.jwks), audience=args.audience, issuers=args.issuer,
-                           leeway=args.leeway, backend=args.backend, algorithms=algorithms)
+                           leeway=args.leeway, backend=args.backend, algorithms=algorithms,
+                           claims_location=args.claims_location, api_aliases=parse_alias_args(args.api_alias))
         v.backend  # resolve now so an unavailable backend is a configuration error (exit 2)
         d = v.check(token, method=args.method, path=args.path, now=args.now)
     else:
@@ -174,7 +190,8 @@ async def _check_with_issuers(args, token, algorithms):
             if not found and not args.issuer:
                 sys.stderr.write("nmosauth-lite verify: --discover found no usable authorization server\n")
         v = TokenValidator(keys=store, audience=args.audience, leeway=args.leeway, backend=args.backend,
-                           algorithms=algorithms)
+                           algorithms=algorithms, claims_location=args.claims_location,
+                           api_aliases=parse_alias_args(args.api_alias))
         v.backend
         await store.refresh()  # only issuers whose refresh is due; failures keep the persisted keys
         d = v.check(token, method=args.method, path=args.path, now=args.now)

@@ -77,7 +77,7 @@ class OidcProvider:
     """`node tools/interop/oidc_provider.mjs` with a config file; issuer https://localhost:<port>."""
 
     def __init__(self, workdir, pki, *, alg="RS512", iat="interop-iat", response_types=("code",), token_ttl=60,
-                 oidc_only=False):
+                 oidc_only=False, claims_location="top"):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.pki = pki
@@ -90,7 +90,7 @@ class OidcProvider:
                        "cookie_key": secrets.token_urlsafe(32), "host": "localhost", "alg": alg,
                        "initial_access_token": iat, "audience": AUDIENCE, "resource": RESOURCE,
                        "scopes": SCOPES, "response_types": list(response_types), "token_ttl": token_ttl,
-                       "oidc_only": oidc_only}, f)
+                       "oidc_only": oidc_only, "claims_location": claims_location}, f)
         self.proc = None
 
     def start(self):
@@ -196,11 +196,11 @@ class Upstream:
 class Protect:
     """`python -m nmosauth_lite protect` trusting one issuer, by PID."""
 
-    def __init__(self, workdir, pki, issuer, upstream, audience="node1.example.com"):
+    def __init__(self, workdir, pki, issuer, upstream, audience="node1.example.com", extra=()):
         self.err_path = os.path.join(str(workdir), "protect.stderr")
         args = ["--listen", "127.0.0.1:0", "--upstream", upstream, "--audience", audience, "--issuer", issuer,
                 "--ca", pki.ca_cert, "--cert", pki.cert, "--key", pki.key, "--state-dir",
-                os.path.join(str(workdir), "protect-state"), "--audit", "off"]
+                os.path.join(str(workdir), "protect-state"), "--audit", "off"] + list(extra)
         env = dict(os.environ, PYTHONPATH=ROOT)
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "nmosauth_lite", "protect"] + args, cwd=ROOT,

@@ -123,3 +123,19 @@ def check_every_aud_case_is_covered():
 
 
 CHECKS = [("aud " + c["id"], _aud_case_check(c)) for c in harness.load_json("tests/vectors/nmos/aud-cases.json")["cases"]]
+
+
+def check_claims_location():
+    # issue 20 §2: x-nmos-* claims at top level, under ext (Ory Hydra), or either (in both: refused)
+    from nmosauth_lite.claims import nmos_claims
+
+    node = {"read": ["*"]}
+    top = {"sub": "a", "x-nmos-node": node}
+    harness.true(nmos_claims(top, "top") is top, "top: the claims themselves")
+    harness.eq(nmos_claims(top, "ext"), {}, "ext: nothing under ext")
+    harness.eq(nmos_claims({"ext": {"x-nmos-node": node, "other": 1}}, "ext"), {"x-nmos-node": node}, "ext")
+    harness.eq(nmos_claims({"ext": {"x-nmos-query": node}, "x-nmos-node": node}, "either"),
+               {"x-nmos-query": node, "x-nmos-node": node}, "either: disjoint names")
+    harness.raises(ClaimError, nmos_claims, {"ext": {"x-nmos-node": node}, "x-nmos-node": node}, "either")
+    for ext in ([], "x", None):
+        harness.raises(ClaimError, nmos_claims, {"ext": ext}, "ext")

@@ -42,8 +42,26 @@ def check_preflight_and_query_token():
     g, tok, now = _guard([])
     pre = {"origin": "https://c", "access-control-request-method": "GET"}
     a = g.check("OPTIONS", PATH, pre, now).answer
-    harness.eq(a.status, 204, "pre-flight")
+    harness.eq(a.status, 200, "pre-flight")
     harness.true("Authorization" in dict(a.headers)["Access-Control-Allow-Headers"], "Authorization allowed")
     ws = {"upgrade": "websocket", "connection": "Upgrade"}
     harness.true(g.check("GET", PATH + "?access_token=" + tok, ws, now).answer is None, "WebSocket query token")
     harness.eq(g.check("GET", PATH + "?access_token=" + tok, {}, now).answer.status, 401, "not an upgrade")
+
+
+def check_ws_deadline_and_claims_location():
+    # issue 20 §2, §3: the WebSocket close time and a validator reading claims under ext
+    from nmosauth_lite.errors import ConfigError
+
+    d = harness.load_json("tests/mpy/data/lane-vectors.json")
+    tok = d["tokens"]["RS256"]
+    up = {"authorization": "Bearer " + tok, "upgrade": "websocket", "connection": "Upgrade"}
+    g = Guard(TokenValidator(jwks=d["jwks"], audience=[d["audience"]], backend="pure", leeway=2), ws_grace=3)
+    verdict = g.check("GET", PATH, up, d["now"])
+    harness.true(verdict.answer is None, "allowed upgrade")
+    harness.eq(g.ws_deadline(verdict), verdict.decision.claims["exp"] + 5, "exp + leeway + grace")
+    keep = Guard(TokenValidator(jwks=d["jwks"], audience=[d["audience"]], backend="pure"), ws_expiry="keep")
+    harness.eq(keep.ws_deadline(keep.check("GET", PATH, up, d["now"])), None, "keep")
+    harness.raises(ConfigError, Guard, g.validator, None, "*", "GET", "drop")
+    ext = TokenValidator(jwks=d["jwks"], audience=[d["audience"]], backend="pure", claims_location="ext")
+    harness.eq(ext.check(tok, "GET", PATH, d["now"]).status, 403, "top-level claims not read in ext mode")

@@ -87,3 +87,21 @@ def _path_checks():
 
 
 CHECKS = _path_checks()
+
+
+def check_known_apis_aliases_and_system():
+    # issue 20 §3: IS-06..IS-14 names; aliases an authorization server uses; IS-09 outside IS-10
+    for api in ("netctrl", "streamcompatibility", "ncp", "configuration", "channelmapping"):
+        harness.true(api in P.KNOWN_APIS, api)
+    harness.eq(P.classify(["x-nmos", "system", "v1.0", "global"])[0], P.PUBLIC, "system is public")
+    aliases = P.parse_aliases({"nc": "ncp", "x-nmos-control": "ncp", "Control2": "ncp"})
+    harness.eq(aliases, {"ncp": ("control", "control2", "nc")}, "parsed and sorted")
+    for bad in ({"query": "node"}, {"nc": "nope"}, {"n c": "ncp"}, ["nc"]):
+        harness.raises(ValueError, P.parse_aliases, bad)
+    path = ["x-nmos", "ncp", "v1.0", "ws"]
+    claims = {"x-nmos-nc": {"read": ["ws"]}}
+    P.Permissions(claims, None, aliases).check("GET", path)
+    harness.raises(PermissionDeniedError, P.Permissions(claims).check, "GET", path)  # no alias: no grant
+    P.Permissions({"scope": "nc"}, None, aliases).check("GET", ["x-nmos", "ncp", "v1.0"])
+    both = {"x-nmos-nc": {"read": ["ws"]}, "x-nmos-ncp": {"read": ["ws"]}}
+    harness.raises(ClaimError, P.Permissions(both, None, aliases).check, "GET", path)

@@ -1,7 +1,7 @@
 // Start panva's oidc-provider (OpenID Certified) as an IS-10 authorization server on loopback, for the
 // interop tests (tests/interop). Usage: node oidc_provider.mjs CONFIG.json
 // CONFIG: {cert, key, keys (private JWKs), cookie_key, listen_host, host, alg, initial_access_token, audience, resource, scopes,
-//          response_types, token_ttl, oidc_only}. Prints one JSON line {"issuer", "port", "pid"} on stdout when ready;
+//          response_types, token_ttl, oidc_only, claims_location}. Prints one JSON line {"issuer", "port", "pid"} on stdout when ready;
 // stops on SIGTERM. Everything here is the provider's documented configuration: JWT access tokens via
 // resourceIndicators (accessTokenFormat 'jwt'), x-nmos-* claims via extraTokenClaims, RFC 7591 with an
 // initial access token, client_credentials, PKCE, refresh, revocation, devInteractions (a scripted login).
@@ -68,6 +68,10 @@ server.listen(0, cfg.listen_host || '127.0.0.1', () => {
       for (const s of (token.scope || '').split(' ')) {
         if (cfg.scopes.includes(s)) out[`x-nmos-${s}`] = PERMS;
       }
+      // CONFIG claims_location: "ext" puts them under `ext` (where Ory Hydra puts custom claims),
+      // "both" at top level and under `ext`; absent or "top": top level (IS-10 TOK-20).
+      if (cfg.claims_location === 'ext') return { ext: out };
+      if (cfg.claims_location === 'both') return { ...out, ext: out };
       return out;
     },
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
