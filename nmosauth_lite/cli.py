@@ -39,6 +39,7 @@ COMMANDS = {
     "demo": "demo",
     "doctor": "doctor",
     "probe": "probe",
+    "audit": "audit",
     "certs": "certs",
 }
 

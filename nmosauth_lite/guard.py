@@ -8,14 +8,16 @@ GEN-05, RS-29); token extraction from `Authorization: Bearer` or, on WebSocket
 upgrade requests only, the `access_token` query parameter (RS-37..RS-40); and
 one audit record per decision that names the token by a short hash, never by
 value (RS-41); and when an open WebSocket's token runs out (`ws_expiry`, IS-10 §12 C3
-leaves it open). Sans-I/O: the proxy, ASGI, WSGI and aiohttp adapters drive it.
+leaves it open). Observe mode (`enforce`): refusals audited, then let through. Sans-I/O:
+the proxy, ASGI, WSGI and aiohttp adapters drive it.
 """
 
 import binascii
 import hashlib
 
-from .errors import ConfigError
+from .errors import ConfigError, NmosAuthError
 from .jsonshim import dumps
+from .permissions import KNOWN_APIS, UNAUTHORISED_APIS, normalize_path
 
 DEFAULT_ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"
@@ -31,6 +33,9 @@ WS_EXPIRED_CODE = 1008  # RFC 6455 §7.4.1 policy violation: what a refused hand
 WS_EXPIRED_REASON = "token expired"
 MAX_TOKEN_HASH_CACHE = 1024
 MAX_ALLOWED_VERDICTS = 1024  # Verdicts of allowed Decisions reused (cached tokens x paths)
+MAX_ENFORCE_APIS = 32
+# /x-nmos/<api> names: an `enforce` list names only these.
+NMOS_APIS = KNOWN_APIS + UNAUTHORISED_APIS + ("annotation", "auth")
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
@@ -53,10 +58,34 @@ class Verdict:
     canonical target if the adapter routes itself); `decision` is the validator's.
     """
 
+    would_deny = False  # observe mode: refused when enforcing, let through (answer None)
+
     def __init__(self, decision, answer, token_hash=None):
         self.decision = decision
         self.answer = answer
         self.token_hash = token_hash
+
+
+def parse_enforce(value):
+    """"on"/None/True -> None (all enforced); "off"/False -> () (observe mode); "node,connection"
+    or a list -> those API names enforced. ValueError otherwise: a typo never weakens it."""
+    if value is None or value is True or value == "on":
+        return None
+    if value is False or value == "off":
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ENFORCE_APIS:
+        raise ValueError("enforce: on, off or a list of API names")
+    names = []
+    for n in value:
+        n = n.strip().lower() if isinstance(n, str) else n
+        if n not in NMOS_APIS:
+            raise ValueError("enforce: %r is not an NMOS API name (on, off, or some of %s)"
+                             % (n, ",".join(NMOS_APIS)))
+        if n not in names:
+            names.append(n)
+    return tuple(names)
 
 
 def strip_access_token(target):
@@ -108,10 +137,12 @@ class Guard:
     audit: None, or a callable taking one dict per decision (the adapter writes it
     out as a JSON line). cors_origin: the Access-Control-Allow-Origin value. ws_expiry,
     ws_grace: what happens to an allowed WebSocket when its token runs out (ws_deadline).
+    enforce: see parse_enforce; a refusal of an API not enforced becomes a Verdict with
+    `would_deny` set and no answer, audited with outcome "would_deny" (observe mode).
     """
 
     def __init__(self, validator, audit=None, cors_origin="*", allow_methods=DEFAULT_ALLOW_METHODS,
-                 ws_expiry=DEFAULT_WS_EXPIRY, ws_grace=DEFAULT_WS_GRACE):
+                 ws_expiry=DEFAULT_WS_EXPIRY, ws_grace=DEFAULT_WS_GRACE, enforce=None):
         if ws_expiry not in WS_EXPIRY:
             raise ConfigError("ws_expiry must be close or keep")
         if not (isinstance(ws_grace, (int, float)) and 0 <= ws_grace <= MAX_WS_GRACE):
@@ -122,6 +153,7 @@ class Guard:
         self.audit = audit
         self.cors_origin = cors_origin
         self.allow_methods = allow_methods
+        self.enforce = parse_enforce(enforce)
         self._hashes = {}
         self._bodies = {}
         self._allowed = {}  # allowed Decision -> its Verdict (both read-only; no audit)
@@ -141,31 +173,35 @@ class Guard:
     def cors_headers(self):
         return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
 
-    def check(self, method, target, headers, now=None):
+    def check(self, method, target, headers, now=None, peer=None):
         """Decide one request. `headers`: dict of lower-case name -> value (joined with ', ' if repeated;
-        a repeated Authorization header must be passed as a list)."""
+        a repeated Authorization header must be passed as a list). `peer`: the client's address,
+        for the audit record."""
         auth = headers.get("authorization")
         if type(auth) is str and (auth.startswith("Bearer ") or auth[:7].lower() == "bearer ") \
                 and "access_token=" not in target:
             token = auth[7:]
             if token and token[0] != " " and method != "OPTIONS":
                 # The hot path: one Bearer token in the header (RS-20), decided by the cache.
-                return self._finish(method, target, self.validator.check(token, method, target, now), token, now)
+                d = self.validator.check(token, method, target, now)
+                return self._finish(method, target, d, token, now, peer)
         if method == "OPTIONS" and "access-control-request-method" in headers and "origin" in headers:
             return Verdict(self.validator.check(None, "OPTIONS", target, now), self.preflight(headers))
         if isinstance(auth, list):
             d = self.validator.refuse_request("more than one Authorization header", method, target)
-            return self._finish(method, target, d, None, now)
+            return self._finish(method, target, d, None, now, peer)
         if "access_token=" in target and is_websocket_upgrade(headers):
             qt = query_tokens(target)
             if len(qt) > 1 or (qt and auth is not None):
                 # RFC 6750 §2: one method per request (IS-10 RS-40)
                 d = self.validator.refuse_request("token sent more than once")
-                return self._finish(method, target, d, None, now)
+                return self._finish(method, target, d, None, now, peer)
             if qt:
-                return self._finish(method, target, self.validator.check(qt[0], method, target, now), qt[0], now)
+                d = self.validator.check(qt[0], method, target, now)
+                return self._finish(method, target, d, qt[0], now, peer)
         token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
-        return self._finish(method, target, self.validator.check_header(auth, method, target, now), token, now)
+        d = self.validator.check_header(auth, method, target, now)
+        return self._finish(method, target, d, token, now, peer)
 
     def preflight(self, headers):
         """CORS pre-flight: no token needed, Authorization allowed (IS-10 GEN-04, GEN-05)."""
@@ -196,8 +232,25 @@ class Guard:
             self._hashes[token] = h
         return h
 
-    def _finish(self, method, target, d, token, now):
+    def is_enforced(self, target):
+        """True when a refusal for `target` is answered; False when it is only observed."""
+        apis = self.enforce
+        if apis is None:
+            return True
+        if not apis:
+            return False
+        try:
+            s = normalize_path(target)
+        except NmosAuthError:
+            return True  # a path we cannot place is refused (400)
+        # Paths of no API (/, /x-nmos, the Node's other paths) stay enforced while any API is.
+        return len(s) < 2 or s[0] != "x-nmos" or s[1] in apis
+
+    def _finish(self, method, target, d, token, now, peer=None):
+        observed = d.status != 200 and self.enforce is not None and not self.is_enforced(target)
         if self.audit is None:
+            if observed:
+                return _observed(d, None if not token else self._hash(token))
             if d.status == 200:
                 # The steady state: a cached token's cached Decision gets its one Verdict back.
                 v = self._allowed.get(d)
@@ -207,7 +260,7 @@ class Guard:
                     v = self._allowed[d] = Verdict(d, None)
                 return v
             return Verdict(d, self.error_answer(d))
-        answer = None if d.status == 200 else self.error_answer(d)
+        answer = None if d.status == 200 or observed else self.error_answer(d)
         token_hash = None if not token else self._hash(token)
         c = d.claims
         self.audit({
@@ -222,7 +275,11 @@ class Guard:
             "kid": d.kid,
             "jti": None if c is None else c.get("jti"),
             "token": token_hash,
+            "outcome": "allow" if d.status == 200 else ("would_deny" if observed else "deny"),
+            "peer": peer,
         })
+        if observed:
+            return _observed(d, token_hash)
         return Verdict(d, answer, token_hash)
 
     def error_answer(self, d):
@@ -247,3 +304,9 @@ class Guard:
         if len(self._bodies) < 256:
             self._bodies[key] = a
         return a
+
+
+def _observed(d, token_hash):
+    v = Verdict(d, None, token_hash)
+    v.would_deny = True
+    return v

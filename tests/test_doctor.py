@@ -226,3 +226,26 @@ def test_discover_against_dnsmasq(state, tmp_path):
     assert found["pri"] == 10 and found["addresses"] == ["192.0.2.1"]
     assert empty_code == 0 and empty["issuers"]["discovered"] == []
     assert problems(empty, "discovery", "warning")
+
+
+def test_observe_mode_is_said_loudly(state, tmp_path):  # issue 19 §4
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[protect]\nenforce = "off"\n')
+    code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
+    assert code == 0 and doc["config"]["protect"]["enforce"] == "off"
+    assert any("THE NODE IS NOT PROTECTED" in m for m in problems(doc, "protect"))
+    cfg.write_text('[protect]\nenforce = "node,connection"\n')
+    code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
+    assert doc["config"]["protect"]["enforce"] == "node,connection"
+    assert any("NOT PROTECTED" in m and "node, connection" in m for m in problems(doc, "protect"))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("STATE_DIRECTORY", None)
+    p = subprocess.run([sys.executable, "-m", "nmosauth_lite", "doctor", "--state-dir", str(state), "--config",
+                        str(cfg)], capture_output=True, text=True, env=env, timeout=60)
+    assert "enforce node,connection: OBSERVE MODE, THE NODE IS NOT PROTECTED" in p.stdout
+    cfg.write_text('[protect]\nenforce = "of"\n')  # a typo never weakens the setting silently
+    code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
+    assert code == 1 and problems(doc, "config", "serious")
+    cfg.write_text('[protect]\nenforce = "on"\n')
+    code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
+    assert not problems(doc, "protect")

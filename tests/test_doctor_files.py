@@ -140,3 +140,16 @@ def test_a_configured_lab_mode_is_a_warning(lab):
     cfg.write_text('[authserver]\nlisten = "127.0.0.1:9443"\nlab = true\n')
     code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
     assert code == 0 and any("lab = true" in p["message"] for p in doc["problems"] if p["check"] == "config")
+
+
+def test_every_pair_of_two_certificates_is_checked(lab):  # issue 19: RSA + ECDSA, cert/key as lists
+    tmp_path, state, made = lab
+    other = make_server_cert(str(tmp_path / "certs2"), ["node-1.studio.example.com"], [])
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[protect]\nissuer = ["%s"]\nlisten = "127.0.0.1:8444"\ncert = ["%s", "%s"]\n'
+                   'key = ["%s", "%s"]\naudience = ["node-1.studio.example.com"]\n'
+                   % (ISS, made["cert_file"], other["cert_file"], made["key_file"], tmp_path / "nope.key"))
+    code, doc = doctor("--state-dir", str(state), "--config", str(cfg))
+    checked = {f["file"] for f in doc["files"]}
+    assert {made["cert_file"], made["key_file"], other["cert_file"], str(tmp_path / "nope.key")} <= checked
+    assert code == 1 and any(str(tmp_path / "nope.key") in m for m in file_problems(doc))

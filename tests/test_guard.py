@@ -85,7 +85,7 @@ def test_preflight_answered_without_token_allowing_authorization(guard, m):  # G
     v = guard.check("OPTIONS", PATH, {"origin": "https://ctl.example.com", "access-control-request-method": "GET",
                                       "access-control-request-headers": "content-type"}, m.NOW)
     h = hdrs(v.answer)
-    assert v.answer.status == 200
+    assert v.answer.status == 200  # the NMOS RAMLs' OPTIONS 200, as the AMWA tool checks
     assert "Authorization" in h["Access-Control-Allow-Headers"]
     assert "content-type" in h["Access-Control-Allow-Headers"]
     assert h["Access-Control-Allow-Origin"] == "*"
@@ -140,3 +140,64 @@ def test_query_helpers():
     assert strip_access_token("/a?access_token=abc") == "/a"
     assert query_tokens("/a?access_token=a.b.c&x=1") == ["a.b.c"]
     assert query_tokens("/a?access_token=a%2Eb.c") == ["a.b.c"]
+
+
+# --- observe mode (issue 19 §4) ---------------------------------------------------------------------
+
+def test_observe_mode_decides_audits_then_lets_every_refusal_through(m):
+    records = []
+    v = TokenValidator(jwks=m.jwks, audience=["node1.example.com"])
+    enforcing = Guard(v, audit=[].append)
+    observing = Guard(v, audit=records.append, enforce="off")
+    cases = [({}, "GET"), ({"authorization": "Bearer " + m.token()}, "POST"),
+             ({"authorization": "Basic Zm9vOmJhcg=="}, "GET"), ({"authorization": ["Bearer a", "Bearer b"]}, "GET"),
+             ({"authorization": "Bearer " + m.token(claims=m.claims(aud=["other.example.com"]))}, "GET")]
+    for headers, method in cases:
+        want = enforcing.check(method, PATH, headers, m.NOW)
+        got = observing.check(method, PATH, headers, m.NOW)
+        assert want.answer is not None and not want.would_deny
+        assert got.answer is None and got.would_deny  # forwarded whatever the decision
+        assert (got.decision.status, got.decision.reason) == (want.decision.status, want.decision.reason)
+        assert records[-1]["outcome"] == "would_deny" and records[-1]["status"] == want.decision.status
+    ok = observing.check("GET", PATH, {"authorization": "Bearer " + m.token()}, m.NOW)
+    assert ok.answer is None and not ok.would_deny and records[-1]["outcome"] == "allow"
+
+
+def test_observe_mode_without_audit_still_marks_would_deny(m):
+    g = Guard(TokenValidator(jwks=m.jwks, audience=["node1.example.com"]), enforce="off")
+    v = g.check("GET", PATH, {}, m.NOW)
+    assert v.answer is None and v.would_deny and v.decision.status == 401
+
+
+def test_enforce_list_observes_only_the_other_apis(m):
+    records = []
+    g = Guard(TokenValidator(jwks=m.jwks, audience=["node1.example.com"]), audit=records.append,
+              enforce="node,connection")
+    assert g.check("GET", PATH, {}, m.NOW).answer.status == 401 and records[-1]["outcome"] == "deny"
+    assert g.check("GET", "/x-nmos/connection/v1.1/single", {}, m.NOW).answer.status == 401
+    v = g.check("GET", "/x-nmos/query/v1.3/nodes", {}, m.NOW)
+    assert v.answer is None and v.would_deny and records[-1]["outcome"] == "would_deny"
+    # the API is read from the canonical path the Node routes, not from the raw bytes
+    assert g.check("GET", "/x-nmos/%6eode/v1.3/self", {}, m.NOW).answer.status == 401
+    assert g.check("GET", "/x-nmos/query/../node/v1.3/self", {}, m.NOW).answer.status == 401
+    # paths of no API stay enforced; a path that cannot be placed is refused (400)
+    assert g.check("GET", "/admin", {"authorization": "Bearer " + m.token()}, m.NOW).answer.status == 403
+    assert g.check("GET", "/x-nmos/query//../node", {}, m.NOW).answer.status == 400
+
+
+@pytest.mark.parametrize("value", ["of", "node,of", "nodes", "node;connection", "ON,node", 1, ["node", 2],
+                                   ["node"] * 40])
+def test_enforce_setting_refuses_typos(value):
+    from nmosauth_lite.guard import parse_enforce
+
+    with pytest.raises(ValueError):
+        parse_enforce(value)
+
+
+def test_enforce_setting_forms():
+    from nmosauth_lite.guard import parse_enforce
+
+    assert parse_enforce("on") is None and parse_enforce(None) is None and parse_enforce(True) is None
+    assert parse_enforce("off") == () and parse_enforce(False) == ()
+    assert parse_enforce(" Node, connection ,node") == ("node", "connection")
+    assert parse_enforce(["query"]) == ("query",)

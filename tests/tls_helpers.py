@@ -105,3 +105,60 @@ def run_tool(args, timeout=20, input=None):
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+
+
+def make_rsa_leaf(pki, name="server-rsa", dns_names=(SERVER_NAME, "localhost"), ip_addresses=("127.0.0.1",)):
+    """An RSA-2048 server certificate from the test CA (make_test_pki's leaves are ECDSA):
+    with pki.cert it gives a server one certificate of each kind (BCP-003-01). Returns (cert, key)."""
+    import datetime
+    import ipaddress
+    import os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    with open(pki.ca_cert, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    with open(pki.ca_key, "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), None)
+    key = rsa.generate_private_key(65537, 2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path = os.path.join(pki.directory, name + ".pem")
+    key_path = os.path.join(pki.directory, name + ".key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def one_kind_client(pki, kind):
+    """A TLS 1.2 client context that can only accept an `kind` ("RSA" or "EC") server certificate:
+    its only cipher suite names that signature kind."""
+    import ssl
+
+    ctx = client_ssl(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256" if kind == "RSA" else "ECDHE-ECDSA-AES128-GCM-SHA256")
+    return ctx
+
+
+def peer_key_kind(ssl_object):
+    """"RSA" or "EC": the kind of key in the certificate the server chose."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = x509.load_der_x509_certificate(ssl_object.getpeercert(binary_form=True)).public_key()
+    return "RSA" if isinstance(key, rsa.RSAPublicKey) else "EC" if isinstance(key, ec.EllipticCurvePublicKey) else "?"

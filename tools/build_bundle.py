@@ -75,10 +75,11 @@ def __getattr__(name):
 # `certs make` is a lab tool that makes a CA with cryptography (issue 22); `doctor`'s certificate
 # checks (aio/certfiles.py) stay. The in-process middleware (aiohttp, ASGI, WSGI; issue 20) is for
 # Python Nodes that install the package into their own environment: the bundle is the command, and
-# never carries aiohttp.
+# never carries aiohttp. `audit report` runs where protect's audit log is collected (issue 19 §4).
 OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth_lite/commands/probe.py",
               "nmosauth_lite/commands/certs.py", "nmosauth_lite/aiohttp_middleware.py", "nmosauth_lite/asgi.py",
-              "nmosauth_lite/wsgi.py", "nmosauth_lite/probe/")
+              "nmosauth_lite/wsgi.py", "nmosauth_lite/commands/audit.py", "nmosauth_lite/auditreport.py",
+              "nmosauth_lite/probe/")
 
 sys.path.insert(0, ROOT)
 

@@ -10,7 +10,7 @@ set is withdrawn at once, with every cached token it signed. Unknown kids
 trigger one single-flight fetch per issuer, rate-limited (RS-10), answered 503
 + Retry-After meanwhile (RS-07); `prime()` fetches every issuer at start-up
 (bounded) and `wait_change()` lets a request wait a bounded time for a fetch in
-flight before its 503 stands (issue 12 §1). Only configured or discovered https
+flight before its 503 stands (issue 12 §1; at start-up only). Only configured or discovered https
 issuers are trusted; a token naming any other `iss` never causes a fetch.
 """
 
@@ -163,6 +163,16 @@ class KeyStore(DiscoveredIssuers):
         fut, self._changed = self._changed, None
         if fut is not None and not fut.done():
             fut.set_result(None)
+
+    @property
+    def starting(self):
+        """From begin_startup() (or prime()) until prime() ends: only then may a request wait for
+        keys; after it an unseen key gets 503 + Retry-After at once (issue 19 §2, IS-10 RS-07)."""
+        return self._priming
+
+    def begin_startup(self):
+        """Open the start-up window before the listener accepts; prime() closes it."""
+        self._priming = True
 
     @property
     def pending(self):

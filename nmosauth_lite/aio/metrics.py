@@ -179,6 +179,9 @@ async def start_listener(registry, listen):
     return server
 
 
+_WOULD_DENY_STATUS = {400: "400", 401: "401", 403: "403", 503: "503"}
+
+
 # --- protect --------------------------------------------------------------------------------------------
 class ProxyMetrics:
     """What `protect --metrics` exposes. Hooks: `audit(next)` wraps the guard's audit callback,
@@ -189,6 +192,8 @@ class ProxyMetrics:
         r = self.registry = Registry()
         self.decisions = r.counter("nmosauth_decisions", "Requests decided by the guard, by HTTP status and reason",
                                    ("status", "reason"))
+        self.would_deny = r.counter("nmosauth_would_deny", "Refusals observe mode forwarded (protect --enforce), "
+                                    "by the HTTP status enforcing would have answered", ("status",))
         self.cache = r.counter("nmosauth_token_cache_lookups", "Token cache lookups by result (hit or miss)",
                                ("result",))
         self.upstream = r.histogram("nmosauth_upstream_response_seconds",
@@ -208,6 +213,8 @@ class ProxyMetrics:
     def audit(self, then=None):
         def record(rec):
             self.decisions.inc(rec["status"], rec["reason"] or "ok")
+            if rec.get("outcome") == "would_deny":
+                self.would_deny.inc(_WOULD_DENY_STATUS.get(rec["status"], "other"))
             if then is not None:
                 then(rec)
         return record

@@ -4,7 +4,8 @@ Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit), 
 token-free boundary and header rewrite of `aio.boundary` (issue 11 §1); allowed ones go to one
 upstream origin (http, or https verified against the system CAs plus a CA file) over a small
 keep-alive pool, bodies streamed both ways, WebSocket upgrades spliced after the upstream's 101
-(RFC 6455 §4.1; aio/splice.py, which also closes them at the token's expiry, issue 20 §3). A request waits, bounded, for keys being fetched (issue 12 §1). Upstream
+(RFC 6455 §4.1; aio/splice.py, which also closes them at the token's expiry, issue 20 §3). During start-up a
+request waits, bounded, for keys being fetched (issue 12 §1). Upstream
 failures are answered 502/504 in NMOS error JSON. Leaves out HTTP/2, caching, load balancing.
 """
 
@@ -61,7 +62,7 @@ class AuthProxy:
     trusted_proxies: addresses or networks ("127.0.0.1", "10.0.0.0/8") whose X-Forwarded-* and
     Forwarded values are kept and appended to; from anyone else they are dropped.
     keys, key_wait: a KeyStore and the seconds a request waits for a key fetch in flight
-    before its 503 stands (issue 12 §1; IS-10 RS-07).
+    before its 503 stands (issue 12 §1; IS-10 RS-07), in its start-up window only (issue 19 §2).
     """
 
     def __init__(self, guard, upstream, *, ca_file=None, ssl_context=None, keep_host=False,
@@ -114,9 +115,11 @@ class AuthProxy:
             if target != "*":  # absolute-form naming us: judge the path, as the server routes it
                 target = request.path + ("?" + request.query if request.query else "")
         headers = guard_headers(request.headers)
-        verdict = self.guard.check(method, target, headers, self.clock())
+        peer = request.client[0] if request.client else None
+        verdict = self.guard.check(method, target, headers, self.clock(), peer)
         if verdict.answer is not None:
-            if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0:
+            if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0 \
+                    and self.keys.starting:  # waiting belongs to start-up only (issue 19 §2)
                 return self._after_keys(request, target, headers)
             return answer_response(verdict.answer)
         return self._admit(request, target, verdict)
@@ -129,6 +132,9 @@ class AuthProxy:
                 return self.error(*refused)
             return self._forward(request, target, False)
         websocket = is_websocket_upgrade(request.method, request.upgrade)
+        if verdict.would_deny:
+            # observe mode: forwarded without the credentials enforcing would have stopped
+            return self._forward(request, target, websocket, None, True)
         return self._forward(request, target, websocket, self.guard.ws_deadline(verdict) if websocket else None)
 
     async def _after_keys(self, request, target, headers):
@@ -138,7 +144,8 @@ class AuthProxy:
         deadline = loop.time() + self.key_wait
         while True:
             changed = await self.keys.wait_change(deadline - loop.time())
-            verdict = self.guard.check(request.method, target, headers, self.clock())
+            verdict = self.guard.check(request.method, target, headers, self.clock(),
+                                       request.client[0] if request.client else None)
             if verdict.answer is None or verdict.decision.status != 503 or not changed:
                 break
         if verdict.answer is not None:
@@ -167,14 +174,14 @@ class AuthProxy:
             conn.abort()
 
     # --- the upstream request ----------------------------------------------------------
-    def _headers(self, request, websocket):
+    def _headers(self, request, websocket, strip_authorization=False):
         client = request.client[0] if request.client else None
         return forward_headers(request, websocket, self.is_trusted(client), self.host_header,
-                               self.keep_host, self.strip_authorization)
+                               self.keep_host, self.strip_authorization or strip_authorization)
 
-    async def _forward(self, request, target, websocket, ws_deadline=None):
+    async def _forward(self, request, target, websocket, ws_deadline=None, strip_authorization=False):
         head = build_request_head(request.method, upstream_target(self.base, target),
-                                  self._headers(request, websocket))
+                                  self._headers(request, websocket, strip_authorization))
         has_body = request.has_body
         conn = None
         try:

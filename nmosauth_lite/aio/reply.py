@@ -159,7 +159,7 @@ class ResponseWriter:
     def _send_error(self, status, message, headers=()):
         resp = error_response(status, message, list(headers))
         body = resp.body
-        out = [_status_line(status, None), self.server._date,
+        out = [_status_line(status, None), self.server._date, self.server._extra,
                b"connection: close\r\ncontent-length: %d\r\n" % len(body)]
         build_fields(resp.headers, out)
         out.append(b"\r\n")

@@ -57,7 +57,8 @@ class HTTPServer:
                  idle_timeout=DEFAULT_IDLE_TIMEOUT, head_timeout=DEFAULT_HEAD_TIMEOUT,
                  body_timeout=DEFAULT_BODY_TIMEOUT, send_timeout=DEFAULT_SEND_TIMEOUT,
                  max_body=DEFAULT_MAX_BODY, server_header=None, max_per_address=None,
-                 handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT, min_body_rate=DEFAULT_MIN_BODY_RATE):
+                 handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT, min_body_rate=DEFAULT_MIN_BODY_RATE,
+                 hsts_max_age=0):
         self.handler = handler
         self.ssl = ssl
         self.max_connections = max_connections
@@ -71,6 +72,9 @@ class HTTPServer:
         self.send_timeout = send_timeout
         self.max_body = max_body
         self._extra = b"server: %s\r\n" % server_header.encode() if server_header else b""
+        if hsts_max_age and ssl is not None:
+            # BCP-003-01; first, so a UA reads ours, not a handler's (RFC 6797 §8.1)
+            self._extra += b"strict-transport-security: max-age=%d\r\n" % int(hsts_max_age)
         self._servers = []
         self._conns = set()
         self._idle = {}  # idle keep-alive connections, oldest first (dicts keep insertion order)

@@ -2,7 +2,7 @@
 
 Server and client contexts allow TLS 1.2 and 1.3 only, with forward-secret AEAD
 suites for 1.2 (BCP-003-01 requires TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; ECDSA
-certificates are suggested for small devices). Client contexts always verify the
+certificates are suggested for small devices; a server may hold one of each). Client contexts always verify the
 chain and the host name (IS-10 CL-03). `make_test_pki` writes a CA and leaf
 certificates with `cryptography` (imported only when called): never for production.
 """
@@ -11,6 +11,8 @@ import datetime
 import ipaddress
 import os
 import ssl
+
+from ..errors import ConfigError
 
 # TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites are
 # OpenSSL's defaults, all of which qualify.
@@ -25,10 +27,20 @@ def _harden(ctx):
     return ctx
 
 
-def server_context(cert_file, key_file, *, ca_file=None, client_cert="none", password=None):
-    """A server SSLContext. `client_cert`: "none", "optional" or "required" (needs `ca_file`)."""
+def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None,
+                   cert_flag="--cert", key_flag="--key"):
+    """A server SSLContext. `pairs`: [(cert_file, key_file)], or one cert file and `key_file`. One
+    RSA and one ECDSA pair (BCP-003-01): OpenSSL keeps one per key type and picks per client.
+    ConfigError names a file that fails as `cert_flag`/`key_flag`. `client_cert`: "none",
+    "optional" or "required" (needs `ca_file`)."""
+    if isinstance(pairs, (str, os.PathLike)):
+        pairs = [(pairs, key_file)]
+    pairs = list(pairs)
+    if not pairs:
+        raise ConfigError("a TLS server needs a certificate and its key")
     ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
-    ctx.load_cert_chain(cert_file, key_file, password=password)
+    for cert, key in pairs:
+        load_pair(ctx, cert, key, password, cert_flag, key_flag)
     modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
     if client_cert not in modes:
         raise ValueError("client_cert must be none, optional or required")
@@ -38,6 +50,41 @@ def server_context(cert_file, key_file, *, ca_file=None, client_cert="none", pas
         ctx.load_verify_locations(ca_file)
         ctx.verify_mode = modes[client_cert]
     return ctx
+
+
+def load_pair(ctx, cert, key, password=None, cert_flag="--cert", key_flag="--key"):
+    """ctx.load_cert_chain with an error that names the file that failed (ConfigError)."""
+    for flag, path in ((cert_flag, cert), (key_flag, key)):
+        if not path:
+            raise ConfigError("%s missing: %s and %s go together, in pairs" % (flag, cert_flag, key_flag))
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise ConfigError("cannot read %s %s: %s" % (flag, path, e.strerror or e))
+    try:
+        # each pair alone first: else OpenSSL may match the key to an earlier certificate
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=password)
+        ctx.load_cert_chain(cert, key, password=password)
+    except ssl.SSLError as e:
+        text = str(e)
+        if not _has_certificate(cert):
+            raise ConfigError("%s %s: no PEM certificate in it" % (cert_flag, cert))
+        if "KEY_VALUES_MISMATCH" in text or "values mismatch" in text or "NO_CERTIFICATE_ASSIGNED" in text:
+            raise ConfigError("%s %s does not belong to %s %s" % (key_flag, key, cert_flag, cert))
+        raise ConfigError("cannot load %s %s: %s (an unencrypted PEM key expected)"
+                          % (key_flag, key, getattr(e, "reason", None) or text[:80]))
+
+
+def _has_certificate(path):
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read(1 << 20)
+        i = text.index("-----BEGIN CERTIFICATE-----")
+        ssl.PEM_cert_to_DER_cert(text[i:text.index("-----END CERTIFICATE-----", i) + 25])
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def client_context(ca_file=None, *, cert_file=None, key_file=None):

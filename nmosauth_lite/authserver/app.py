@@ -8,13 +8,16 @@ and revocation bodies must be form-encoded; credentials in a query string are re
 (IS-10 §12 B4). JSON answers are application/json (GEN-03); tokens and secrets no-store.
 Like every NMOS API, /x-nmos/ and /x-nmos/auth/ list what is below them (with or without
 the trailing slash) and unknown paths get 404 with the NMOS error JSON. The client's
-address for throttling is the connection's peer address (never X-Forwarded-For).
+address for throttling is the connection's peer address (never X-Forwarded-For). Metadata also at
+the bare well-known path; each answer logged at INFO (issue 19 §3).
 """
 
+import logging
 import time
 import urllib.parse
 
 from ..aio.web import Response, Router, json_response
+from ..logfield import escape
 from .authorize import AuthorizationEndpoint
 from .clientauth import ASSERTION_ALGS, ClientAuthenticator
 from .clientkeys import ClientKeys
@@ -33,12 +36,24 @@ DEFAULT_ALLOW_HEADERS = "Authorization, Content-Type, Accept"  # GEN-05: Authori
 _QUERY_CREDENTIALS = ("client_secret", "client_assertion", "code", "refresh_token", "token", "code_verifier",
                       "password")
 AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
+MAX_LOGGED_PATH = 200  # characters of a request path in the access log
+
+log = logging.getLogger("nmosauth_lite.authserver.access")
 
 
 def _source(request):
     """The peer's address as the server saw it (X-Forwarded-For is the client's to write)."""
     peer = request.client
     return peer[0] if peer else None
+
+
+def _logged(request, resp):
+    """Method, path (never the query), status, peer: no token or secret is in these."""
+    if log.isEnabledFor(logging.INFO):
+        peer = request.client
+        log.info("%s %s %d %s", escape(request.method[:16]), escape(request.path[:MAX_LOGGED_PATH]), resp.status,
+                 escape(str(peer[0])) if peer else "-")
+    return resp
 
 
 def _oauth_json(status, body, headers):
@@ -70,6 +85,9 @@ class AuthServerApp:
         self.authz = AuthorizationEndpoint(config, store, issuer=self.issuer, endpoint=self.endpoints["authorize"])
         r = self.router = Router()
         r.add("GET", self.metadata_path, self._metadata)
+        if self.metadata_path != WELL_KNOWN:
+            # the reference C++ Node asks here after a key rotation; one issuer per host and port
+            r.add("GET", WELL_KNOWN, self._metadata)
         path = {n: urllib.parse.urlsplit(u).path for n, u in self.endpoints.items()}
         r.add("GET", path["jwks"], self._jwks)
         r.add("POST", path["token"], self._token)
@@ -117,24 +135,25 @@ class AuthServerApp:
     async def close(self):
         await self.client_keys.close()
 
-    # --- CORS around everything (IS-10 GEN-05) -----------------------------------------------
+    # --- CORS around everything (IS-10 GEN-05), and the access log -------------------------------
     def __call__(self, request):
         if request.method == "OPTIONS":
             asked = request.header("access-control-request-headers")
             allow = DEFAULT_ALLOW_HEADERS
             if asked and len(asked) < 512 and all(c.isalnum() or c in "-_, " for c in asked):
                 allow = asked  # echoing is allowed by GEN-05 and keeps custom headers working
-            return Response(200, b"", CORS_HEADERS + PREFLIGHT_HEADERS + [("access-control-allow-headers", allow)])
+            return _logged(request, Response(200, b"", CORS_HEADERS + PREFLIGHT_HEADERS
+                                             + [("access-control-allow-headers", allow)]))
         result = self.router(request)
         if isinstance(result, Response):
             result.headers.extend(CORS_HEADERS)
-            return result
-        return self._with_cors(result)
+            return _logged(request, result)
+        return self._with_cors(request, result)
 
-    async def _with_cors(self, awaitable):
+    async def _with_cors(self, request, awaitable):
         resp = await awaitable
         resp.headers.extend(CORS_HEADERS)
-        return resp
+        return _logged(request, resp)
 
     # --- handlers ---------------------------------------------------------------------------------
     def _metadata(self, request):

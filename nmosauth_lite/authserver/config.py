@@ -28,13 +28,15 @@ DEFAULT_MAX_PENDING_PER_SOURCE = 10  # one address cannot fill the approval queu
 DEFAULT_JWKS_MIN_TTL = 60  # a client's jwks_uri answer is kept at least this long (clientkeys.py)...
 DEFAULT_JWKS_MAX_TTL = 86400  # ...and at most this long, whatever its Cache-Control says
 DEFAULT_JWKS_NEGATIVE_TTL = 60  # a failed jwks_uri fetch is not retried before this
+DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 LAB_WARNING = ("LAB MODE: client_credentials is allowed for every scope (node, connection, ...): any "
                "registered client can get a token for any Node API without a user. Never in production "
                "(BCP-003-02 BCP-G-03); restart without --lab")
 
 _SCHEMA = {
     "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool,
-    "tls": {"cert_file": str, "key_file": str, "ca_file": str, "trust_ca_file": str},
+    "tls": {"cert_file": (str, list), "key_file": (str, list), "ca_file": str, "trust_ca_file": str,
+            "hsts_max_age": int},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
                "client_credentials_scopes": list, "permissions": dict},
     "refresh": {"lifetime": int, "family_lifetime": int},
@@ -59,8 +61,15 @@ def _check(table, schema, where):
                 _check(value, want, where + key + ".")
         elif want is int and (type(value) is not int):
             raise ConfigError("config: %s%s must be an integer" % (where, key))
+        elif isinstance(want, tuple):  # a file or a list of files (two certificates, BCP-003-01)
+            if not (isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ConfigError("config: %s%s must be a string or a list of strings" % (where, key))
         elif not isinstance(value, want):
             raise ConfigError("config: %s%s must be a %s" % (where, key, want.__name__))
+
+
+def _files(value):
+    return [] if not value else [value] if isinstance(value, str) else list(value)
 
 
 def _str_list(value, name):
@@ -73,7 +82,7 @@ class Config:
     """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
 
     def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None,
-                 audience=None):
+                 audience=None, hsts_max_age=None):
         t = dict(table or {})
         _check(t, _SCHEMA, "")
         # Lab mode (issue 22): client_credentials for every scope, so a bench without users can get
@@ -88,11 +97,15 @@ class Config:
         self.issuer_path = path
         self.state_dir = os.path.abspath(state_dir or t.get("state_dir") or default_state_dir())
         tls = t.get("tls", {})
-        self.cert_file = cert_file or tls.get("cert_file")
-        self.key_file = key_file or tls.get("key_file")
+        self.cert_files = _files(cert_file or tls.get("cert_file"))
+        self.key_files = _files(key_file or tls.get("key_file"))
         self.ca_file = tls.get("ca_file")
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ConfigError("config: tls.cert_file and tls.key_file (--cert and --key) go together")
+        if len(self.cert_files) != len(self.key_files) or len(self.cert_files) > 2:
+            raise ConfigError("config: tls.cert_file and tls.key_file (--cert and --key) go together, in pairs "
+                              "(at most two: one RSA, one ECDSA)")
+        self.hsts_max_age = tls.get("hsts_max_age", DEFAULT_HSTS_MAX_AGE) if hsts_max_age is None else hsts_max_age
+        if type(self.hsts_max_age) is not int or self.hsts_max_age < 0:
+            raise ConfigError("config: tls.hsts_max_age (--hsts-max-age) must be >= 0 (0: no Strict-Transport-Security)")
         self.trust_ca_file = tls.get("trust_ca_file")
         tok = t.get("tokens", {})
         self.token_lifetime = tok.get("lifetime", _tokens.DEFAULT_LIFETIME)

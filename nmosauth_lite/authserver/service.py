@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 import sys
 import time
 
@@ -94,9 +93,9 @@ def _cert_usable(path, dns, ips):
 
 
 def ensure_tls(config):
-    """(cert_file, key_file, ca_file): configured files, or a local CA made on first start."""
-    if config.cert_file:
-        return config.cert_file, config.key_file, config.ca_file
+    """([(cert_file, key_file)], ca_file): configured files, or a local CA made on first start."""
+    if config.cert_files:
+        return list(zip(config.cert_files, config.key_files)), config.ca_file
     from ..aio.tlsutil import TestPKI, make_test_pki
 
     from ..aio.files import ensure_private_dir
@@ -109,7 +108,7 @@ def ensure_tls(config):
             log.warning("making a new local CA and server certificate for %s: clients must trust the new %s",
                         ", ".join(dns + ips), pki.ca_cert)
         pki = make_test_pki(d, dns_names=dns, ip_addresses=ips, client_name="nmosauth-lite-unused", days=PKI_DAYS)
-    return pki.cert, pki.key, pki.ca_cert
+    return [(pki.cert, pki.key)], pki.ca_cert
 
 
 def _bind(host, port):
@@ -159,13 +158,9 @@ async def start(config, *, clock=time.time):
     from ..aio.server import HTTPServer
     from ..aio.tlsutil import server_context
 
-    cert, key, ca_file = ensure_tls(config)
-    try:
-        ssl_ctx = server_context(cert, key)
-    except (OSError, ssl.SSLError) as e:
-        from ..aio.certfiles import load_error
-
-        raise ConfigError(load_error(cert, key, e, "tls.cert_file (--cert)", "tls.key_file (--key)"))
+    pairs, ca_file = ensure_tls(config)
+    ssl_ctx = server_context(pairs, cert_flag="tls.cert_file (--cert)",  # ConfigError naming the file at fault
+                             key_flag="tls.key_file (--key)")
     store = open_store(config)
     try:
         keyring = open_keyring(config, store)
@@ -188,7 +183,7 @@ async def start(config, *, clock=time.time):
     store.put_meta("issuer", issuer)  # what `as token` signs as when not told (the port may have been 0)
     store.put_meta("audience", json.dumps(config.token_audience()))
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
-    server = HTTPServer(app, ssl=ssl_ctx, server_header="nmosauth-lite")
+    server = HTTPServer(app, ssl=ssl_ctx, server_header="nmosauth-lite", hsts_max_age=config.hsts_max_age)
     await server.start(sock=sock)
     host = config.listen_host
     listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)

@@ -31,10 +31,14 @@ def add_arguments(p):
     s.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener (off by default)")
     s.add_argument("--lab", action="store_true", default=None,
                    help="LAB ONLY: allow client_credentials for every scope (Node APIs too); never in production")
-    s.add_argument("--cert", metavar="FILE", help="TLS certificate (PEM; e.g. from certs make); default: a local CA")
-    s.add_argument("--key", metavar="FILE", help="TLS private key of --cert (PEM)")
+    s.add_argument("--cert", action="append", metavar="FILE",
+                   help="TLS certificate (PEM; e.g. from certs make); default: a local CA. Repeat with --key for a "
+                        "second one (one RSA, one ECDSA: BCP-003-01)")
+    s.add_argument("--key", action="append", metavar="FILE", help="TLS private key of the --cert in the same place")
     s.add_argument("--audience", action="append", metavar="HOST",
                    help="token aud value (repeatable; default tokens.audience, else a wildcard of this host's domain)")
+    s.add_argument("--hsts-max-age", type=int, metavar="S",
+                   help="Strict-Transport-Security max-age (default 31536000, BCP-003-01; 0: off)")
 
     c = sub.add_parser("client", help="manage registered clients").add_subparsers(
         dest="client_command", metavar="ACTION", parser_class=p.__class__)
@@ -102,7 +106,7 @@ def _config(args, listen=None):
         audience = [check_audience_value(a) for a in audience]
     return config.load(args.config, listen=listen, state_dir=args.state_dir, lab=getattr(args, "lab", None),
                        cert_file=getattr(args, "cert", None), key_file=getattr(args, "key", None),
-                       audience=audience)
+                       audience=audience, hsts_max_age=getattr(args, "hsts_max_age", None))
 
 
 def _print(obj):
@@ -143,6 +147,8 @@ def _serve(args):
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if len(args.cert or ()) != len(args.key or ()):
+        raise ConfigError("--cert and --key go together, in pairs")
     cfg = _config(args, listen=args.listen)
     os.umask(0o077)
     return asyncio.run(serve(cfg, metrics=args.metrics))

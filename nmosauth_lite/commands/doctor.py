@@ -125,6 +125,7 @@ def _config(r, args):
                 out["state_dir"] = p["state_dir"]
             if p.get("jwks"):
                 out["protect"]["jwks_keys"] = _jwks_file(r, p["jwks"])
+            _enforce(r, out["protect"], p.get("enforce"))
     if "authserver" in doc:
         from ..authserver.config import load
 
@@ -136,7 +137,7 @@ def _config(r, args):
             out["authserver"] = {"issuer": cfg.issuer(), "listen": "%s:%d" % (cfg.listen_host, cfg.listen_port)}
             if cfg.lab:  # BCP-003-02 BCP-G-03: never a product's default; say so wherever it is looked at
                 r.warn("config", "authserver: lab = true: client_credentials is allowed for every scope")
-            out.setdefault("_files", {})["authserver"] = {"cert": cfg.cert_file, "key": cfg.key_file, "ca": cfg.ca_file,
+            out.setdefault("_files", {})["authserver"] = {"cert": cfg.cert_files, "key": cfg.key_files, "ca": cfg.ca_file,
                                                          "trust_ca": cfg.trust_ca_file, "host": cfg.host}
             if isinstance(doc["authserver"], dict) and doc["authserver"].get("state_dir"):
                 out.setdefault("state_dir", cfg.state_dir)
@@ -330,6 +331,20 @@ def _yes(flag):
     return "yes" if flag else "no"
 
 
+def _enforce(r, out, value):
+    from ..guard import parse_enforce
+    from .protect import enforce_text, observe_warning
+
+    try:
+        apis = parse_enforce(value)
+    except ValueError as e:
+        r.warn("config", "protect: %s" % e, serious=True)
+        return
+    out["enforce"] = enforce_text(apis)
+    if apis is not None:
+        r.warn("protect", observe_warning(apis))
+
+
 def _text(r):
     s = r.sections
     py, b, st, ck, iss = s["python"], s["backends"], s["state"], s["clock"], s["issuers"]
@@ -361,6 +376,8 @@ def _text(r):
         lines.append("  file    %s (%s): %s" % (f["file"], f["what"], "ok" if f["ok"] else "PROBLEM"))
     for c in iss["configured"]:
         lines.append("  issuer  %s (%s)%s" % (c["issuer"], c["from"], "" if c["persisted"] else ", no cached keys"))
+    if (cfg.get("protect") or {}).get("enforce", "on") != "on":
+        lines.append("  enforce %s: OBSERVE MODE, THE NODE IS NOT PROTECTED" % cfg["protect"]["enforce"])
     if (cfg.get("protect") or {}).get("jwks"):
         lines.append("  jwks    %s: %s" % (cfg["protect"]["jwks"], cfg["protect"].get("jwks_keys")))
     lines.append("cached keys")

@@ -95,6 +95,13 @@ def _pair(r, service, cert, key, hosts, user, out, now):
         r.warn("files", "%s: %s" % (service, message), serious=serious)
 
 
+def _pairs(certs, keys):
+    """(cert, key) pairs from settings that are a file or a list of files (two certificates, issue 19)."""
+    certs = [certs] if isinstance(certs, str) else list(certs or ())
+    keys = [keys] if isinstance(keys, str) else list(keys or ())
+    return list(zip(certs, keys))
+
+
 def check_files(r, files, now=None):
     """`files`: {"protect": {...}, "authserver": {...}} as doctor's _config gathered them. Returns the
     list of files checked ({"file", "what", "ok"})."""
@@ -102,8 +109,8 @@ def check_files(r, files, now=None):
     p = files.get("protect")
     if p:
         user = _user("protect")
-        if p.get("cert") and p.get("key"):
-            _pair(r, "protect", p["cert"], p["key"], p.get("audience") or (), user, out, now)
+        for cert, key in _pairs(p.get("cert"), p.get("key")):
+            _pair(r, "protect", cert, key, p.get("audience") or (), user, out, now)
         if p.get("ca"):
             _ca(r, "protect", "ca", p["ca"], user, out)
         if p.get("audit") not in (None, "-", "off"):
@@ -114,8 +121,8 @@ def check_files(r, files, now=None):
     a = files.get("authserver")
     if a:
         user = _user("authserver")
-        if a.get("cert") and a.get("key"):
-            _pair(r, "authserver", a["cert"], a["key"], [a["host"]] if a.get("host") else (), user, out, now)
+        for cert, key in _pairs(a.get("cert"), a.get("key")):
+            _pair(r, "authserver", cert, key, [a["host"]] if a.get("host") else (), user, out, now)
         for what in ("ca", "trust_ca"):
             if a.get(what):
                 _ca(r, "authserver", "tls.%s_file" % what, a[what], user, out)

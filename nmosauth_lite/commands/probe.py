@@ -69,7 +69,7 @@ async def _main(args, apis, listen):
 
     from ..aio.files import default_state_dir
     from ..aio.tlsutil import client_context
-    from ..probe import FAIL, build_checks, format_table, summary, summary_line
+    from ..probe import FAIL, build_checks, format_table, summary, summary_line, unprotected_apis, unprotected_line
     from ..probe.issuer import ProbeIssuer
     from ..probe.run import Target, run_checks
 
@@ -116,6 +116,10 @@ async def _main(args, apis, listen):
         n = summary(results)
         doc = {"node": args.url, "issuer": issuer.url, "results": [r.to_dict() for r in results],
                "passed": n["pass"], "failed": n["fail"], "warnings": n["warn"], "summary": summary_line(results)}
+        unprotected = unprotected_apis(results)
+        doc["unprotected"] = unprotected
+        if unprotected:
+            sys.stderr.write(unprotected_line(unprotected) + "\n")
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     else:
         sys.stdout.write(format_table(results))

@@ -22,11 +22,12 @@ HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
 SHUTDOWN_GRACE = 10.0
 DISCOVERY_INTERVAL = 60  # --discover: DNS-SD is asked again this often (records' TTLs bound it too)
+DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
 SETTINGS = {
     "listen": (str, None), "upstream": (str, None), "audience": (list, None), "jwks": (str, None),
-    "issuer": (list, None), "cert": (str, None), "key": (str, None), "ca": (str, None),
+    "issuer": (list, None), "cert": (list, None), "key": (list, None), "ca": (str, None),
     "state_dir": (str, None), "strict": (bool, False), "leeway": (float, 0.0), "audit": (str, "-"),
     "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
@@ -39,6 +40,8 @@ SETTINGS = {
     # issue 20: tokens from other servers, other API names, WebSockets that outlive their token
     "claims_location": (str, "top"), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
     "ws_grace": (float, 5.0),
+    # issue 19: observe mode; HSTS
+    "enforce": (str, "on"), "hsts_max_age": (int, DEFAULT_HSTS_MAX_AGE),
     # issue 22: finding the issuer on a device (commands/issuers.py)
     "discover": (bool, False), "domain": (list, None), "nameserver": (list, None), "connect": (list, None),
 }
@@ -51,8 +54,9 @@ def add_arguments(p):
     p.add_argument("--jwks", metavar="FILE", help="JWK Set of the trusted issuer(s); or use --issuer")
     p.add_argument("--issuer", action="append", metavar="URL",
                    help="trusted issuer (repeatable); without --jwks its keys are fetched and kept in --state-dir")
-    p.add_argument("--cert", metavar="FILE", help="TLS certificate chain (PEM)")
-    p.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    p.add_argument("--cert", action="append", metavar="FILE",
+                   help="TLS certificate chain (PEM); repeat with --key for a second one (RSA and ECDSA, BCP-003-01)")
+    p.add_argument("--key", action="append", metavar="FILE", help="TLS private key (PEM) of the --cert in the same place")
     p.add_argument("--ca", metavar="FILE", help="extra CA certificates for authorization servers and an https upstream")
     p.add_argument("--config", metavar="FILE", help="TOML file ([protect] table) holding any of these settings")
     p.add_argument("--state-dir", metavar="DIR", help="where fetched issuer keys are persisted")
@@ -80,7 +84,7 @@ def add_arguments(p):
     p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
-                   help="a request waits this long for its issuer's keys being fetched before 503 (default 2)")
+                   help="at start-up, a request waits this long for its issuer's keys before 503 (default 2)")
     p.add_argument("--claims-location", metavar="top|ext|either",
                    help="where tokens carry the x-nmos-* claims: top level (IS-10, default), under ext "
                         "(Ory Hydra), or either (a claim in both places: 401)")
@@ -90,6 +94,11 @@ def add_arguments(p):
                    help="an open WebSocket whose token expires: close it with code 1008 (default) or keep it")
     p.add_argument("--ws-grace", type=float, metavar="S",
                    help="with --ws-expiry close: seconds past exp + leeway before the close (default 5)")
+    p.add_argument("--enforce", metavar="on|off|API,...",
+                   help="on (default); off: observe mode, requests decided and audited, then forwarded (the Node "
+                        "is NOT protected); node,connection: enforce those APIs only")
+    p.add_argument("--hsts-max-age", type=int, metavar="S",
+                   help="Strict-Transport-Security max-age on every answer (default 31536000, BCP-003-01; 0: off)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer or --discover: wait this long at start-up for the issuers' keys (default 10)")
     issuers.add_arguments(p)
@@ -113,6 +122,8 @@ def load_settings(args):
             raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
     if not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
+    if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
+        raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
     if not cfg["jwks"] and not cfg["issuer"] and not cfg["discover"]:
         raise ConfigError("give --jwks FILE, --issuer URL or --discover")
     cfg["reach"] = issuers.read(cfg)
@@ -123,17 +134,37 @@ def load_settings(args):
     for name in ("head_timeout", "idle_timeout", "upstream_timeout", "handshake_timeout", "body_timeout"):
         if not cfg[name] > 0:
             raise ConfigError("%s must be > 0" % name)
-    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout"):
+    for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout", "hsts_max_age"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
     if cfg["ws_expiry"] not in ("close", "keep"):
         raise ConfigError("ws_expiry must be close or keep")
     if not 0 <= cfg["ws_grace"] <= 300:
         raise ConfigError("ws_grace must be between 0 and 300 seconds")
+    from ..guard import parse_enforce
+
+    try:
+        cfg["enforced_apis"] = parse_enforce(cfg["enforce"])
+    except ValueError as e:
+        raise ConfigError(str(e))
     cfg["host"], cfg["port"] = parse_listen(cfg["listen"])
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
     return cfg
+
+
+def enforce_text(apis):
+    """The `enforce` setting as written back: "on", "off" or "node,connection"."""
+    return "on" if apis is None else (",".join(apis) if apis else "off")
+
+
+def observe_warning(apis):
+    """The loud line for observe mode (issue 19 §4): start-up log, doctor."""
+    if not apis:
+        return ("OBSERVE MODE (--enforce off): THE NODE IS NOT PROTECTED: refusals are audited as "
+                "would_deny and forwarded.")
+    return ("OBSERVE MODE for every API but %s: the others are NOT PROTECTED: their refusals are audited "
+            "as would_deny and forwarded." % ", ".join(apis))
 
 
 def _read_config(path):
@@ -248,12 +279,7 @@ async def _serve(cfg):
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
-    try:
-        ctx = server_context(cfg["cert"], cfg["key"])
-    except (OSError, ssl.SSLError) as e:
-        from ..aio.certfiles import load_error
-
-        raise ConfigError(load_error(cfg["cert"], cfg["key"], e))
+    ctx = server_context(list(zip(cfg["cert"], cfg["key"])))  # ConfigError naming the file at fault
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler
@@ -264,7 +290,8 @@ async def _serve(cfg):
         metrics = ProxyMetrics()
         validator = metrics.validator(validator)
     guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
-                  cors_origin=cfg["cors_origin"], ws_expiry=cfg["ws_expiry"], ws_grace=cfg["ws_grace"])
+                  cors_origin=cfg["cors_origin"], ws_expiry=cfg["ws_expiry"], ws_grace=cfg["ws_grace"],
+                  enforce=cfg["enforced_apis"])
     try:
         proxy = AuthProxy(guard, cfg["upstream"], ca_file=cfg["ca"], keep_host=cfg["keep_host"],
                           strip_authorization=cfg["strip_authorization"], timeout=cfg["upstream_timeout"],
@@ -274,7 +301,10 @@ async def _serve(cfg):
     server = HTTPServer(metrics.handler(proxy) if metrics else proxy, ssl=ctx, max_connections=cfg["max_connections"],
                         head_timeout=cfg["head_timeout"], idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
                         max_per_address=cfg["max_per_address"] or None, handshake_timeout=cfg["handshake_timeout"],
-                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"])
+                        body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"],
+                        hsts_max_age=cfg["hsts_max_age"])
+    if store is not None:
+        store.begin_startup()  # requests before the keys are in may wait (key_wait); prime() ends it
     try:
         await server.start(cfg["host"], cfg["port"])
     except OSError as e:
@@ -289,7 +319,7 @@ async def _serve(cfg):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     listen = format_listen(cfg["host"], server.port)
-    ready = {"listen": listen, "upstream": cfg["upstream"]}
+    ready = {"listen": listen, "upstream": cfg["upstream"], "enforce": enforce_text(cfg["enforced_apis"])}
     if metrics_server is not None:  # metrics hook
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
@@ -315,6 +345,8 @@ async def _serve(cfg):
     refresher = asyncio.ensure_future(store.run()) if store is not None else None
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
     log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
+    if cfg["enforced_apis"] is not None:
+        log.warning("%s", observe_warning(cfg["enforced_apis"]))
     try:
         await stop.wait()
         log.info("shutting down")

@@ -20,6 +20,7 @@ from . import issuers
 HELP = "register this device with an IS-10 authorization server (RFC 7591)"
 EXIT_AWAITING_APPROVAL = 3  # registered, but the operator has not approved it yet (no initial access token)
 DEFAULT_TIMEOUT = 30.0
+AUTHORIZE_TIMEOUT = 300.0  # token --grant authorization_code: a person logs in meanwhile
 DEFAULT_CONFIG = "/etc/nmosauth-lite/config.toml"
 MAX_CONFIG = 1 << 20
 # [client] settings: name -> type (flags of the same name, with - for _, win)
@@ -52,8 +53,10 @@ def add_selection_arguments(p):
     p.add_argument("--jwks-listen", metavar="HOST:PORT", help="serve the JWK Set here while running")
     p.add_argument("--jwks-cert", metavar="FILE", help="TLS certificate for --jwks-listen")
     p.add_argument("--jwks-key", metavar="FILE", help="TLS private key for --jwks-listen")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                   help="give up after this many seconds (default %d)" % DEFAULT_TIMEOUT)
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="give up after this many seconds, every network wait included (default %d; token "
+                        "--grant authorization_code: %d, the user's time in the browser included)"
+                        % (DEFAULT_TIMEOUT, AUTHORIZE_TIMEOUT))
     p.add_argument("-v", "--verbose", action="store_true", help="log failovers, retries and registrations")
 
 
@@ -68,6 +71,10 @@ def add_arguments(p):
 def apply_config(args):
     """Fill unset flags from the [client] table; check that the required ones are set."""
     import os
+
+    if args.timeout is None:
+        browser = getattr(args, "grant", None) == "authorization_code" and getattr(args, "_browser", False)
+        args.timeout = AUTHORIZE_TIMEOUT if browser else DEFAULT_TIMEOUT
 
     path = args.config or (DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) else None)
     table = {}

@@ -15,7 +15,6 @@ from ..errors import ConfigError
 from .register import EXIT_AWAITING_APPROVAL, add_selection_arguments, apply_config, build, report, with_jwks
 
 HELP = "get an IS-10 access token (client_credentials or authorization code + PKCE)"
-AUTHORIZE_TIMEOUT = 300.0
 
 
 def add_arguments(p):
@@ -27,15 +26,19 @@ def add_arguments(p):
     p.add_argument("--grant", choices=["client_credentials", "authorization_code"], default="client_credentials")
 
 
-def _print_url(url):
-    sys.stderr.write("Open this URL in a browser to authorize:\n%s\n" % url)
-    sys.stderr.flush()
+def _printer(timeout):
+    def show(url):
+        sys.stderr.write("Open this URL in a browser to authorize (waiting up to %g s, --timeout):\n%s\n"
+                         % (timeout, url))
+        sys.stderr.flush()
+    return show
 
 
 def run(args):
     from ..aio.oauth import NoServerError, Unavailable
     from ..oauth import OAuthError
 
+    args._browser = True  # authorization_code: the default --timeout leaves time to log in
     apply_config(args)
     if args.client_secret and not args.client_id:
         raise ConfigError("--client-secret goes with --client-id")
@@ -53,7 +56,7 @@ def run(args):
 
         async def get():
             if args.grant == "authorization_code":
-                return await client.authorize(_print_url, max(args.timeout, AUTHORIZE_TIMEOUT))
+                return await client.authorize(_printer(args.timeout), args.timeout)  # issue 19 §3
             return await selector.run(op, args.timeout)
         try:
             return await with_jwks(jwks, get)

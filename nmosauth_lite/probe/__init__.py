@@ -9,7 +9,7 @@ The names below are the ones `from nmosauth_lite.probe import ...` always gave.
 
 from .checks import (API_PATHS, DEFAULT_PATHS, NIL, ORIGIN, WRONG_AUDIENCE, Check, Request, Result,  # noqa: F401
                      api_checks, build_checks, format_table, node_checks, parse_api, summary, summary_line,
-                     websocket_checks)
+                     unprotected_apis, unprotected_line, websocket_checks)
 from .judges import (FAIL, MAX_ATTEMPTS, MAX_RETRY_WAIT, PASS, WARN, Answer, Retry, diagnose,  # noqa: F401
                      judge_error, judge_new_key, judge_ok, judge_preflight, judge_public, judge_query_plain,
                      judge_upgrade, said)

@@ -128,10 +128,10 @@ def api_checks(api, ver, mint):
            method=wmethod, body=b"{}"), judge_error(403, "insufficient_scope"))
     add("query-token-plain-get", "IS-10 RS-40 (SHOULD)", "refused (query token only on WebSocket)",
         rq(path=base + "?access_token=" + mint(**full)), judge_query_plain)
-    add("preflight", "IS-10 RS-29, GEN-04, GEN-05", "2xx, allows Authorization",
+    add("preflight", "IS-10 RS-29, GEN-04, GEN-05", "200, allows Authorization",
         rq([("Origin", ORIGIN), ("Access-Control-Request-Method", "GET"),
             ("Access-Control-Request-Headers", "authorization")], method="OPTIONS"), judge_preflight)
-    add("unseen-key", "IS-10 RS-06, RS-07", "503 + Retry-After then 2xx, or 2xx",
+    add("unseen-key", "IS-10 RS-06, RS-07", "503 + Retry-After then 2xx",
         rq(_bearer(mint.unseen(**full))), judge_new_key, needs="new_key")
     return c
 
@@ -182,6 +182,21 @@ def summary_line(results):
     return "%d passed, %d failed, %d warnings" % (n[PASS], n[FAIL], n[WARN])
 
 
+def unprotected_apis(results):
+    """APIs that served a request with no token or a forged one (2xx): not protected at all,
+    e.g. `protect --enforce off` (observe mode, issue 19 §4) or no IS-10 in front of the Node."""
+    out = []
+    for r in results:
+        if r.id in ("no-token", "bad-signature") and r.got[:1] == "2" and r.api not in out:
+            out.append(r.api)
+    return out
+
+
+def unprotected_line(apis):
+    return ("THE NODE IS NOT PROTECTED: %s served requests without a valid token (observe mode, "
+            "protect --enforce off, or no authorization at all)" % ", ".join(apis)) if apis else ""
+
+
 def format_table(results):
     rows = [("check", "api", "spec", "expected", "got", "result")]
     rows += [(r.id, r.api, r.spec, r.expected, r.got, r.verdict.upper()) for r in results]
@@ -201,4 +216,5 @@ def format_table(results):
     out = "\n".join(lines) + "\n"
     for hint, ids in hints:
         out += "\nlikely cause (%s): %s\n" % (", ".join(sorted(set(ids))), hint)
-    return out + ("\n" if hints else "") + summary_line(results) + "\n"
+    loud = unprotected_line(unprotected_apis(results))
+    return out + ("\n" if hints else "") + summary_line(results) + "\n" + (loud + "\n" if loud else "")

@@ -24,7 +24,8 @@ TOKEN_LIFETIME = 300  # seconds: the probe's tokens live for the run only
 class _TLSConfig:
     """What authserver.service.ensure_tls reads from a Config: reuse its local-CA logic."""
 
-    cert_file = key_file = ca_file = None
+    cert_files = key_files = ()
+    ca_file = None
 
     def __init__(self, directory, host, listen_host):
         self.tls_dir = directory
@@ -113,11 +114,11 @@ class ProbeIssuer:
 
         ensure_private_dir(self.dir)
         os.chmod(self.dir, 0o700)
-        cert, key, ca = ensure_tls(_TLSConfig(os.path.join(self.dir, "tls"), self.host, self.listen_host))
+        pairs, ca = ensure_tls(_TLSConfig(os.path.join(self.dir, "tls"), self.host, self.listen_host))
         self.ca_file = os.path.abspath(ca)
         self.keys = {"a": _load_or_make_key(os.path.join(self.dir, KEY_FILE)),
                      "b": _signing_key(generate("RS512")), "c": _signing_key(generate("RS512"))}
-        self.server = HTTPServer(self._handle, ssl=server_context(cert, key), server_header="nmosauth-lite-probe")
+        self.server = HTTPServer(self._handle, ssl=server_context(pairs), server_header="nmosauth-lite-probe")
         await self.server.start(self.listen_host, self.listen_port)
         name = "[%s]" % self.host if ":" in self.host else self.host
         self.url = "https://%s:%d" % (name, self.server.port)
@@ -159,7 +160,7 @@ class ProbeIssuer:
 
         cors = [("access-control-allow-origin", "*")]
         if request.method == "OPTIONS":
-            return Response(204, b"", cors + [("access-control-allow-methods", "GET, POST, OPTIONS"),
+            return Response(200, b"", cors + [("access-control-allow-methods", "GET, POST, OPTIONS"),
                                              ("access-control-allow-headers", "Authorization, Content-Type")])
         if request.method in ("GET", "HEAD") and request.path == WELL_KNOWN:
             return json_response(self.metadata(), headers=cors)

@@ -28,8 +28,8 @@ class BrokenGuard(Guard):
         self.rewrite = rewrite
         self.preflight_fix = preflight_fix
 
-    def check(self, method, target, headers, now=None):
-        v = super().check(method, target, headers, now)
+    def check(self, method, target, headers, now=None, peer=None):
+        v = super().check(method, target, headers, now, peer)
         if self.rewrite is not None:
             answer = self.rewrite(self, method, target, headers, v)
             if answer is not v.answer:

@@ -83,7 +83,7 @@ def test_judge_new_key_waits_out_retry_after_then_wants_2xx():  # IS-10 RS-06, R
     a503 = got(503, {"retry-after": "2"})
     assert isinstance(judge_new_key([a503]), Retry) and judge_new_key([a503]).delay == 2
     assert judge_new_key([a503, got(200)])[0] == PASS
-    assert judge_new_key([got(200)])[0] == PASS
+    assert judge_new_key([got(200)])[0] == WARN  # the AMWA tool fails a 200 at once (issue 19 §2)
     assert judge_new_key([got(401)])[0] == WARN
     assert judge_new_key([got(503)])[0] == FAIL  # no Retry-After
     assert judge_new_key([got(503, {"retry-after": "soon"})])[0] == FAIL
@@ -95,8 +95,10 @@ def test_judge_new_key_waits_out_retry_after_then_wants_2xx():  # IS-10 RS-06, R
 
 def test_judge_preflight_wants_authorization_allowed():  # IS-10 RS-29
     good = {"access-control-allow-origin": "*", "access-control-allow-headers": "Content-Type, Authorization"}
-    assert judge_preflight([got(204, good)])[0] == PASS
-    assert judge_preflight([got(204, dict(good, **{"access-control-allow-headers": "Content-Type"}))])[0] == FAIL
+    assert judge_preflight([got(200, good)])[0] == PASS
+    assert judge_preflight([got(200, dict(good, **{"access-control-allow-headers": "Content-Type"}))])[0] == FAIL
+    # exactly 200: the AMWA tool fails "Incorrect response code: 204" (IS-05-01 auto tests)
+    assert judge_preflight([got(204, good)])[0] == FAIL
     assert judge_preflight([got(401, good)])[0] == FAIL
     assert judge_preflight([got(200, {"access-control-allow-headers": "authorization"})])[0] == FAIL
 

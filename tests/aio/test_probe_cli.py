@@ -114,7 +114,7 @@ def test_issuer_from_a_fresh_state_dir_then_a_full_run_against_protect(tmp_path,
         assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
         doc = json.loads(r.stdout)
         assert (doc["passed"], doc["failed"], doc["warnings"]) == (17, 0, 0), r.stdout.decode()
-        assert doc["summary"] == "17 passed, 0 failed, 0 warnings"
+        assert doc["summary"] == "17 passed, 0 failed, 0 warnings" and doc["unprotected"] == []
         assert all(set(x) == {"check", "api", "spec", "expected", "got", "result"} for x in doc["results"])
         assert "issuer URL" in r.stderr.decode()  # the trust text goes to stderr with --json
         # Again in text mode: the key kept in the state dir is still trusted; the new unseen key meets
@@ -142,6 +142,8 @@ def test_a_node_without_authorization_fails_and_exits_1(tmp_path, pki):
     doc = json.loads(r.stdout)
     failed = set(x["check"] for x in doc["results"] if x["result"] == "fail")
     assert {"no-token", "expired", "alg-none", "wrong-audience", "read-only-write"} <= failed
+    # said loudly, as for `protect --enforce off` (issue 19 §4): the outside view is the same
+    assert doc["unprotected"] == ["node"] and "THE NODE IS NOT PROTECTED: node" in r.stderr.decode()
 
 
 @pytest.mark.parametrize("args", [[], ["https://n.test"], ["http://n.test", "--api", "node/v1.3"],

@@ -42,8 +42,8 @@ def test_untrusted_issuer_is_named_with_the_fix(tmp_path, pki):
 class SkewedGuard(Guard):
     """The real guard on a Node whose clock runs two hours ahead."""
 
-    def check(self, method, target, headers, now=None):
-        return super().check(method, target, headers, time.time() + 7200)
+    def check(self, method, target, headers, now=None, *rest, **kw):
+        return super().check(method, target, headers, time.time() + 7200, *rest, **kw)
 
 
 def test_clock_skew_is_named_with_the_fix(tmp_path, pki):

@@ -214,7 +214,7 @@ def test_cors_preflight_is_answered_without_token_and_plain_options_forwarded(pk
     status, h, body = call(pki, proxy.port, "OPTIONS", SELF, [
         ("Origin", "https://controller.example.com"), ("Access-Control-Request-Method", "PUT"),
         ("Access-Control-Request-Headers", "content-type")])
-    assert status == 200 and body == b""  # GEN-04, GEN-05
+    assert status == 200 and body == b""  # GEN-04, GEN-05; 200 as the NMOS RAMLs and the AMWA tool want
     assert "authorization" in h["Access-Control-Allow-Headers"].lower()
     assert h["Access-Control-Allow-Origin"] == "*" and "PUT" in h["Access-Control-Allow-Methods"]
     assert len(upstream.node.hits) == before
@@ -487,7 +487,7 @@ def test_issuer_key_rotation_503_with_retry_after_then_200(pki, upstream, standi
     args = ["--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:%d" % upstream.port, "--audience", AUD,
             "--issuer", standin.issuer, "--ca", str(bundle), "--state-dir", str(tmp_path / "state"),
             "--cert", pki.cert, "--key", pki.key, "--strict", "--audit", "off",
-            "--key-wait", "0"]  # the RS-07 fallback itself (with the default wait, 200 at once: see below)
+            "--key-wait", "0"]  # the RS-07 answer itself; after start-up the default wait changes nothing
     p = Protect(args, tmp_path, "issuer")
     try:
         t1 = token(m, iss=standin.issuer)

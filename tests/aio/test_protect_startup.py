@@ -115,3 +115,49 @@ def test_as_down_delays_ready_by_the_startup_timeout_only(pki, upstream, late_as
         p.kill()
         notify.close()
     assert os.path.exists(sock_path)
+
+
+def test_second_issuer_key_not_held_after_startup_is_503_retry_after_then_200(pki, upstream, late_as, tmp_path, m):
+    """The AMWA tool's "No Matching Public Keys" sequence (IS-10 RS-06, RS-07; issue 19 §2) with
+    default settings: a second trusted issuer, down at start-up, comes up later and its token
+    (no kid, as the tool mints them) gets 503 + Retry-After + WWW-Authenticate at once and starts
+    a fetch; after Retry-After seconds the same token gets 200. Waiting and answering 200 at
+    once is what the tool fails ("Incorrect response code, expected 401 or 503")."""
+    from standin_as import StandinAS
+
+    from minting import public_jwk
+
+    primary = StandinAS(str(tmp_path / "primary"), path="/x-nmos/auth/v1.0")
+    primary.jwks = {"keys": [public_jwk(m.rsa, "rsa-1")]}
+    late_as.jwks = {"keys": [public_jwk(m.rsa2)]}  # the tool's mock publishes no kid either
+    bundle = tmp_path / "cas.pem"
+    bundle.write_bytes(b"".join(open(p, "rb").read() for p in (pki.ca_cert, late_as.pki.ca_cert,
+                                                                 primary.pki.ca_cert)))
+    args = ["--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:%d" % upstream.port, "--audience", AUD,
+            "--issuer", primary.issuer, "--issuer", late_as.issuer, "--ca", str(bundle),
+            "--state-dir", str(tmp_path / "state"), "--cert", pki.cert, "--key", pki.key, "--audit", "off",
+            "--startup-timeout", "1"]  # --key-wait stays at its default (2 s)
+    p = Protect(args, tmp_path, "two-issuers")
+    try:
+        first = token(m, primary.issuer)
+        deadline = time.monotonic() + 20
+        while "no keys for %s" % late_as.issuer not in p.stderr():  # the start-up window has ended
+            assert time.monotonic() < deadline, p.stderr()[-2000:]
+            time.sleep(0.1)
+        assert call(pki, p.port, "GET", SELF, bearer(first))[0] == 200
+        late_as.start_late(0).listening.wait(5)  # the tool starts its second mock AS now
+        now = int(time.time())
+        second = m.token("RS512", key=m.rsa2, kid=None,
+                         claims=m.claims(iss=late_as.issuer, aud=[AUD], iat=now - 10, exp=now + 600))
+        hits = late_as.hits["jwks"]
+        status, h, body = call(pki, p.port, "GET", SELF, bearer(second))
+        assert status == 503, (status, body[:200])  # before: a 2 s wait, the fetch, then 200
+        assert h["Retry-After"] == "2" and h["WWW-Authenticate"].startswith("Bearer ")
+        assert ",error=invalid_token," in h["WWW-Authenticate"]
+        time.sleep(int(h["Retry-After"]))  # as the tool does
+        status, h, body = call(pki, p.port, "GET", SELF, bearer(second))
+        assert status == 200, (status, body[:200], p.stderr()[-2000:])
+        assert late_as.hits["jwks"] > hits  # the 503 started a fetch of the new issuer's keys
+    finally:
+        p.kill()
+        primary.stop()

@@ -219,3 +219,52 @@ def test_zone_records(tmp_path):
     assert 'nmosauth-lite._nmos-auth._tcp 3600 IN TXT "api_proto=https" "api_ver=v1.0" ' \
            '"api_selector=x-nmos/auth/v1.0" "pri=10"' in r.stdout
     assert "srv-host=nmosauth-lite._nmos-auth._tcp.studio.example.com,auth.studio.example.com,8443,10,0" in r.stdout
+
+
+def test_serve_two_certificates_hsts_bare_metadata_and_access_log(serve, tmp_path):
+    """Issue 19 §2-3: `as serve --cert/--key` twice (RSA and ECDSA, picked per client), HSTS on every
+    answer (BCP-003-01; --hsts-max-age), the RFC 8414 metadata also at the bare well-known path (the
+    reference C++ Node asks there after a key rotation), and one INFO line per answer without secrets."""
+    import http.client
+
+    from tls_helpers import make_rsa_leaf, one_kind_client, peer_key_kind
+    from nmosauth_lite.aio.tlsutil import make_test_pki
+
+    pki = make_test_pki(str(tmp_path / "pki"), dns_names=["localhost"])
+    rsa_cert, rsa_key = make_rsa_leaf(pki, "as-rsa", dns_names=("localhost",))
+    s = serve("--cert", pki.cert, "--key", pki.key, "--cert", rsa_cert, "--key", rsa_key)
+    info = s.ready()
+    port = int(info["listen"].rsplit(":", 1)[1])
+
+    def get(path, kind):
+        conn = http.client.HTTPSConnection("localhost", port, context=one_kind_client(pki, kind), timeout=10)
+        try:
+            conn.connect()
+            got = peer_key_kind(conn.sock)
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return got, r.status, r.headers, r.read()
+        finally:
+            conn.close()
+    for kind in ("RSA", "EC"):
+        got, status, h, body = get("/.well-known/oauth-authorization-server", kind)
+        assert (got, status) == (kind, 200)
+        assert json.loads(body)["issuer"] == info["issuer"]  # the bare path: the same document
+        assert h["Strict-Transport-Security"] == "max-age=31536000"
+    got, status, h, _ = get("/.well-known/oauth-authorization-server/x-nmos/auth/v1.0", "EC")
+    assert status == 200 and h["Strict-Transport-Security"] == "max-age=31536000"
+    _, status, h, _ = get("/nowhere?code=secret-code-value", "EC")
+    assert status == 404 and h["Strict-Transport-Security"] == "max-age=31536000"
+    deadline = time.monotonic() + 10
+    while "GET /nowhere 404 127.0.0.1" not in s.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = s.log()
+    assert "GET /.well-known/oauth-authorization-server 200 127.0.0.1" in log
+    assert "GET /nowhere 404 127.0.0.1" in log and "secret-code-value" not in log  # never the query
+    assert s.signal(signal.SIGTERM) == 0
+
+    s = serve("--hsts-max-age", "0", state=str(tmp_path / "state2"))
+    info = s.ready()
+    r = _session(info["ca_file"]).get(info["issuer"].replace("/x-nmos/auth/v1.0", "") +
+                                      "/.well-known/oauth-authorization-server", timeout=10)
+    assert r.status_code == 200 and "Strict-Transport-Security" not in r.headers

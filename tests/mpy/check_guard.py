@@ -4,7 +4,7 @@ only on WebSocket upgrades, audit records that never hold the token."""
 
 import harness
 from nmosauth_lite import TokenValidator
-from nmosauth_lite.guard import Guard
+from nmosauth_lite.guard import Guard, parse_enforce
 from nmosauth_lite.jsonshim import loads
 
 PATH = "/x-nmos/connection/v1.1/single/senders"
@@ -47,6 +47,21 @@ def check_preflight_and_query_token():
     ws = {"upgrade": "websocket", "connection": "Upgrade"}
     harness.true(g.check("GET", PATH + "?access_token=" + tok, ws, now).answer is None, "WebSocket query token")
     harness.eq(g.check("GET", PATH + "?access_token=" + tok, {}, now).answer.status, 401, "not an upgrade")
+
+
+def check_observe_mode_lets_refusals_through_and_audits_would_deny():
+    d = harness.load_json("tests/mpy/data/lane-vectors.json")
+    v = TokenValidator(jwks=d["jwks"], audience=[d["audience"]], backend="pure")
+    records = []
+    g = Guard(v, audit=records.append, enforce="node")  # connection observed, node enforced
+    verdict = g.check("GET", PATH, {}, d["now"])
+    harness.true(verdict.answer is None and verdict.would_deny, "observed refusal let through")
+    harness.eq(records[-1]["outcome"], "would_deny", "audited as would_deny")
+    harness.eq(records[-1]["status"], 401, "decided as when enforcing")
+    harness.eq(g.check("GET", "/x-nmos/node/v1.3/self", {}, d["now"]).answer.status, 401, "node enforced")
+    harness.eq(records[-1]["outcome"], "deny", "enforced refusal")
+    harness.eq(parse_enforce("off"), (), "off")
+    harness.true(parse_enforce("on") is None, "on")
 
 
 def check_ws_deadline_and_claims_location():

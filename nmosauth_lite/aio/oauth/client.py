@@ -11,6 +11,7 @@ loopback redirect listener (CL-20..CL-24; one redirect URI per issuer against mi
 client_secret_basic, private_key_jwt (fresh jti each time) or none (public clients).
 """
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -247,7 +248,11 @@ class OAuthClient:
 
     async def authorize(self, on_url, timeout=AUTHORIZE_TIMEOUT):
         """Authorization code + PKCE S256: `on_url(url)` shows the URL; the redirect comes back
-        to a loopback listener; the code is exchanged at the same server."""
+        to a loopback listener; the code is exchanged at the same server. `timeout` bounds the
+        whole flow, the wait for the browser included."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
         async def op(c, meta):
             rec = await self.registration(c, meta)
             redirect = self.redirect_uri(c.issuer)
@@ -259,7 +264,8 @@ class OAuthClient:
                 shown = on_url(url)
                 if hasattr(shown, "__await__"):
                     await shown
-                params = await listener.wait(timeout)
+                # a little before the selector's own bound, so the user reads what was awaited
+                params = await listener.wait(max(0.01, deadline - loop.time() - 0.1), timeout)
             if params.get("iss") is not None and params["iss"] != c.issuer:  # RFC 9207 mix-up defence
                 raise oauth.oauth_error("authorization response came from another issuer")
             if "error" in params:

@@ -65,11 +65,12 @@ class RedirectListener:
             return Response(404, b"not found", content_type="text/plain")
         return self._handle(request)
 
-    async def wait(self, timeout):
+    async def wait(self, timeout, told=None):
+        """The redirect's parameters; ConfigError after `timeout` s (`told`: the bound to name)."""
         try:
             return await asyncio.wait_for(asyncio.shield(self._future), timeout)
         except asyncio.TimeoutError:
-            raise ConfigError("no authorization redirect within %d s" % timeout)
+            raise ConfigError("no authorization redirect within %g s (--timeout)" % (told or timeout))
 
     async def __aexit__(self, *exc):
         if self._server is not None:

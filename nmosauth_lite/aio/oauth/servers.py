@@ -172,32 +172,56 @@ class ServerSelector:
         c.metadata, c.fetched_at = doc, time.monotonic()
         return doc
 
+    async def _metadata_then(self, op, c):
+        return await op(c, await self.metadata(c))
+
     async def run(self, op, timeout=DEFAULT_RUN_TIMEOUT):
-        """`await op(candidate, metadata)` on the first candidate that works (failover, back-off)."""
+        """`await op(candidate, metadata)` on the first candidate that works (failover, back-off);
+        `timeout` bounds every wait in it (the commands' --timeout)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         attempt = 0
+
+        async def bounded(awaitable, what):
+            left = deadline - loop.time()
+            if left <= 0:
+                awaitable.close()
+                raise Unavailable("%s: out of time" % what)
+            try:
+                return await asyncio.wait_for(awaitable, left)
+            except asyncio.TimeoutError:
+                raise Unavailable("%s: no answer within %g s (--timeout)" % (what, timeout))
+        reasons = []
         while True:
-            reasons, retry_after = [], 0
-            for c in await self.candidates():
+            retry_after = 0
+            try:
+                found = await bounded(self.candidates(), "discovery")
+            except Unavailable as e:
+                found = []
+                reasons.append(e.message)
+            for c in found:
                 try:
-                    result = await op(c, await self.metadata(c))
+                    result = await bounded(self._metadata_then(op, c), c.issuer)
                     self.mark_good(c)
                     return result
                 except Unavailable as e:
                     self.warn.warning(("unusable", c.issuer), "authorization server %s unusable: %s", c.issuer,
                                       e.message)
                     reasons.append(e.message)
+                    del reasons[:-3]
                     retry_after = max(retry_after, e.retry_after or 0)
                     self.mark_failed(c)
+                if loop.time() >= deadline:
+                    break
             left = deadline - loop.time()
-            if left <= 0:
+            if left > 0:
+                wait = max(oauth.backoff_delay(attempt, self._rng(), BACKOFF_BASE, BACKOFF_CAP), retry_after)
+                if wait < left:  # the line names the real next round (issue 22 item 7)
+                    self.warn.warning("round", "no authorization server usable; next round in %.1f s", wait)
+                await asyncio.sleep(min(left, wait))
+                attempt += 1
+            if loop.time() >= deadline:
                 exc = NoServerError("no authorization server answered: " + ("; ".join(reasons[-3:]) or
                                                                             "none discovered"))
                 exc.retry_after = retry_after or None
                 raise exc
-            wait = max(oauth.backoff_delay(attempt, self._rng(), BACKOFF_BASE, BACKOFF_CAP), retry_after)
-            if wait < left:  # the line names the real next round (issue 22 item 7)
-                self.warn.warning("round", "no authorization server usable; next round in %.1f s", wait)
-            await asyncio.sleep(min(left, wait))
-            attempt += 1
