@@ -70,6 +70,11 @@ class NotYetValidError(ClaimError):
     """iat in the future or now < nbf (IS-10 RS-13, RS-14)."""
 
 
+class NoKeysError(TokenError):
+    """No usable key is held: none fetched yet, or all older than the profile's maximum key
+    age (IPMX SEC-48, SEC-53, SEC-54: fail closed with 401, never 503)."""
+
+
 # --- bearer tokens: 403 insufficient_scope ----------------------------------
 
 class ScopeError(NmosAuthError):

@@ -39,6 +39,7 @@ NMOS_APIS = KNOWN_APIS + UNAUTHORISED_APIS + ("annotation", "auth")
 # The request fields Guard.check reads (token, WebSocket upgrade, CORS pre-flight).
 FIELDS = ("authorization", "upgrade", "connection", "origin", "access-control-request-method",
           "access-control-request-headers")
+UPGRADE = "GET websocket"  # ipmx.UPGRADE: how a WebSocket upgrade is passed to an IPMX validator
 _TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable", 200: "OK"}
 
 
@@ -157,6 +158,9 @@ class Guard:
         self._hashes = {}
         self._bodies = {}
         self._allowed = {}  # allowed Decision -> its Verdict (both read-only; no audit)
+        profile = getattr(validator, "profile", None)
+        if profile is not None and profile.token_carriage == "header":
+            self.check = self._check_header_only  # the token carriage, chosen once (IPMX SEC-11)
 
     def ws_deadline(self, verdict):
         """UNIX time at which an allowed WebSocket must be closed (code 1008), or None (keep it:
@@ -202,6 +206,24 @@ class Guard:
         token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
         d = self.validator.check_header(auth, method, target, now)
         return self._finish(method, target, d, token, now, peer)
+
+    def _check_header_only(self, method, target, headers, now=None, peer=None):
+        """`check` under a profile that reads the token from the Authorization header only
+        (IPMX SEC-11): an access_token query parameter is never read, also on WebSocket
+        upgrades, and an upgrade is decided as one (SEC-46: read-write unless a Guest endpoint)."""
+        auth = headers.get("authorization")
+        if method == "OPTIONS" and "access-control-request-method" in headers and "origin" in headers:
+            return Verdict(self.validator.check(None, "OPTIONS", target, now), self.preflight(headers))
+        if isinstance(auth, list):
+            d = self.validator.refuse_request("more than one Authorization header", method, target)
+            return self._finish(method, target, d, None, now, peer)
+        as_method = UPGRADE if method == "GET" and is_websocket_upgrade(headers) else method
+        token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
+        if token and token[0] != " ":
+            return self._finish(method, target, self.validator.check(token, as_method, target, now), token, now,
+                                peer)
+        return self._finish(method, target, self.validator.check_header(auth, as_method, target, now), token, now,
+                            peer)
 
     def preflight(self, headers):
         """CORS pre-flight: no token needed, Authorization allowed (IS-10 GEN-04, GEN-05)."""
@@ -263,7 +285,7 @@ class Guard:
         answer = None if d.status == 200 or observed else self.error_answer(d)
         token_hash = None if not token else self._hash(token)
         c = d.claims
-        self.audit({
+        rec = {
             "time": now,
             "method": method,
             "path": strip_access_token(target),
@@ -277,7 +299,11 @@ class Guard:
             "token": token_hash,
             "outcome": "allow" if d.status == 200 else ("would_deny" if observed else "deny"),
             "peer": peer,
-        })
+        }
+        sc = getattr(d, "status_counter", None)
+        if sc is not None:
+            rec["status_counter"] = sc  # IPMX SEC-49 (validator_ipmx.py): only that profile sets it
+        self.audit(rec)
         if observed:
             return _observed(d, token_hash)
         return Verdict(d, answer, token_hash)

@@ -8,6 +8,9 @@ applying a fresh key set (a key no longer listed is withdrawn at once, which
 also kills every cached token it signed), and the on-disk JSON form (a corrupt
 or foreign document raises ValueError and is ignored by the caller).
 Time comes in as `now`; randomness as `rng()` returning a float in [0, 1).
+A profile (profile.py) may change the schedule and add a maximum key age: the IPMX
+profile refreshes every 23 h + 0-3600 s (SEC-52), backs off 1, 2, 4 ... 64 s (SEC-55)
+and stamps each key with `expires_at`, 36 h after it was obtained (SEC-54).
 """
 
 from . import jwk as _jwk
@@ -24,9 +27,15 @@ FORMAT = "nmosauth-lite/jwks-cache/1"
 class IssuerKeys:
     """What we hold for one trusted issuer."""
 
-    def __init__(self, issuer, algorithms=None):
+    def __init__(self, issuer, algorithms=None, profile=None):
         self.issuer = issuer
         self.algorithms = algorithms
+        if profile is None:
+            self.refresh, self.jitter, self.max_age = REFRESH_INTERVAL, REFRESH_JITTER, None
+            self.backoff, self.random_backoff = (BACKOFF_BASE, BACKOFF_CAP), True
+        else:
+            self.refresh, self.jitter, self.max_age = profile.key_refresh, profile.key_jitter, profile.key_max_age
+            self.backoff, self.random_backoff = profile.key_backoff, profile.key_max_age is None
         self.jwks_uri = None
         self.metadata_form = None  # which issuer.METADATA_FORMS answered last, and where
         self.metadata_url = None
@@ -46,18 +55,38 @@ class IssuerKeys:
         return now >= self.next_refresh
 
     def schedule_refresh(self, now, rng):
-        self.next_refresh = now + REFRESH_INTERVAL + rng() * REFRESH_JITTER
+        self.next_refresh = now + self.refresh + rng() * self.jitter
 
     def fetch_failed(self, now, rng, reason):
         """Record a failed fetch (every server tried); keys are kept (RS-04). Returns the delay."""
         self.failures += 1
         self.last_error = reason
-        base = BACKOFF_BASE * (1 << min(self.failures - 1, 16))
-        if base > BACKOFF_CAP:
-            base = BACKOFF_CAP
-        delay = base * (0.5 + rng())  # RS-03: randomized so instances are not flooded in step
+        first, cap = self.backoff
+        base = first * (1 << min(self.failures - 1, 16))
+        if base > cap:
+            base = cap
+        # RS-03: randomized so instances are not flooded in step; SEC-55: 1, 2, 4 ... 64 s as such
+        delay = base * (0.5 + rng()) if self.random_backoff else base
         self.next_refresh = now + delay
         return delay
+
+    # --- maximum key age (SEC-54) ---------------------------------------------------
+
+    def expires_at(self):
+        """When the keys held stop being usable; None without a maximum age or keys."""
+        if self.max_age is None or self.fetched_at is None:
+            return None
+        return self.fetched_at + self.max_age
+
+    def _stamp(self):
+        t = self.expires_at()
+        if t is not None:
+            for k in self.keys:
+                k.expires_at = t
+
+    def expired(self, now):
+        t = self.expires_at()
+        return t is not None and now >= t
 
     def may_fetch_for_unknown_kid(self, now, kid=None):
         """RS-10: a flood of tokens naming unknown kids costs at most one fetch per interval.
@@ -113,6 +142,7 @@ class IssuerKeys:
         self.failures = 0
         self.last_error = None
         self.schedule_refresh(now, rng)
+        self._stamp()
         return added, withdrawn
 
     def not_modified(self, now, rng):
@@ -121,6 +151,7 @@ class IssuerKeys:
         self.last_error = None
         self.fetched_at = now
         self.schedule_refresh(now, rng)
+        self._stamp()
 
     # --- persistence ----------------------------------------------------------------
 
@@ -166,3 +197,4 @@ class IssuerKeys:
         # informational only (older files have neither): kept when text, else forgotten
         self.metadata_form = form if isinstance(form, str) and len(form) <= 64 else None
         self.metadata_url = murl if isinstance(murl, str) and len(murl) <= 2048 else None
+        self._stamp()  # keys read back keep the age they had when they were obtained

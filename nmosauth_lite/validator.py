@@ -23,6 +23,7 @@ from .errors import (
 )
 from .jwk import parse_jwks
 from .permissions import PUBLIC, Permissions, classify, normalize_path, parse_aliases
+from .profile import AUD_INDEX, get_profile
 
 DEFAULT_CACHE_SIZE = 1024  # tokens; a Node sees a handful of clients
 MAX_DECISIONS_PER_TOKEN = 64  # (method, path) results remembered per cached token
@@ -131,10 +132,14 @@ class TokenValidator:
     leeway: seconds of clock skew allowed on exp/iat/nbf (RS-19).
     backend: "auto", "cryptography" or "pure" (resolved at first use).
     algorithms: allow-list; jws.IS10_STRICT_ALGORITHMS for the RS512-only profile.
+    profile: "is-10" (default) or "ipmx" (profile.py, validator_ipmx.py, docs/ipmx.md): under
+    "ipmx" `audience` is not used; oaim (0, 1, 2), instance_id, cert_names, grant_policy,
+    guest_paths (read-only WebSocket endpoints) and ncp_scopes (IS-12 scope names) decide.
     claims_location: where the x-nmos-* claims are: "top" (IS-10), "ext" (Ory Hydra's
-    default), or "either" (a name in both places: 401). See claims.nmos_claims.
+    default), or "either" (a name in both places: 401; under "ipmx", the default, such a
+    name must hold identical values). See claims.nmos_claims and ipmx.private_claims.
     api_aliases: {alias: api}, e.g. {"nc": "ncp"}: claim and scope names an authorization
-    server uses for a known API (permissions.parse_aliases).
+    server uses for a known API (permissions.parse_aliases); "ipmx" uses ncp_scopes instead.
     """
 
     def __init__(
@@ -142,25 +147,47 @@ class TokenValidator:
         jwks=None,
         audience=(),
         issuers=None,
-        leeway=0,
+        leeway=None,
         backend="auto",
-        algorithms=_jws.DEFAULT_ALGORITHMS,
+        algorithms=None,
         realm=None,
         keys=None,
         clock=None,
         cache_size=DEFAULT_CACHE_SIZE,
-        claims_location=_claims.DEFAULT_CLAIMS_LOCATION,
+        claims_location=None,
         api_aliases=None,
+        profile="is-10",
+        oaim=0,
+        instance_id=None,
+        cert_names=(),
+        grant_policy="both",
+        guest_paths=(),
+        ncp_scopes=("nc", "control"),
     ):
         try:
+            self.profile = p = get_profile(profile)
+            if algorithms is None:
+                algorithms = _jws.DEFAULT_ALGORITHMS if p.permission_model != AUD_INDEX else p.algorithms
             self.algorithms = _jws.check_algorithms(algorithms)
+            for a in self.algorithms:
+                if a not in p.algorithms:
+                    raise ValueError("algorithm %s is not allowed by the %s profile" % (a, p.name))
+            if claims_location is None:
+                claims_location = p.claims_location
             self.claims_location = _claims.check_claims_location(claims_location)
             self.aliases = parse_aliases(api_aliases)
-            self.hosts = _claims.normalize_audience([audience] if isinstance(audience, str) else audience)
+            if p.permission_model == AUD_INDEX:
+                if self.aliases:
+                    raise ValueError("api_aliases is an IS-10 setting; the ipmx profile names IS-12 by ncp_scopes")
+                self.hosts = [("nmos", False)]
+            else:
+                self.hosts = _claims.normalize_audience([audience] if isinstance(audience, str) else audience)
         except ValueError as e:
             raise ConfigError(str(e))
-        if not (isinstance(leeway, (int, float)) and 0 <= leeway <= 300):
-            raise ConfigError("leeway must be between 0 and 300 seconds")
+        if leeway is None:
+            leeway = p.default_tolerance
+        if not (isinstance(leeway, (int, float)) and 0 <= leeway <= p.max_tolerance):
+            raise ConfigError("leeway must be between 0 and %d seconds" % p.max_tolerance)
         if keys is None:
             if jwks is None:
                 raise ConfigError("a JWKS or a key store is required")
@@ -180,6 +207,15 @@ class TokenValidator:
         self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
         if backend not in ("auto", "cryptography", "pure"):
             raise ConfigError("unknown backend '%s' (choose auto, cryptography or pure)" % str(backend)[:32])
+        self.ipmx = None
+        if p.permission_model == AUD_INDEX:
+            from .validator_ipmx import attach  # the permission model, chosen once per validator
+
+            try:
+                attach(self, oaim, instance_id, cert_names, grant_policy, self.claims_location, guest_paths,
+                       ncp_scopes, realm)
+            except ValueError as e:
+                raise ConfigError(str(e))
 
     # --- public API -------------------------------------------------------------
 

@@ -164,6 +164,21 @@ def bench_alg(m, alg, n, rounds):
             vp.check(tok, "GET", PATH, now)
 
         fns.update(bare_pow=bare_pow, pure=pure_verify, pure_first=pure_first)
+    # Issue 21: the same decision under the IPMX profile (its claim rules, OAIM 1 audience, aud-index
+    # evaluator), on a token of the same size and key, in the same interleaved run.
+    vi = TokenValidator(jwks=jwks, issuers=[m.ISS], backend="cryptography", profile="ipmx", oaim=1, cert_names=[AUD])
+    tok_i = m.token(alg, aud=[AUD], **{"x-nmos-query": {"read": ["*"], "write": ["*"]},
+                                       "x-nmos-connection": {"read": ["*"], "write": ["*"]}})
+    assert vi.check(tok_i, "GET", PATH, now).status == 200
+
+    def ipmx_first():
+        vi.forget()
+        vi.check(tok_i, "GET", PATH, now)
+
+    def ipmx_cached():
+        vi.check(tok_i, "GET", PATH, now)
+
+    fns.update(ipmx_first=ipmx_first, ipmx_cached=ipmx_cached)
     stage_fns = stages(v, tok)
     fns.update(stage_fns)
     fns["cached"] = cached
@@ -347,6 +362,9 @@ def main():
     row("**PyJWT / ours first-seen** (target RS512 >= 2.5x)", lambda a: rcell(a, "pyjwt", "first"))
     row("**oxyjwt / floor**", lambda a: rcell(a, "oxyjwt", "floor"))
     row("**ours first-seen (full IS-10) / oxyjwt**", lambda a: rcell(a, "first", "oxyjwt"))
+    row("ours, first-seen token, IPMX profile (issue 21)", lambda a: cell(a, "ipmx_first"))
+    row("ours, cached token, IPMX profile", lambda a: cell(a, "ipmx_cached"))
+    row("**IPMX / IS-10 first-seen**", lambda a: rcell(a, "ipmx_first", "first"))
     only = lambda k: lambda a: cell(a, k) if a == "RS512" else "-"  # noqa: E731
     row("pure backend verify", only("pure"))
     row("bare `pow()` + sha512", only("bare_pow"))
@@ -375,6 +393,7 @@ def main():
                 doc["validate"][alg]["ratios"]["pure_bare"] = ratio(r, "pure", "bare_pow")
                 doc["validate"][alg]["ratios"]["pure_first_first"] = ratio(r, "pure_first", "first")
             doc["validate"][alg]["ratios"]["cached_first"] = r["cached"][0] / r["first"][0]
+            doc["validate"][alg]["ratios"]["ipmx_first_first"] = ratio(r, "ipmx_first", "first")
         print(json.dumps(doc, indent=1))
 
 

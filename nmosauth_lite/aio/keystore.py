@@ -12,6 +12,10 @@ trigger one single-flight fetch per issuer, rate-limited (RS-10), answered 503
 (bounded) and `wait_change()` lets a request wait a bounded time for a fetch in
 flight before its 503 stands (issue 12 §1; at start-up only). Only configured or discovered https
 issuers are trusted; a token naming any other `iss` never causes a fetch.
+Under the IPMX profile (profile.py): refresh every 23 h + 0-3600 s, back-off 1..64 s,
+keys unusable 36 h after they were obtained (logged once, SEC-56), no fetch on demand
+(SEC-57), and keys persisted by an earlier run are not used before this run has fetched
+its own (SEC-51, SEC-53: refuse until an initial set is obtained).
 """
 
 import asyncio
@@ -25,6 +29,7 @@ from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
 from ..oauth import backoff_delay
+from ..profile import get_profile
 from .client import ClientError, HTTPClient
 from .discovered import DiscoveredIssuers
 from .keyfiles import MAX_JWKS_BYTES, KeyFiles
@@ -71,8 +76,11 @@ class KeyStore(DiscoveredIssuers):
 
     def __init__(self, issuers=(), state_dir=None, ca_file=None, insecure_http=False,
                  algorithms=DEFAULT_ALGORITHMS, retry_after=DEFAULT_RETRY_AFTER, rng=None, clock=None,
-                 fetch_timeout=FETCH_TIMEOUT, resolve=None):
+                 fetch_timeout=FETCH_TIMEOUT, profile="is-10", resolve=None):
+        self.profile = get_profile(profile)
         self.algorithms = tuple(algorithms)
+        self.fetch_failures = 0  # issuer refreshes where no server answered (IPMX SEC-49 g)
+        self._invalidated = set()  # issuers whose keys passed the maximum age (logged once, SEC-56)
         # host name -> address chosen by the operator (--connect): connect there, keep the name
         # for TLS and Host; wins over DNS-SD answers for the same name (IS-10 CL-03, DS-13)
         self.resolve = {k.rstrip(".").lower(): v for k, v in (resolve or {}).items()}
@@ -110,9 +118,11 @@ class KeyStore(DiscoveredIssuers):
             known.extend(s for s in servers if s.metadata_url not in urls)
             return self._issuers[issuer]
         self._servers[issuer] = list(servers)
-        state = IssuerKeys(issuer, self.algorithms)
+        state = IssuerKeys(issuer, self.algorithms, self.profile)
         self._issuers[issuer] = state
-        self.files.load(state)
+        if self.profile.key_max_age is None:
+            self.files.load(state)
+        # else (IPMX SEC-51, SEC-53): keys of an earlier run wait for this run's own first fetch
         if self._wakeup is not None:
             self._wakeup.set()
         return state
@@ -130,6 +140,8 @@ class KeyStore(DiscoveredIssuers):
     def missing_key(self, iss, kid, now):
         """No held key verified a token of trusted `iss`: fetch once (single flight, rate-limited)."""
         state = self._issuers[iss]
+        if not self.profile.on_demand_fetch:
+            return None  # IPMX SEC-57: a token never causes a key fetch; it is refused (401)
         if iss in self._inflight or (self._priming and not state.keys):
             raise with_attrs(KeyFetchPendingError("keys being fetched"), retry_after=self.retry_after)
         if not state.may_fetch_for_unknown_kid(now, kid):
@@ -230,8 +242,8 @@ class KeyStore(DiscoveredIssuers):
             state = self._issuers[iss]
             # one step of the steady back-off for the whole start-up, not one per start-up try
             delay = state.fetch_failed(now, self._rng, state.last_error or "no answer at start-up")
-            log.warning("no keys for %s after %.1f s at start-up: its tokens get 503 until a fetch succeeds; "
-                        "next try in %.0f s", iss, timeout, delay)
+            log.warning("no keys for %s after %.1f s at start-up: its tokens get %d until a fetch succeeds; "
+                        "next try in %.0f s", iss, timeout, self.profile.no_keys_status, delay)
         return missing
 
     async def wait(self, iss, timeout):
@@ -272,12 +284,32 @@ class KeyStore(DiscoveredIssuers):
         while True:
             await self.refresh()
             now = self._clock()
+            self.note_expiry(now)
             nxt = min((s.next_refresh for s in self._issuers.values()), default=now + 3600)
+            for s in self._issuers.values():
+                t = s.expires_at()
+                if t is not None and t > now and t < nxt:
+                    nxt = t  # wake when keys pass their maximum age, to log it (SEC-56)
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), max(0.05, nxt - now))
             except asyncio.TimeoutError:
                 pass
+
+    def note_expiry(self, now):
+        """Log once per issuer when its keys pass the profile's maximum age (IPMX SEC-54, SEC-56:
+        the invalidation MUST be logged); returns the issuers whose keys are past it."""
+        out = []
+        for iss, s in self._issuers.items():
+            if s.expired(now):
+                out.append(iss)
+                if iss not in self._invalidated:
+                    self._invalidated.add(iss)
+                    log.warning("keys of %s invalidated: obtained %.1f h ago (maximum %.0f h); tokens are "
+                                "refused until a fetch succeeds", iss, (now - s.fetched_at) / 3600, s.max_age / 3600)
+            else:
+                self._invalidated.discard(iss)
+        return out
 
     async def close(self):
         for task in list(self._inflight.values()):
@@ -310,6 +342,7 @@ class KeyStore(DiscoveredIssuers):
                 errors.append(reason)
                 self.warn.warning(("fetch", iss, server.metadata_url), "key fetch for %s from %s failed: %s", iss,
                                   server.metadata_url, reason)
+        self.fetch_failures += 1
         reason = "; ".join(errors)[:300]
         if self._priming:  # prime() retries on its own schedule and logs that
             state.last_error = reason
@@ -353,6 +386,8 @@ class KeyStore(DiscoveredIssuers):
             log.warning("issuer %s withdrew key %s: its tokens are refused from now on", state.issuer, k.kid or k.thumbprint)
         for k in added:
             log.info("issuer %s: new key %s", state.issuer, k.kid or k.thumbprint)
+        if self.profile.key_max_age is not None:
+            log.info("issuer %s: %d keys obtained", state.issuer, len(state.keys))  # SEC-56 SHOULD
         self.files.save(state)
 
     # --- reporting -----------------------------------------------------------------------

@@ -188,7 +188,7 @@ class ProxyMetrics:
     `validator(v)` wraps the validator, `handler(proxy)` wraps the server handler, `rejected(cause)`
     is the server's on_reject, `watch(server, store)` adds scrape-time gauges."""
 
-    def __init__(self):
+    def __init__(self, profile="is-10"):
         r = self.registry = Registry()
         self.decisions = r.counter("nmosauth_decisions", "Requests decided by the guard, by HTTP status and reason",
                                    ("status", "reason"))
@@ -209,12 +209,33 @@ class ProxyMetrics:
         r.gauge("nmosauth_key_fetch_failures", "Consecutive failed key fetches per issuer (0: last one worked)",
                 ("issuer",), collect=self._failures)
         r.gauge("nmosauth_keys", "Keys held per issuer", ("issuer",), collect=self._key_counts)
+        self.ipmx_status = None
+        if profile == "ipmx":
+            # TR-10-SEC SEC-49: 64-bit monotonic status counters a-i, one series per name of the
+            # closed set ipmx.STATUS_COUNTERS (anything else would be "other"; nothing else is set).
+            from ..ipmx import STATUS_COUNTERS
+
+            self._status_names = frozenset(STATUS_COUNTERS)
+            self.ipmx_status = r.counter("nmosauth_ipmx_status", "IPMX (TR-10-SEC SEC-49) status counters",
+                                         ("counter",))
+            for name in STATUS_COUNTERS:
+                self.ipmx_status.inc(name, amount=0)  # every counter exists from boot, at 0
+            plain = self.ipmx_status.render
+
+            def render():
+                n = self._store.fetch_failures if self._store is not None else 0
+                self.ipmx_status._series[("key_fetch_failed",)] = n  # SEC-49 g, from the key store
+                return plain()
+            self.ipmx_status.render = render
 
     def audit(self, then=None):
         def record(rec):
             self.decisions.inc(rec["status"], rec["reason"] or "ok")
             if rec.get("outcome") == "would_deny":
                 self.would_deny.inc(_WOULD_DENY_STATUS.get(rec["status"], "other"))
+            sc = rec.get("status_counter")
+            if sc is not None and self.ipmx_status is not None:
+                self.ipmx_status.inc(sc if sc in self._status_names else "other")
             if then is not None:
                 then(rec)
         return record

@@ -180,3 +180,43 @@ def make_test_pki(directory, dns_names=("localhost",), ip_addresses=("127.0.0.1"
     leaf(client_name, [x509.DNSName(client_name)], ExtendedKeyUsageOID.CLIENT_AUTH,
          pki.client_cert, pki.client_key)
     return pki
+
+
+MAX_CERT_FILE = 1 << 20
+
+
+def certificate_names(cert_file):
+    """The CN and DNS SANs of the first certificate in a PEM file, lower-case, in file order:
+    what an IPMX Node matches `aud` against (SEC-27, SEC-28, SEC-32). Uses the ssl module's
+    certificate decoder (no extra library); raises ValueError when the file has no certificate."""
+    import os
+    import tempfile
+
+    try:
+        with open(cert_file, "rb") as f:
+            pem = f.read(MAX_CERT_FILE + 1)
+    except OSError as e:
+        raise ValueError("cannot read certificate %s: %s" % (cert_file, e.strerror or e))
+    start = pem.find(b"-----BEGIN CERTIFICATE-----")
+    end = pem.find(b"-----END CERTIFICATE-----", start)
+    if start < 0 or end < 0 or len(pem) > MAX_CERT_FILE:
+        raise ValueError("%s holds no PEM certificate" % cert_file)
+    first = pem[start:end + 25] + b"\n"
+    fd, tmp = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(first)
+        info = ssl._ssl._test_decode_cert(tmp)  # CPython's own decoder (used by its test suite)
+    except (ssl.SSLError, OSError) as e:
+        raise ValueError("cannot decode certificate %s: %s" % (cert_file, e))
+    finally:
+        os.unlink(tmp)
+    names = []
+    for rdn in info.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName" and value.lower() not in names:
+                names.append(value.lower())
+    for kind, value in info.get("subjectAltName", ()):
+        if kind == "DNS" and value.lower() not in names:
+            names.append(value.lower())
+    return names

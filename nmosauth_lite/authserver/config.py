@@ -34,11 +34,11 @@ LAB_WARNING = ("LAB MODE: client_credentials is allowed for every scope (node, c
                "(BCP-003-02 BCP-G-03); restart without --lab")
 
 _SCHEMA = {
-    "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool,
+    "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool, "profile": str,
     "tls": {"cert_file": (str, list), "key_file": (str, list), "ca_file": str, "trust_ca_file": str,
             "hsts_max_age": int},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
-               "client_credentials_scopes": list, "permissions": dict},
+               "client_credentials_scopes": list, "permissions": dict, "claims_location": str},
     "refresh": {"lifetime": int, "family_lifetime": int},
     "keys": {"publish_before_use": int},
     "registration": {"initial_access_token": bool, "manual_approval": bool,
@@ -82,9 +82,14 @@ class Config:
     """Every setting the server uses; build with `load` (file) or `Config({...})` (tests)."""
 
     def __init__(self, table=None, *, listen=None, state_dir=None, lab=None, cert_file=None, key_file=None,
-                 audience=None, hsts_max_age=None):
+                 audience=None, hsts_max_age=None, profile=None):
         t = dict(table or {})
         _check(t, _SCHEMA, "")
+        # Issue 21: "ipmx" issues what the IPMX device profile accepts (TR-10-SEC SEC-65..SEC-72).
+        self.profile = profile or t.get("profile", "is-10")
+        if self.profile not in ("is-10", "ipmx"):
+            raise ConfigError("config: profile must be is-10 or ipmx")
+        ipmx = self.profile == "ipmx"
         # Lab mode (issue 22): client_credentials for every scope, so a bench without users can get
         # a Node-API token. BCP-003-02 BCP-G-03 forbids that as a product's default: off unless asked,
         # and announced in the log and in the metadata.
@@ -108,8 +113,11 @@ class Config:
             raise ConfigError("config: tls.hsts_max_age (--hsts-max-age) must be >= 0 (0: no Strict-Transport-Security)")
         self.trust_ca_file = tls.get("trust_ca_file")
         tok = t.get("tokens", {})
-        self.token_lifetime = tok.get("lifetime", _tokens.DEFAULT_LIFETIME)
-        _tokens.check_lifetime(self.token_lifetime)
+        self.token_lifetime = tok.get("lifetime", _tokens.IPMX_DEFAULT_LIFETIME if ipmx else _tokens.DEFAULT_LIFETIME)
+        _tokens.check_lifetime(self.token_lifetime, self.profile)
+        self.claims_location = tok.get("claims_location", "ext" if ipmx else "top")  # SEC-23: SHOULD be in ext
+        if self.claims_location not in ("top", "ext") or (not ipmx and self.claims_location != "top"):
+            raise ConfigError("config: tokens.claims_location must be top or ext (ext under the ipmx profile only)")
         self.token_alg = tok.get("alg", "RS512")
         if self.token_alg not in ("RS512", "ES256"):
             raise ConfigError("config: tokens.alg must be RS512 (IS-10) or ES256")
@@ -118,9 +126,14 @@ class Config:
             raise ConfigError("config: tokens.rsa_bits must be 2048, 3072 or 4096")
         aud = audience or tok.get("audience")
         self.audience = _str_list(aud, "tokens.audience") if aud is not None else None
-        self.permissions = _tokens.check_permissions(tok.get("permissions"))
+        if ipmx:
+            # permission values index this server's audience list (SEC-39): checked against it here
+            self.permissions = _tokens.check_ipmx_permissions(tok.get("permissions"), len(self.token_audience()))
+        else:
+            self.permissions = _tokens.check_permissions(tok.get("permissions"))
         self.scopes = sorted(self.permissions)
-        default_cc = self.scopes if self.lab else list(_tokens.CLIENT_CREDENTIALS_SCOPES)  # BCP-003-02 BCP-G-04
+        # BCP-003-02 BCP-G-04; IPMX SEC-61, SEC-72: controllers SHOULD use client_credentials
+        default_cc = self.scopes if self.lab or ipmx else list(_tokens.CLIENT_CREDENTIALS_SCOPES)
         cc = tok.get("client_credentials_scopes", default_cc)
         self.client_credentials_scopes = _str_list(cc, "tokens.client_credentials_scopes") if cc else []
         for s in self.client_credentials_scopes:

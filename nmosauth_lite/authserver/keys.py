@@ -83,9 +83,10 @@ class SigningKey:
 class KeyRing:
     """The store's keys with their time-dependent states; reloads when another process changed them."""
 
-    def __init__(self, store, *, alg="RS512", rsa_bits=2048, publish_delay=7200):
+    def __init__(self, store, *, alg="RS512", rsa_bits=2048, publish_delay=7200, retention=RETENTION):
         if alg not in ALGS:
             raise ValueError("unsupported signing alg %s" % alg)
+        self.retention = retention  # >= the longest token lifetime (IPMX tokens live up to 24 h)
         self.store = store
         self.alg = alg
         self.rsa_bits = rsa_bits
@@ -121,7 +122,7 @@ class KeyRing:
                 state = "active"
             else:
                 superseded = min(keys[j].use_from for j in current if j > i)
-                state = "retiring" if now < superseded + RETENTION else "expired"
+                state = "retiring" if now < superseded + self.retention else "expired"
             out.append((k, state))
         return out
 

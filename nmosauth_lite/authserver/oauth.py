@@ -88,7 +88,7 @@ class OAuthServer:
         key = self.keyring.signer(now)
         claims = build_claims(issuer=self.issuer, audience=self.audience, client_id=client["client_id"],
                               sub=sub, scopes=scopes, permissions=self.config.permissions, now=now,
-                              lifetime=self.config.token_lifetime)
+                              lifetime=self.config.token_lifetime, claims_location=self.config.claims_location)
         body = {"access_token": key.encode(claims), "token_type": "Bearer",
                 "expires_in": self.config.token_lifetime, "scope": claims["scope"]}
         return body, claims
@@ -131,6 +131,10 @@ class OAuthServer:
         elif verifier is not None:
             raise OAuthError("invalid_grant", "code_verifier sent but no code_challenge was")
         scopes = row["scope"].split()
+        if self.config.profile == "ipmx" and row["sub"] == client["client_id"]:
+            # IPMX SEC-21: sub equals client_id for client_credentials only; a user named like the
+            # client would make a Node read this token as a client_credentials one.
+            raise OAuthError("invalid_grant", "the user's name equals the client_id (SEC-21)")
         body, claims = self._access_token(client, row["sub"], scopes, now)
         refresh = credential(REFRESH_TOKEN_BYTES)
         first_expiry = now + self.config.refresh_lifetime

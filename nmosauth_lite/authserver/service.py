@@ -51,7 +51,8 @@ def open_store(config):
 
 
 def open_keyring(config, store):
-    return KeyRing(store, alg=config.token_alg, rsa_bits=config.rsa_bits, publish_delay=config.publish_delay)
+    return KeyRing(store, alg=config.token_alg, rsa_bits=config.rsa_bits, publish_delay=config.publish_delay,
+                   retention=max(3600, config.token_lifetime))
 
 
 def _names_for(config):

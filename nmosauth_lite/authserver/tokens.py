@@ -42,10 +42,59 @@ DEFAULT_PERMISSIONS = {
 }
 
 
-def check_lifetime(seconds):
+IPMX_MIN_LIFETIME = 3600  # TR-10-SEC SEC-65: at least 1 hour...
+IPMX_MAX_LIFETIME = 86400  # ...and at most 24 hours
+IPMX_DEFAULT_LIFETIME = 3600
+MAX_IPMX_INDEXES = 64
+
+
+def check_lifetime(seconds, profile="is-10"):
+    if profile == "ipmx":
+        if type(seconds) is not int or not IPMX_MIN_LIFETIME <= seconds <= IPMX_MAX_LIFETIME:
+            raise ConfigError("token lifetime must be %d..%d seconds under the ipmx profile (SEC-65)"
+                              % (IPMX_MIN_LIFETIME, IPMX_MAX_LIFETIME))
+        return seconds
     if type(seconds) is not int or not MIN_LIFETIME <= seconds <= MAX_LIFETIME:
         raise ConfigError("token lifetime must be %d..%d seconds (IS-10 TOK-07)" % (MIN_LIFETIME, MAX_LIFETIME))
     return seconds
+
+
+def check_ipmx_value(value, n_aud, where):
+    """An IPMX read/write value (SEC-38, SEC-39, SEC-68): ["*"], [""], or a non-empty array of
+    integers, non-negative first, every |i| < n_aud (indexes into the token's `aud`)."""
+    if value == ["*"] or value == [""]:
+        return list(value)
+    if not isinstance(value, list) or not value or len(value) > MAX_IPMX_INDEXES:
+        raise ConfigError('config: %s must be ["*"], [""] or a list of aud indexes' % where)
+    seen_negative = False
+    for i in value:
+        if type(i) is not int:
+            raise ConfigError('config: %s must be ["*"], [""] or a list of aud indexes (integers)' % where)
+        if i < 0:
+            seen_negative = True
+        elif seen_negative:
+            raise ConfigError("config: %s: non-negative indexes first, then negative ones (SEC-39)" % where)
+        if abs(i) >= n_aud:
+            raise ConfigError("config: %s: index %d is outside the %d audience entries (SEC-39)" % (where, i, n_aud))
+    return list(value)
+
+
+def check_ipmx_permissions(table, n_aud):
+    """Per-scope IPMX permissions: {"read": ["*"], "write": ["*"]} for every scope unless configured;
+    a configured scope holds what it says (an absent key denies, SEC-38)."""
+    perms = {k: {"read": ["*"], "write": ["*"]} for k in DEFAULT_PERMISSIONS}
+    for scope, entry in (table or {}).items():
+        if not _is_api_name(scope) or scope in IDENTITY_SCOPES:
+            raise ConfigError("config: permissions scope %r is not an NMOS API name ([a-z]+)" % scope)
+        if not isinstance(entry, dict):
+            raise ConfigError("config: permissions.%s must be a table" % scope)
+        out = {}
+        for key, value in entry.items():
+            if key not in ("read", "write"):
+                raise ConfigError("config: permissions.%s.%s: only read and write exist" % (scope, key))
+            out[key] = check_ipmx_value(value, n_aud, "permissions.%s.%s" % (scope, key))
+        perms[scope] = out
+    return perms
 
 
 def _is_api_name(name):
@@ -143,8 +192,10 @@ def default_audience(host):
     return ["*." + domain] if dot and domain else [h]
 
 
-def build_claims(*, issuer, audience, client_id, sub, scopes, permissions, now, lifetime):
-    """The IS-10 claim set for one access token (TOK table, AS-41)."""
+def build_claims(*, issuer, audience, client_id, sub, scopes, permissions, now, lifetime, claims_location="top"):
+    """The IS-10 claim set for one access token (TOK table, AS-41). claims_location "ext" puts the
+    x-nmos-* claims in an `ext` object (IPMX SEC-23 SHOULD); the rest is the same for both profiles
+    (IPMX SEC-67: iss aud sub exp scope client_id; iat sent, nbf never)."""
     iat = int(now)
     claims = {
         "iss": issuer,
@@ -156,9 +207,14 @@ def build_claims(*, issuer, audience, client_id, sub, scopes, permissions, now, 
         "scope": " ".join(scopes),
         "jti": secrets.token_urlsafe(16),
     }
+    where = claims
+    if claims_location == "ext":
+        where = claims["ext"] = {}
     for s in scopes:
         p = permissions.get(s) or {}
         obj = {k: list(p[k]) for k in ("read", "write") if p.get(k)}
         if obj:  # TOK-23: no empty permission keys, no claim that grants nothing
-            claims["x-nmos-" + s] = obj
+            where["x-nmos-" + s] = obj
+    if claims_location == "ext" and not where:
+        del claims["ext"]
     return claims

@@ -24,6 +24,10 @@ def add_arguments(p):
     common.add_argument("--state-dir", metavar="DIR", help="state directory (default: $STATE_DIRECTORY, "
                         "/var/lib/nmosauth-lite as root, ~/.local/state/nmosauth-lite otherwise)")
     common.add_argument("--config", metavar="FILE", help="TOML configuration ([authserver] table)")
+    common.add_argument("--profile", choices=("is-10", "ipmx"),
+                        help="tokens for IS-10 (default) or for the IPMX device profile (docs/ipmx.md): typ, "
+                             "sub == client_id for client_credentials, 1-24 h lifetime, aud-index permissions, "
+                             "claims in ext; client_credentials allowed for controllers")
     sub = p.add_subparsers(dest="as_command", metavar="ACTION", parser_class=p.__class__)
     s = sub.add_parser("serve", parents=[common], help="serve the Authorization API over HTTPS")
     s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (default 127.0.0.1:8443)")
@@ -84,7 +88,8 @@ def add_arguments(p):
     t.add_argument("--scope", required=True, help='space-separated scopes, e.g. "node connection"')
     t.add_argument("--audience", action="append", metavar="HOST",
                    help="aud value (repeatable; default: the audience the server last started with)")
-    t.add_argument("--lifetime", type=int, metavar="SECONDS", help="30..3600 (IS-10 TOK-07; default tokens.lifetime)")
+    t.add_argument("--lifetime", type=int, metavar="SECONDS",
+                   help="30..3600 (IS-10 TOK-07; ipmx 3600..86400, SEC-65; default tokens.lifetime)")
     t.add_argument("--sub", default="operator", help="the sub claim (default operator)")
     t.add_argument("--issuer", metavar="URL", help="default: the issuer the server last started as")
 
@@ -105,6 +110,7 @@ def _config(args, listen=None):
     if audience:
         audience = [check_audience_value(a) for a in audience]
     return config.load(args.config, listen=listen, state_dir=args.state_dir, lab=getattr(args, "lab", None),
+                       profile=getattr(args, "profile", None),
                        cert_file=getattr(args, "cert", None), key_file=getattr(args, "key", None),
                        audience=audience, hsts_max_age=getattr(args, "hsts_max_age", None))
 
@@ -319,14 +325,21 @@ def _token_mint(args, cfg, store, now):
                                                               " (unknown: %s)" % " ".join(bad) if bad else ""))
     lifetime = cfg.token_lifetime if args.lifetime is None else args.lifetime
     try:
-        check_lifetime(lifetime)
+        check_lifetime(lifetime, cfg.profile)
     except ConfigError:
-        raise ConfigError("--lifetime must be 30..3600 seconds (IS-10 TOK-07)")
+        raise ConfigError("--lifetime must be 3600..86400 seconds (IPMX SEC-65)" if cfg.profile == "ipmx"
+                          else "--lifetime must be 30..3600 seconds (IS-10 TOK-07)")
     recorded = store.get_meta("audience")  # what the server signs with (its --audience), when it ran here
     audience = args.audience or (json.loads(recorded) if recorded else cfg.token_audience())
     if len(audience) > MAX_AUDIENCES:
         raise ConfigError("at most %d --audience values" % MAX_AUDIENCES)
     audience = [check_audience_value(a) for a in audience]
+    if cfg.profile == "ipmx":  # the permissions index this token's aud (SEC-39)
+        from ..authserver.tokens import check_ipmx_value
+
+        for s in scopes:
+            for k, v in cfg.permissions[s].items():
+                check_ipmx_value(v, len(audience), "permissions.%s.%s" % (s, k))
     issuer = args.issuer or store.get_meta("issuer") or cfg.issuer()
     from ..issuer import check_issuer
 
@@ -337,7 +350,8 @@ def _token_mint(args, cfg, store, now):
     if not 0 < len(args.sub) <= MAX_SUB or any(c < " " or c == "\x7f" for c in args.sub):
         raise ConfigError("--sub: 1..%d characters, no control characters" % MAX_SUB)
     claims = build_claims(issuer=issuer, audience=audience, client_id="nmosauth-lite-operator", sub=args.sub,
-                          scopes=scopes, permissions=cfg.permissions, now=now, lifetime=lifetime)
+                          scopes=scopes, permissions=cfg.permissions, now=now, lifetime=lifetime,
+                          claims_location=cfg.claims_location)
     token = key.encode(claims)
     store.audit("token.operator", now, actor="operator", scope=claims["scope"], jti=claims["jti"],
                 aud=" ".join(audience), kid=key.kid)

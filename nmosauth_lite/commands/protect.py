@@ -28,7 +28,7 @@ DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recomm
 SETTINGS = {
     "listen": (str, None), "upstream": (str, None), "audience": (list, None), "jwks": (str, None),
     "issuer": (list, None), "cert": (list, None), "key": (list, None), "ca": (str, None),
-    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, 0.0), "audit": (str, "-"),
+    "state_dir": (str, None), "strict": (bool, False), "leeway": (float, None), "audit": (str, "-"),
     "max_connections": (int, 512), "backend": (str, "auto"), "keep_host": (bool, False),
     "strip_authorization": (bool, False), "cors_origin": (str, "*"), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "upstream_timeout": (float, 30.0), "max_body": (int, DEFAULT_MAX_BODY),
@@ -38,10 +38,14 @@ SETTINGS = {
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
     # issue 20: tokens from other servers, other API names, WebSockets that outlive their token
-    "claims_location": (str, "top"), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
+    # (claims_location None: the profile's, "top" for is-10, "either" for ipmx)
+    "claims_location": (str, None), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
     "ws_grace": (float, 5.0),
     # issue 19: observe mode; HSTS
     "enforce": (str, "on"), "hsts_max_age": (int, DEFAULT_HSTS_MAX_AGE),
+    # issue 21: the IPMX device profile (docs/ipmx.md)
+    "profile": (str, "is-10"), "oaim": (int, 0), "instance_id": (str, None), "grant_policy": (str, "both"),
+    "guest_paths": (list, []), "ncp_scopes": (list, ["nc", "control"]),
     # issue 22: finding the issuer on a device (commands/issuers.py)
     "discover": (bool, False), "domain": (list, None), "nameserver": (list, None), "connect": (list, None),
 }
@@ -61,7 +65,7 @@ def add_arguments(p):
     p.add_argument("--config", metavar="FILE", help="TOML file ([protect] table) holding any of these settings")
     p.add_argument("--state-dir", metavar="DIR", help="where fetched issuer keys are persisted")
     p.add_argument("--strict", action="store_true", default=None, help="IS-10 strict profile: RS512 only")
-    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0)")
+    p.add_argument("--leeway", type=float, metavar="S", help="clock skew allowed on exp/iat/nbf (default 0; ipmx 1800)")
     p.add_argument("--audit", metavar="FILE|-|off", help="audit JSON lines: - for stderr (default), a file, or off")
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent client connections (default 512)")
     p.add_argument("--backend", help="crypto backend: auto, cryptography or pure")
@@ -101,6 +105,16 @@ def add_arguments(p):
                    help="Strict-Transport-Security max-age on every answer (default 31536000, BCP-003-01; 0: off)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="with --issuer or --discover: wait this long at start-up for the issuers' keys (default 10)")
+    p.add_argument("--profile", choices=("is-10", "ipmx"), help="is-10 (default) or ipmx (docs/ipmx.md)")
+    p.add_argument("--oaim", type=int, choices=(0, 1, 2),
+                   help="ipmx: audience mode: 0 serial number (default), 1 certificate names, 2 either")
+    p.add_argument("--instance-id", metavar="ID", help="ipmx: this Node's BCP-002-02 instance id (serial number)")
+    p.add_argument("--grant-policy", choices=("both", "client_credentials", "authorization_code"),
+                   help="ipmx: which grants' tokens are accepted (default both)")
+    p.add_argument("--guest-path", dest="guest_paths", action="append", metavar="PATH",
+                   help="ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed); other upgrades are read-write")
+    p.add_argument("--ncp-scope", dest="ncp_scopes", action="append", metavar="NAME",
+                   help="ipmx: a scope name admitting IS-12 (/x-nmos/ncp) requests (repeatable; default nc and control)")
     issuers.add_arguments(p)
 
 
@@ -120,7 +134,17 @@ def load_settings(args):
     for name in ("listen", "upstream", "cert", "key"):
         if not cfg[name]:
             raise ConfigError("--%s is required (flag or config file)" % name.replace("_", "-"))
-    if not cfg["audience"]:
+    if cfg["profile"] not in ("is-10", "ipmx"):
+        raise ConfigError("profile must be is-10 or ipmx")
+    if cfg["claims_location"] is None:  # the profile's: IS-10 TOK-20 top level; IPMX SEC-23 either place
+        cfg["claims_location"] = "either" if cfg["profile"] == "ipmx" else "top"
+    if cfg["profile"] == "ipmx":
+        if cfg["audience"]:
+            raise ConfigError("under the ipmx profile the audience is this Node's certificate names (read from --cert) "
+                              "and --instance-id: leave --audience out")
+        if cfg["strict"]:
+            raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
+    elif not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
     if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
         raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
@@ -232,26 +256,47 @@ class AuditLog:
             self.stream.close()
 
 
+def _profile_options(cfg):
+    """TokenValidator keywords for the ipmx profile: the names come from protect's own certificate
+    (SEC-32: the listener that receives the request)."""
+    if cfg["profile"] != "ipmx":
+        return {}
+    from ..aio.tlsutil import certificate_names
+
+    names = []
+    try:
+        for cert in cfg["cert"]:  # an RSA and an ECDSA certificate: the names of both (SEC-32)
+            names += [n for n in certificate_names(cert) if n not in names]
+    except ValueError as e:
+        raise ConfigError(str(e))
+    return {"profile": "ipmx", "oaim": cfg["oaim"], "instance_id": cfg["instance_id"], "cert_names": names,
+            "grant_policy": cfg["grant_policy"], "guest_paths": cfg["guest_paths"], "ncp_scopes": cfg["ncp_scopes"]}
+
+
 def _validator(cfg):
     from ..jws import DEFAULT_ALGORITHMS, IS10_STRICT_ALGORITHMS
+    from ..profile import get_profile
     from ..validator import TokenValidator
 
-    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else DEFAULT_ALGORITHMS
+    popts = _profile_options(cfg)
+    algorithms = IS10_STRICT_ALGORITHMS if cfg["strict"] else (get_profile(cfg["profile"]).algorithms if popts
+                                                               else DEFAULT_ALGORITHMS)
+    leeway = cfg["leeway"]  # None: the profile's (is-10 0 s, ipmx 1800 s)
     store = None
     if cfg["jwks"]:
         from .verify import load_jwks
 
-        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"], issuers=cfg["issuer"],
-                           leeway=cfg["leeway"], backend=cfg["backend"], algorithms=algorithms,
-                           claims_location=cfg["claims_location"], api_aliases=cfg["api_aliases"])
+        v = TokenValidator(jwks=load_jwks(cfg["jwks"]), audience=cfg["audience"] or (), issuers=cfg["issuer"],
+                           leeway=leeway, backend=cfg["backend"], algorithms=algorithms,
+                           claims_location=cfg["claims_location"], api_aliases=cfg["api_aliases"], **popts)
     else:
         from ..aio.files import default_state_dir
 
         store = issuers.key_store(cfg["issuer"], cfg["reach"], state_dir=cfg["state_dir"] or default_state_dir(),
-                                  ca_file=cfg["ca"], algorithms=algorithms)
-        v = TokenValidator(keys=store, audience=cfg["audience"], leeway=cfg["leeway"], backend=cfg["backend"],
+                                  ca_file=cfg["ca"], algorithms=algorithms, profile=cfg["profile"])
+        v = TokenValidator(keys=store, audience=cfg["audience"] or (), leeway=leeway, backend=cfg["backend"],
                            algorithms=algorithms, claims_location=cfg["claims_location"],
-                           api_aliases=cfg["api_aliases"])
+                           api_aliases=cfg["api_aliases"], **popts)
     v.backend  # resolve now: an unavailable backend is a configuration error
     return v, store
 
@@ -287,7 +332,7 @@ async def _serve(cfg):
     if cfg["metrics"]:
         from ..aio.metrics import ProxyMetrics, start_listener
 
-        metrics = ProxyMetrics()
+        metrics = ProxyMetrics(cfg["profile"])
         validator = metrics.validator(validator)
     guard = Guard(validator, audit=metrics.audit(audit.callback) if metrics else audit.callback,
                   cors_origin=cfg["cors_origin"], ws_expiry=cfg["ws_expiry"], ws_grace=cfg["ws_grace"],
@@ -344,7 +389,8 @@ async def _serve(cfg):
         await asyncio.gather(priming, stopping, return_exceptions=True)
     refresher = asyncio.ensure_future(store.run()) if store is not None else None
     notify("READY=1")  # systemd Type=notify (board/systemd); a no-op elsewhere
-    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen, ", ".join(cfg["audience"]))
+    log.info("protecting %s on %s (audience %s)", cfg["upstream"], listen,
+             ", ".join(cfg["audience"] or ()) or "the certificate's names, profile ipmx")
     if cfg["enforced_apis"] is not None:
         log.warning("%s", observe_warning(cfg["enforced_apis"]))
     try:

@@ -21,7 +21,9 @@ MAX_STDIN_TOKEN = 65536
 # kind: "str", "float", "append" (repeatable str), "flag" (store_true); "req" marks required.
 OPTIONS = (
     ("--jwks", "str", None, "FILE", "JWK Set of the trusted issuer(s); or use --issuer"),
-    ("--audience", "append req", None, "HOST", "this resource server's host name (repeatable)"),
+    ("--audience", "append req", None, "HOST",
+     "this resource server's host name (repeatable); under --profile ipmx: the names (CN, DNS SANs) of "
+     "its TLS server certificate"),
     ("--issuer", "append", None, "URL",
      "accept only tokens whose iss is this (repeatable); without --jwks, its keys come "
      "from the persisted cache or are fetched over verified TLS (RFC 8414 metadata)"),
@@ -30,12 +32,19 @@ OPTIONS = (
     ("--method", "str", "GET", None, None),
     ("--path", "str", None, None, "request path; absent = judge the token and audience only"),
     ("--now", "float", None, "EPOCH", "evaluate at this UNIX time instead of the clock"),
-    ("--leeway", "float", 0.0, "S", "clock skew allowed on exp/iat/nbf"),
+    ("--leeway", "float", None, "S", "clock skew allowed on exp/iat/nbf (default 0; ipmx: 1800, its 30 minutes)"),
     ("--backend", "str", "auto", None, "auto, cryptography or pure"),
     ("--strict", "flag", False, None, "IS-10 strict profile: accept RS512 only"),
     ("--token", "str", None, "TOKEN", "the bare JWT, or - to read it from stdin; absent = no credentials"),
-    ("--claims-location", "str", "top", "top|ext|either",
-     "where the x-nmos-* claims are: top level (IS-10), under ext (Ory Hydra), or either (in both: 401)"),
+    ("--profile", "str", "is-10", "NAME", "is-10 (default) or ipmx (docs/ipmx.md)"),
+    ("--oaim", "str", "0", "N", "ipmx: audience mode: 0 serial number (default), 1 certificate names, 2 either"),
+    ("--instance-id", "str", None, "ID", "ipmx: this Node's BCP-002-02 instance id (serial number), for --oaim 0 and 2"),
+    ("--grant-policy", "str", "both", "GRANT",
+     "ipmx: accept both (default), client_credentials or authorization_code tokens only"),
+    ("--guest-path", "append", None, "PATH", "ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed)"),
+    ("--claims-location", "str", None, "top|ext|either",
+     "where the x-nmos-* claims are: top level (IS-10, the default), under ext (Ory Hydra), or either "
+     "(in both: 401; ipmx's default, where a claim in both places must be identical)"),
     ("--api-alias", "append", None, "ALIAS=API",
      "a claim/scope name the authorization server uses for an NMOS API, e.g. nc=ncp (repeatable)"),
 ) + DISCOVERY_OPTIONS  # --discover --domain --nameserver --connect (commands/issuers.py)
@@ -145,6 +154,21 @@ def load_jwks(path):
         raise ConfigError("JWKS file %s is not JSON" % path)
 
 
+def profile_options(args):
+    """The TokenValidator keywords of --profile and the ipmx options. Raises ConfigError."""
+    profile = getattr(args, "profile", None) or "is-10"
+    if profile not in ("is-10", "ipmx"):
+        raise ConfigError("unknown profile %r (choose is-10 or ipmx)" % profile[:32])
+    if profile == "is-10":
+        return {}
+    try:
+        oaim = int(args.oaim)
+    except (TypeError, ValueError):
+        raise ConfigError("--oaim must be 0, 1 or 2")
+    return {"profile": "ipmx", "oaim": oaim, "instance_id": args.instance_id, "cert_names": args.audience or (),
+            "grant_policy": args.grant_policy or "both", "guest_paths": args.guest_path or ()}
+
+
 def run(args):
     from ..jws import DEFAULT_ALGORITHMS, IS10_STRICT_ALGORITHMS
     from ..validator import TokenValidator
@@ -155,16 +179,21 @@ def run(args):
         raise ConfigError("give --jwks FILE, --issuer URL or --discover")
     if args.jwks is not None and (args.discover or args.connect):
         raise ConfigError("--discover and --connect fetch issuers' keys: they do not go with --jwks")
-    algorithms = IS10_STRICT_ALGORITHMS if args.strict else DEFAULT_ALGORITHMS
+    popts = profile_options(args)
+    if popts and args.strict:
+        raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
+    algorithms = IS10_STRICT_ALGORITHMS if args.strict else (None if popts else DEFAULT_ALGORITHMS)
+    args.popts = popts
     token = args.token
     if token == "-":
         token = sys.stdin.read(MAX_STDIN_TOKEN + 1).strip()
         if len(token) > MAX_STDIN_TOKEN:
             token = token[:MAX_STDIN_TOKEN]  # still rejected as too long by jws
     if args.jwks is not None:
-        v = TokenValidator(jwks=load_jwks(args.jwks), audience=args.audience, issuers=args.issuer,
+        v = TokenValidator(jwks=load_jwks(args.jwks), audience=() if popts else args.audience, issuers=args.issuer,
                            leeway=args.leeway, backend=args.backend, algorithms=algorithms,
-                           claims_location=args.claims_location, api_aliases=parse_alias_args(args.api_alias))
+                           claims_location=args.claims_location, api_aliases=parse_alias_args(args.api_alias),
+                           **popts)
         v.backend  # resolve now so an unavailable backend is a configuration error (exit 2)
         d = v.check(token, method=args.method, path=args.path, now=args.now)
     else:
@@ -178,20 +207,22 @@ def run(args):
 async def _check_with_issuers(args, token, algorithms):
     """Keys from the persisted cache (refreshed when due), one on-demand fetch for an unknown kid."""
     from ..aio.files import default_state_dir
+    from ..profile import IPMX
     from ..validator import TokenValidator
     from . import issuers
 
+    popts = args.popts
     reach = issuers.read(args)
     store = issuers.key_store(args.issuer, reach, state_dir=args.state_dir or default_state_dir(), ca_file=args.ca,
-                              algorithms=algorithms)
+                              algorithms=algorithms or IPMX.algorithms, profile=popts.get("profile", "is-10"))
     try:
         if reach.discover:
             found, _ = await issuers.trust_discovered(store, reach, DISCOVERY_WAIT)
             if not found and not args.issuer:
                 sys.stderr.write("nmosauth-lite verify: --discover found no usable authorization server\n")
-        v = TokenValidator(keys=store, audience=args.audience, leeway=args.leeway, backend=args.backend,
-                           algorithms=algorithms, claims_location=args.claims_location,
-                           api_aliases=parse_alias_args(args.api_alias))
+        v = TokenValidator(keys=store, audience=() if popts else args.audience, leeway=args.leeway,
+                           backend=args.backend, algorithms=algorithms, claims_location=args.claims_location,
+                           api_aliases=parse_alias_args(args.api_alias), **popts)
         v.backend
         await store.refresh()  # only issuers whose refresh is due; failures keep the persisted keys
         d = v.check(token, method=args.method, path=args.path, now=args.now)
