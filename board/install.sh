@@ -17,7 +17,7 @@
 #                  owners are made at first boot from sysusers.d and tmpfiles.d (see board/README)
 #   --protect-cert FILE, --protect-key FILE   protect's TLS chain and key, to tls/protect/
 #   --as-cert FILE, --as-key FILE             the authorization server's, to tls/as/ (always in pairs)
-#   --enable UNIT  enable and start `protect` or `as` (repeatable; not with --root)
+#   --enable UNIT  enable and start `protect`, `as` or `attach` (repeatable; not with --root)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -199,7 +199,7 @@ fi
 
 install -d -m 0755 "$units"
 changed=0
-for unit in nmosauth-lite-protect.service nmosauth-lite-as.service; do
+for unit in nmosauth-lite-protect.service nmosauth-lite-as.service nmosauth-lite-attach.service; do
     if ! cmp -s "$here/systemd/$unit" "$units/$unit" 2>/dev/null; then
         install -m 0644 "$here/systemd/$unit" "$units/$unit"
         changed=1
@@ -214,11 +214,11 @@ fi
 if [ -d /run/systemd/system ]; then
     [ "$changed" = 0 ] || systemctl daemon-reload
     # running services pick up the new program now (try-restart leaves stopped ones alone)
-    systemctl try-restart nmosauth-lite-protect.service nmosauth-lite-as.service
+    systemctl try-restart nmosauth-lite-protect.service nmosauth-lite-as.service nmosauth-lite-attach.service
     for u in $enable; do
         case "$u" in
-            protect|as) systemctl enable --now "nmosauth-lite-$u.service" ;;
-            *) die "--enable takes protect or as, not $u" ;;
+            protect|as|attach) systemctl enable --now "nmosauth-lite-$u.service" ;;
+            *) die "--enable takes protect, as or attach, not $u" ;;
         esac
     done
 else

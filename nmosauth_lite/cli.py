@@ -41,6 +41,7 @@ COMMANDS = {
     "probe": "probe",
     "audit": "audit",
     "certs": "certs",
+    "attach": "attach",
 }
 
 

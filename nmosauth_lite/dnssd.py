@@ -211,6 +211,8 @@ class Discovery:
     question got no answer; `answered` says whether any service PTR query was answered.
     """
 
+    service = SERVICE  # a subclass asks for another service (registry_advert: IS-04 registries)
+
     def __init__(self, domains, dev=False, browse=False):
         self.dev = dev
         self.browse = browse
@@ -226,7 +228,7 @@ class Discovery:
         self.rcodes = {}  # (name key, type) -> RCODE of the answer, None when none came (for `explain`)
 
     def _add_domain(self, labels, also=None):
-        dnswire.check_name(labels + SERVICE)
+        dnswire.check_name(labels + self.service)
         key = name_key(labels)
         if len(self.domains) < MAX_DOMAINS and key not in [name_key(d) for d in self.domains]:
             self.domains.append(labels)
@@ -240,8 +242,8 @@ class Discovery:
         """Service instance names from the PTR answers, in answer order, bounded."""
         out, seen = [], []
         for d in self.domains:
-            svc = name_key(SERVICE + d)
-            for rec in self.rrset(SERVICE + d, PTR):
+            svc = name_key(self.service + d)
+            for rec in self.rrset(self.service + d, PTR):
                 key = name_key(rec.data)
                 if key[1:] != svc or len(key) != len(svc) + 1 or key in seen:
                     continue  # RFC 6763 §4.1: <Instance>.<Service>.<Domain> only
@@ -256,7 +258,7 @@ class Discovery:
         want = []
         if self.browse:
             want.extend((BROWSE + d, PTR) for d in self._initial)
-        want.extend((SERVICE + d, PTR) for d in self.domains)
+        want.extend((self.service + d, PTR) for d in self.domains)
         for inst, _ in self.instances():
             want.append((inst, SRV))
             want.append((inst, TXT))
@@ -283,7 +285,7 @@ class Discovery:
         self.rcodes[key] = None if msg is None else msg.rcode
         if not ok:
             return
-        if qtype == PTR and name_key(name)[:2] == SERVICE:
+        if qtype == PTR and name_key(name)[:2] == self.service:
             self.answered = True
         for rec in msg.answers + msg.additional:
             if rec.rtype not in _KEEP or rec.rclass != IN or self._stored >= MAX_RECORDS:
@@ -313,7 +315,7 @@ class Discovery:
             raise AdvertError("no TXT record")
         if len(txts) > 1:
             raise AdvertError("more than one TXT record")  # RFC 6763 §6
-        proto, vers, selector, pri = parse_advert(parse_txt(txts[0].data), self.dev)
+        fields = self.parse_fields(parse_txt(txts[0].data))
         out = []
         for srv in srvs:
             prio, _, port, target = srv.data
@@ -328,9 +330,18 @@ class Discovery:
                 if rec.data not in addrs:
                     addrs.append(rec.data)
                 ttl = min(ttl, rec.ttl)
-            out.append(AuthServer(instance_text(inst), host, port, addrs, proto, vers, selector,
-                                  pri, ttl, now + ttl, dnswire.name_to_text(inst), prio))
+            out.append(self.make_server(inst, host, port, addrs, fields, ttl, now, prio))
         return out
+
+    # The two hooks a subclass for another service overrides: its TXT rules and its result.
+    def parse_fields(self, txt):
+        """The checked TXT keys of one instance (IS-10 DS-07..DS-10); AdvertError when unusable."""
+        return parse_advert(txt, self.dev)
+
+    def make_server(self, inst, host, port, addrs, fields, ttl, now, prio):
+        proto, vers, selector, pri = fields
+        return AuthServer(instance_text(inst), host, port, addrs, proto, vers, selector, pri, ttl, now + ttl,
+                          dnswire.name_to_text(inst), prio)
 
     def results(self, now, rand_below):
         """The usable servers in the order to try them; unusable ones go to `rejected`."""

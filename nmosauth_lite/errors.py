@@ -127,3 +127,26 @@ class RemoteError(NmosAuthError):
     Raised for metadata and JWKS documents that break RFC 8414 / RFC 7517 or our
     limits, and for failed fetches; the key store keeps its last good keys.
     """
+
+
+# --- decision causes: the closed set metrics count by (issue 23) -------------------
+# A label a client can choose (an `alg`, an issuer, a claim value) would let anyone fill the
+# metrics' series cap; only these names, chosen here, are ever used. Extend by appending.
+CAUSES = ("ok", "public", "no_token", "malformed", "unsupported_alg", "bad_signature", "untrusted_issuer",
+          "expired", "not_yet_valid", "claim", "audience", "permission", "invalid_request", "key_pending",
+          "other")
+_CAUSE_BY_CLASS = (  # subclasses before their parents
+    (MalformedTokenError, "malformed"), (UnsupportedAlgorithmError, "unsupported_alg"),
+    (SignatureError, "bad_signature"), (UntrustedIssuerError, "untrusted_issuer"),
+    (ExpiredTokenError, "expired"), (NotYetValidError, "not_yet_valid"), (ClaimError, "claim"),
+    (AudienceError, "audience"), (PermissionDeniedError, "permission"), (ScopeError, "permission"),
+    (InvalidRequestError, "invalid_request"), (KeyFetchPendingError, "key_pending"),
+)
+
+
+def cause_of(exc):
+    """The CAUSES name for an exception (its class decides, never its message)."""
+    for cls, name in _CAUSE_BY_CLASS:
+        if isinstance(exc, cls):
+            return name
+    return "other"

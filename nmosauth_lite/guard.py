@@ -291,6 +291,7 @@ class Guard:
             "path": strip_access_token(target),
             "status": d.status,
             "reason": d.reason,
+            "cause": d.cause,  # errors.CAUSES: a closed set (metrics labels)
             "iss": None if c is None else c.get("iss"),
             "sub": None if c is None else c.get("sub"),
             "client_id": None if c is None else (c.get("client_id") or c.get("azp")),

@@ -34,6 +34,15 @@ MAX_CHUNK_LINE = 4096
 MAX_CHUNK_SIZE_DIGITS = 15
 # Empty lines ignored before a request line (RFC 9112 §2.2: SHOULD ignore at least one).
 MAX_LEADING_EMPTY_LINES = 8
+# Wire cost of a chunked body, not only its payload (issue 23: endless 1-byte chunks made a
+# client hold ~290 MB for a 1 MiB cap). A body may have max(MIN_CHUNKS, max_body // MIN_AVG_CHUNK)
+# chunks and MAX_FRAMING_FLOOR + max_body // 4 bytes of chunk framing (size lines, extensions,
+# CRLFs); over either: 413 (a response: 502).
+MIN_CHUNKS = 1024
+MIN_AVG_CHUNK = 256
+MAX_FRAMING_FLOOR = 64 * 1024
+# 1xx responses before the final one (RFC 9110 §15.2: a client must accept them; not endless).
+MAX_INTERIM = 8
 
 
 class HTTPError(ProtocolError):
@@ -211,6 +220,10 @@ class _Parser:
 
     def __init__(self, max_body=DEFAULT_MAX_BODY):
         self.max_body = max_body
+        self.max_chunks = max(MIN_CHUNKS, max_body // MIN_AVG_CHUNK)
+        self.max_framing = MAX_FRAMING_FLOOR + max_body // 4
+        self._chunks = 0
+        self._framing_bytes = 0
         self._buf = b""
         self._pos = 0
         self._state = _HEAD
@@ -354,6 +367,8 @@ class _Parser:
     def _end_message(self, event):
         self._state = _HEAD if self._keep_alive else _DONE
         self._received = 0
+        self._chunks = 0
+        self._framing_bytes = 0
         return event
 
     # --- bodies -----------------------------------------------------------
@@ -393,6 +408,10 @@ class _Parser:
                         raise self._err("bare LF in chunked framing")
                     return self._need("body")
                 size = self._chunk_size(self._take(i - pos, 2))
+                self._chunks += 1
+                self._framing_bytes += i - pos + 4  # the size line, its CRLF and the one after the data
+                if self._chunks > self.max_chunks or self._framing_bytes > self.max_framing:
+                    raise self._err("chunked body has too many chunks or too much framing", 413)
                 if size == 0:
                     self._state = _TRAILERS
                     continue
@@ -580,6 +599,7 @@ class ResponseParser(_Parser):
     def __init__(self, max_body=DEFAULT_MAX_BODY):
         _Parser.__init__(self, max_body)
         self._methods = []
+        self._interim = 0
 
     def start(self, method):
         self._methods.append(method.upper() if isinstance(method, bytes) else method.upper().encode())
@@ -597,7 +617,12 @@ class ResponseParser(_Parser):
         if status < 200:
             if status == 101:  # the rest of the stream is the new protocol's
                 self._state = _DONE
+            else:
+                self._interim += 1
+                if self._interim > MAX_INTERIM:
+                    raise self._err("too many interim (1xx) responses")
             return resp  # interim response: the final one follows
+        self._interim = 0
         method = self._methods.pop(0) if self._methods else b"GET"
         self._remaining = 0
         self._state = _LENGTH

@@ -20,6 +20,7 @@ from .errors import (
     SignatureError,
     TokenError,
     UntrustedIssuerError,
+    cause_of,
 )
 from .jwk import parse_jwks
 from .permissions import PUBLIC, Permissions, classify, normalize_path, parse_aliases
@@ -35,10 +36,12 @@ MAX_AUDIENCES = 64  # aud values remembered (tokens of one issuer share theirs)
 class Decision:
     """Outcome of one check. Treat as read-only: cached decisions are shared."""
 
-    def __init__(self, status, error=None, reason="", www_authenticate=None, claims=None, retry_after=None, kid=None):
+    def __init__(self, status, error=None, reason="", www_authenticate=None, claims=None, retry_after=None, kid=None,
+                 cause=None):
         self.status = status
         self.error = error
-        self.reason = reason
+        self.reason = reason  # text for people; may quote what the token said
+        self.cause = cause or ("ok" if status == 200 else "other")  # errors.CAUSES: what metrics count
         self.www_authenticate = www_authenticate
         self.claims = claims
         self.retry_after = retry_after
@@ -61,7 +64,7 @@ class Decision:
         return "Decision(%d, %r, %r)" % (self.status, self.error, self.reason)
 
 
-ALLOW_PUBLIC = Decision(200, reason="no token needed")
+ALLOW_PUBLIC = Decision(200, reason="no token needed", cause="public")
 
 
 def _quote_safe(text):
@@ -204,7 +207,7 @@ class TokenValidator:
         self._old = {}
         self._paths = {}  # raw path -> (kind, api, rest), or the InvalidRequestError message
         self._auds = {}  # aud value (str or tuple) -> bool
-        self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm)
+        self._no_token = Decision(401, None, "no token", 'Bearer realm="%s"' % self.realm, cause="no_token")
         if backend not in ("auto", "cryptography", "pure"):
             raise ConfigError("unknown backend '%s' (choose auto, cryptography or pure)" % str(backend)[:32])
         self.ipmx = None
@@ -324,6 +327,7 @@ class TokenValidator:
                 "key being fetched",
                 'Bearer realm="%s",error=invalid_token,error_description="key being fetched"' % self.realm,
                 retry_after=err.retry_after,
+                cause="key_pending",
             )
         e = _Entry(key, not_before, not_after, self._audience_ok(claims["aud"]), claims, perms, self.aliases)
         self._put(token, e)
@@ -397,12 +401,14 @@ class TokenValidator:
 
     def _deny_token(self, err):
         reason = _quote_safe(err.message)
-        return Decision(401, "invalid_token", reason, self._header("invalid_token", reason))
+        return Decision(401, "invalid_token", reason, self._header("invalid_token", reason), cause=cause_of(err))
 
     def _deny_scope(self, err, e):
         reason = _quote_safe(err.message)
-        return Decision(403, "insufficient_scope", reason, self._header("insufficient_scope", reason), e.claims, kid=e.key.kid)
+        return Decision(403, "insufficient_scope", reason, self._header("insufficient_scope", reason), e.claims,
+                        kid=e.key.kid, cause=cause_of(err))
 
     def _invalid_request(self, message):
         reason = _quote_safe(message)
-        return Decision(400, "invalid_request", reason, self._header("invalid_request", reason))
+        return Decision(400, "invalid_request", reason, self._header("invalid_request", reason),
+                        cause="invalid_request")

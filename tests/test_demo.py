@@ -17,6 +17,12 @@ def test_demo_walks_the_is10_story_and_exits_0():
     for needle in ("Allowed read", "Forbidden write", "Missing token", "Expired token", "Key rotation",
                    "Authorization server down", "Summary"):
         assert needle in out
+    # issue 19 §1: the Node, with no IS-10 code, registers and heartbeats through `attach`
+    assert re.search(r"registers through `attach`.*\n.*\n\s+ok   POST resource \(node\): 201", out)
+    assert re.search(r"ok   heartbeats answered 200: \(200, 3\)", out)
+    assert re.search(r"without attach \(no token\)\n\s+ok   status: 401\n\s+WWW-Authenticate: Bearer "
+                     r"realm=\"registry.demo.nmos.test\"", out)
+    assert re.search(r"ok   GET http://example.com/\.\.\. through attach: 403", out)
     assert re.search(r"ok   status: 403\n\s+WWW-Authenticate: Bearer realm=\"node-1.demo.nmos.test\",error=insufficient_scope", out)
     assert re.search(r"Retry-After: \d+", out)
     assert re.search(r"token validation: [\d.]+ us cached", out)

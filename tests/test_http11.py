@@ -396,3 +396,66 @@ def test_built_requests_parse_back_identically_however_split(method, target, hea
     assert head.method == method.encode() and head.target == target.encode()
     assert head.headers[1:len(headers) + 1] == [(n.lower().encode(), v.encode("latin-1")) for n, v in headers]
     assert msg["body"] == body
+
+
+# --- issue 23: wire bytes and chunk counts are bounded, not only the payload -----------------
+def _feed_until_error(p, head, piece, limit_bytes):
+    """Feed `head`, then `piece` again and again; -> (error, wire bytes fed) once the parser refuses."""
+    fed = len(head)
+    p.feed(head)
+    while fed < limit_bytes:
+        try:
+            while True:
+                ev = p.next_event()
+                if ev is NEED_DATA:
+                    break
+        except HTTPError as exc:
+            return exc, fed
+        p.feed(piece)
+        fed += len(piece)
+    return None, fed
+
+
+def test_endless_one_byte_chunks_fail_fast_with_a_clear_error():
+    # RFC 9112 §7.1; issue 23 attack 7: a 1 MiB payload cap let ~6 MiB of framing and 1M events through
+    p = ResponseParser(max_body=1024 * 1024)
+    p.start("GET")
+    exc, fed = _feed_until_error(p, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\nx\r\n" * 64,
+                                 64 * 1024 * 1024)
+    assert exc is not None and exc.status_hint == 502 and "too many chunks" in exc.message
+    assert fed <= 6 * p.max_chunks + 6 * 64 + 200  # stopped at the chunk count, long before the payload cap
+
+
+def test_chunk_extensions_count_as_wire_bytes():
+    p = RequestParser(max_body=64 * 1024)
+    exc, fed = _feed_until_error(p, b"POST / HTTP/1.1\r\nHost: n\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                 b"1;" + b"e" * 4000 + b"\r\nx\r\n", 64 * 1024 * 1024)
+    assert exc is not None and exc.status_hint == 413
+    assert fed <= p.max_framing + 8 * 1024
+
+
+def test_endless_interim_responses_are_refused():
+    p = ResponseParser()
+    p.start("GET")
+    exc, fed = _feed_until_error(p, b"", b"HTTP/1.1 100 Continue\r\n\r\n", 1024 * 1024)
+    assert exc is not None and exc.status_hint == 502 and "interim" in exc.message
+    assert fed <= (http11.MAX_INTERIM + 2) * 32
+
+
+def test_limits_reset_between_messages_on_one_connection():
+    p = RequestParser(max_body=4096)
+    one = b"POST / HTTP/1.1\r\nHost: n\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * 1000 + b"0\r\n\r\n"
+    for _ in range(3):  # 1,000 chunks each: under MIN_CHUNKS per message, never summed across messages
+        msgs = parse_pieces([one], p)
+        assert msgs[-1]["body"] == b"x" * 1000
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(http11.MIN_AVG_CHUNK, 4096), min_size=1, max_size=200))
+def test_bodies_of_ordinary_chunks_within_max_body_always_parse(sizes):
+    total = sum(sizes)
+    p = ResponseParser(max_body=total)
+    p.start("GET")
+    body = b"".join(b"%x\r\n%s\r\n" % (n, b"a" * n) for n in sizes) + b"0\r\n\r\n"
+    msgs = parse_pieces([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body], p)
+    assert len(msgs[0]["body"]) == total

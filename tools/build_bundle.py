@@ -6,14 +6,13 @@ verify needs: `ecdsa` (MIT) pruned to P-256/P-384/P-521 (no tests, no other curv
 RFC 6979 code: see ECDSA_*), and `six` (MIT), with their licence texts under LICENSES/. `cryptography`
 is never vendored (compiled code): the bundle uses it when the target's Python has it. The default
 is portable (sources only, runs on any Python >= 3.11); `--compile pyc` adds unchecked-hash .pyc
-files (PEP 552) for this interpreter's version (others fall back to the sources);
-`--strip-docstrings` drops docstrings and comments. Comments of our own modules are dropped in
-every build (they cost bytes and nothing at run time; docstrings and line numbers stay, so
-tracebacks point at the repository's lines; vendored files keep theirs, notices included).
-Prints a size table by module (every byte of
-the file). Reproducible: sorted entries, fixed timestamps (SOURCE_DATE_EPOCH when set).
+files (PEP 552) for this interpreter's version (others fall back to the sources).
+Docstrings and comments are stripped with every line number kept (tools/strip_source.py: a
+traceback from the field names the line of the released source); `--keep-docstrings` bundles the
+sources as they are. Prints a size table by module (every byte of the file). Reproducible: sorted
+entries, fixed timestamps (SOURCE_DATE_EPOCH when set).
 
-    python3 tools/build_bundle.py [--out F] [--compile none|pyc] [--strip-docstrings]
+    python3 tools/build_bundle.py [--out F] [--compile none|pyc] [--keep-docstrings]
         [--by-file | --by-package] [--measure]
 """
 
@@ -82,6 +81,8 @@ OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth
               "nmosauth_lite/probe/")
 
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+import strip_source  # noqa: E402 (tools/, after the path)
 
 
 def _source_files(top, skip_tests=False):
@@ -210,46 +211,28 @@ def _imported(name, tree):
     return out
 
 
-def strip_comments(data):
-    """Python source bytes without comments, every line kept where it was (a comment-only line
-    becomes empty): tokenize finds them, so a '#' inside a string stays. The shebang and an
-    encoding declaration are kept."""
-    import io
-    import tokenize
-
-    text = data.decode("utf-8")
-    lines = text.splitlines(keepends=True)
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if tok.type != tokenize.COMMENT:
-            continue
-        row, col = tok.start
-        if row <= 2 and (tok.string.startswith("#!") or "coding" in tok.string):
-            continue
-        line = lines[row - 1]
-        lines[row - 1] = line[:col].rstrip() + ("\n" if line.endswith("\n") else "")
-    return "".join(lines).encode("utf-8")
-
-
-def _transform(entries, strip_docstrings):
-    """Prune ecdsa (ECDSA_*), drop our comments, optionally strip docstrings; refuse a dropped
-    module still imported."""
+def _transform(entries, keep_docstrings=False):
+    """Prune ecdsa (ECDSA_*) and strip docstrings and comments, line numbers kept (unless
+    `keep_docstrings`); refuse a dropped module still imported. The two pruned ecdsa modules go
+    through ast.unparse (renumbered: vendored code, rewritten by rules)."""
     out = []
     for name, data in entries:
-        if name.startswith(PACKAGE + "/") and name.endswith(".py") and not strip_docstrings:
-            data = strip_comments(data)
         if name in ECDSA_DROP:
             continue
         if name in ECDSA_STANDIN:
             out.append((name, STANDIN))
             continue
         pruned = name in ("ecdsa/curves.py", "ecdsa/__init__.py")
-        if name.endswith(".py") and (pruned or strip_docstrings):
-            tree = ast.parse(data, name)
-            if pruned:
-                tree = _prune_ecdsa(name, tree)
-            if strip_docstrings:
+        if name.endswith(".py") and pruned:
+            tree = _prune_ecdsa(name, ast.parse(data, name))
+            if not keep_docstrings:
                 tree = _Docstrings().visit(tree)
             data = _unparse(tree, name)
+        elif name.endswith(".py") and not keep_docstrings:
+            try:
+                data = strip_source.strip_source(data, name)
+            except strip_source.NotStrippable as e:
+                raise SystemExit("build_bundle: %s: build with --keep-docstrings and report it" % e)
         out.append((name, data))
     for name, data in out:
         if name.startswith("ecdsa/") and name.endswith(".py"):
@@ -305,7 +288,7 @@ def format_table(rows, total):
     return "\n".join(lines)
 
 
-def build(out=DEFAULT_OUT, compile_mode=DEFAULT_COMPILE, built=None, strip_docstrings=False):
+def build(out=DEFAULT_OUT, compile_mode=DEFAULT_COMPILE, built=None, keep_docstrings=False):
     """Write the bundle to `out`; return a dict describing it."""
     if compile_mode not in COMPILE_MODES:
         raise ValueError("compile_mode must be one of %s" % ", ".join(COMPILE_MODES))
@@ -318,12 +301,12 @@ def build(out=DEFAULT_OUT, compile_mode=DEFAULT_COMPILE, built=None, strip_docst
     vend_files, licences, versions = _vendored()
     info = {"name": "nmosauth-lite", "version": __version__, "built": built,
             "python": "%d.%d" % sys.version_info[:2], "bytecode": compile_mode, "vendored": versions,
-            "docstrings": not strip_docstrings, "ecdsa_curves": list(ECDSA_KEEP_CURVES)}
+            "docstrings": bool(keep_docstrings), "ecdsa_curves": list(ECDSA_KEEP_CURVES)}
     entries = [("__main__.py", MAIN)]
     for name, path in files + vend_files:
         with open(path, "rb") as f:
             entries.append((name, f.read()))
-    entries = _transform(entries, strip_docstrings)
+    entries = _transform(entries, keep_docstrings)
     entries.append((PACKAGE + "/data/build.json", json.dumps(info, sort_keys=True).encode() + b"\n"))
     for dist_name, text in sorted(licences.items()):
         entries.append(("LICENSES/%s-%s.txt" % (dist_name, versions[dist_name]), text.encode()))
@@ -371,17 +354,17 @@ def _cold(pyz, python, rounds):
     return statistics.median(times)
 
 
-def measure(python, rounds=9, strip=(False,)):
-    """Build each bytecode mode (times each `strip` choice) in a temporary directory; return
-    [(mode, size, cold ms)], or [(mode, strip, size, cold ms)] when several strip choices are given.
-    tools/bench_all.py reads the first form."""
+def measure(python, rounds=9, keep=(False,)):
+    """Build each bytecode mode (times each `keep` docstrings choice) in a temporary directory; return
+    [(mode, size, cold ms)], or [(mode, keep, size, cold ms)] when several choices are given.
+    tools/bench_all.py reads the first form (the default build: stripped)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode in COMPILE_MODES:
-            for s in strip:
-                info = build(os.path.join(tmp, "b-%s-%d.pyz" % (mode, s)), mode, strip_docstrings=s)
+            for k in keep:
+                info = build(os.path.join(tmp, "b-%s-%d.pyz" % (mode, k)), mode, keep_docstrings=k)
                 cold = _cold(info["path"], python, rounds)
-                rows.append((mode, s, info["size"], cold) if len(strip) > 1 else (mode, info["size"], cold))
+                rows.append((mode, k, info["size"], cold) if len(keep) > 1 else (mode, info["size"], cold))
     return rows
 
 
@@ -391,25 +374,26 @@ def main():
     ap.add_argument("--compile", default=DEFAULT_COMPILE, choices=COMPILE_MODES,
                     help="none: sources only, any Python >= 3.11 (default); pyc: also unchecked-hash .pyc "
                     "for this Python version (faster cold start there, sources elsewhere)")
-    ap.add_argument("--strip-docstrings", action="store_true",
-                    help="drop docstrings and comments from every module (smaller; tracebacks keep names)")
+    ap.add_argument("--keep-docstrings", action="store_true",
+                    help="bundle the sources as they are (default: docstrings and comments stripped, "
+                    "every line number kept)")
     ap.add_argument("--by-file", action="store_true", help="size table by file instead of by module")
     ap.add_argument("--by-package", action="store_true", help="size table by package (board/README.md's)")
     ap.add_argument("--measure", action="store_true",
                     help="also build every variant and print their sizes and cold starts")
     ap.add_argument("--python", default=sys.executable, help="interpreter for --measure (default: this one)")
     args = ap.parse_args()
-    info = build(args.out, args.compile, strip_docstrings=args.strip_docstrings)
-    print("%s: %d bytes (%.1f KiB), %d entries, bytecode %s%s, docstrings %s (our comments dropped), vendored %s"
+    info = build(args.out, args.compile, keep_docstrings=args.keep_docstrings)
+    print("%s: %d bytes (%.1f KiB), %d entries, bytecode %s%s, docstrings %s, vendored %s"
           % (os.path.relpath(info["path"]), info["size"], info["size"] / 1024, info["entries"], info["bytecode"],
              " for Python %s" % info["python"] if info["bytecode"] != "none" else " (any Python >= 3.11)",
-             "kept" if info["docstrings"] else "stripped",
+             "kept" if info["docstrings"] else "and comments stripped (line numbers kept)",
              ", ".join("%s %s" % kv for kv in sorted(info["vendored"].items()))))
     print("\n" + format_table(size_table(info["path"], args.by_file, args.by_package), info["size"]))
     if args.measure:
         print("\n| bytecode | docstrings | size KiB | cold `verify` ms (pure, median) |\n|---|---|---:|---:|")
-        for mode, strip, size, ms in measure(args.python, strip=(False, True)):
-            print("| %s | %s | %.1f | %.1f |" % (mode, "stripped" if strip else "kept", size / 1024, ms))
+        for mode, keep, size, ms in measure(args.python, keep=(False, True)):
+            print("| %s | %s | %.1f | %.1f |" % (mode, "kept" if keep else "stripped (lines kept)", size / 1024, ms))
     return 0
 
 

@@ -17,6 +17,7 @@ from ..http11 import CLOSED, NEED_DATA, Data, HeaderError, HTTPError, RequestPar
 from ..logfield import escape
 from .reply import ResponseWriter
 from .sniff import FirstBytes, PlainHTTPAnswer
+from .tlsutil import start_tls
 from .web import Request, Response, error_response
 
 log = logging.getLogger("nmosauth_lite.http.server")
@@ -53,7 +54,7 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
         self.served = 0  # requests answered on this connection
         self.started = 0.0
         self.handshaking = False
-        self.counted = None  # the source host counted in server._per_address
+        self.counted = None  # the address group counted in server.slots
         self.is_counted = False
         self.early = None  # (bytes, eof) received before start_tls returned
         self.body_since = None  # while a body is read: when its rate window began
@@ -84,9 +85,9 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
         try:
             # The server's tick enforces (and counts) the handshake deadline; asyncio's own timer,
             # a second later, is only a backstop, so it never wins the race and loses the cause.
-            transport = await self.loop.start_tls(raw, self, srv.ssl, server_side=True,
-                                                  ssl_handshake_timeout=srv.handshake_timeout + 1.0,
-                                                  ssl_shutdown_timeout=5.0)
+            transport = await start_tls(self.loop, raw, self, srv.ssl, server_side=True,  # small buffers (issue 23)
+                                        ssl_handshake_timeout=srv.handshake_timeout + 1.0,
+                                        ssl_shutdown_timeout=5.0)
         except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, ValueError):
             self.task = None
             raw.abort()

@@ -223,15 +223,15 @@ def _domain(d):
     return labels
 
 
-async def run_discovery(resolver, domains=None, dev=False, browse=False, total_timeout=None):
-    """Drive a dnssd.Discovery to the end within `total_timeout` seconds in all.
-
-    Questions still unanswered at the deadline count as no answer."""
+async def run_discovery(resolver, domains=None, dev=False, browse=False, total_timeout=None,
+                        plan_class=dnssd.Discovery):
+    """Drive a dnssd.Discovery (or `plan_class`, e.g. registry_advert.RegistryDiscovery) to the
+    end within `total_timeout` seconds in all. Questions unanswered at the deadline count as no answer."""
     resolver.configure()
     domains = domains or resolver.search
     if not domains:
         raise ConfigError("no DNS-SD domain: give one or set search/domain in resolv.conf")
-    plan = dnssd.Discovery([_domain(d) for d in domains], dev, browse)
+    plan = plan_class([_domain(d) for d in domains], dev, browse)
     if total_timeout is None:  # four rounds of the worst case of one question (UDP + TCP)
         total_timeout = 4 * 2 * resolver.timeout * resolver.attempts * len(resolver.nameservers)
     loop = asyncio.get_running_loop()
@@ -260,18 +260,19 @@ async def run_discovery(resolver, domains=None, dev=False, browse=False, total_t
 
 
 async def discover(domains=None, nameservers=None, dev=False, timeout=None, rng=None,
-                   browse=False, attempts=None, resolver=None, now=None):
+                   browse=False, attempts=None, resolver=None, now=None, plan_class=dnssd.Discovery):
     """The usable authorization servers, in the order to try them (IS-10 DS-05, DS-12).
 
     `nameservers` are (ip, port) pairs or 'IP[:PORT]' strings; `timeout` is per server and
-    attempt; `rng` is a random.Random-like object or a rand_below(n) function. Raises
+    attempt; `rng` is a random.Random-like object or a rand_below(n) function; `plan_class`
+    another service's plan (registry_advert.RegistryDiscovery: IS-04 registries). Raises
     ResolverError when no service query was answered, ConfigError for bad settings.
     """
     if resolver is None:
         if nameservers:
             nameservers = [parse_nameserver(n) if isinstance(n, str) else n for n in nameservers]
         resolver = Resolver(nameservers, timeout=timeout, attempts=attempts)
-    plan = await run_discovery(resolver, domains, dev, browse)
+    plan = await run_discovery(resolver, domains, dev, browse, plan_class=plan_class)
     if not plan.answered:
         raise ResolverError("no nameserver answered the DNS-SD query")
     rng = rng or _SYSRANDOM

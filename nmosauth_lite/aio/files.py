@@ -12,7 +12,7 @@ from ..errors import ConfigError
 
 MAX_CONFIG_FILE = 1 << 20
 # The tables of one shared device configuration file (board/config.toml.example).
-COMPONENTS = ("protect", "authserver", "client")
+COMPONENTS = ("protect", "authserver", "client", "attach")
 
 
 def default_state_dir(environ=None, euid=None):

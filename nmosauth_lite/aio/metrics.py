@@ -11,7 +11,31 @@ store, upstream latency, connections; for the AS, tokens, registrations and refu
 import math
 import time
 
+from ..errors import CAUSES
+
 MAX_SERIES = 64  # label sets per metric; more fold into "other"
+# Label values come from closed sets only (issue 23): anything else is counted as "other", so no
+# client can grow, blind or forge a series. errors.CAUSES names the guard's decision causes.
+STATUSES = frozenset(("200", "400", "401", "403", "404", "405", "408", "413", "429", "500", "502", "503", "504"))
+REJECT_CAUSES = frozenset(("bad_request", "handshake_timeout", "head_timeout", "body_timeout", "over_address_cap",
+                           "over_capacity", "dropped_over_capacity", "evicted"))
+UPSTREAM_OUTCOMES = frozenset(("answered", "bad_gateway", "timeout"))
+GRANT_TYPES = frozenset(("authorization_code", "client_credentials", "refresh_token", "missing"))
+TOKEN_ALGS = frozenset(("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"))
+OAUTH_ERRORS = frozenset((  # RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2, RFC 6750 §3.1
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope", "unsupported_token_type", "invalid_redirect_uri", "invalid_client_metadata",
+    "invalid_software_statement", "unapproved_software_statement", "invalid_token", "insufficient_scope",
+    "server_error", "temporarily_unavailable", "unknown", "refused"))
+
+
+DECISION_CAUSES = frozenset(CAUSES)
+
+
+def closed(value, allowed):
+    """`value` as a label if it is one of `allowed`, else "other"."""
+    value = str(value)
+    return value if value in allowed else "other"
 MAX_LABEL_LEN = 64
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -230,7 +254,7 @@ class ProxyMetrics:
 
     def audit(self, then=None):
         def record(rec):
-            self.decisions.inc(rec["status"], rec["reason"] or "ok")
+            self.decisions.inc(closed(rec["status"], STATUSES), closed(rec.get("cause"), DECISION_CAUSES))
             if rec.get("outcome") == "would_deny":
                 self.would_deny.inc(_WOULD_DENY_STATUS.get(rec["status"], "other"))
             sc = rec.get("status_counter")
@@ -249,7 +273,7 @@ class ProxyMetrics:
         async def timed(result):
             t0 = time.monotonic()
             resp = await result
-            hist.observe({502: "bad_gateway", 504: "timeout"}.get(resp.status, "answered"),
+            hist.observe(closed({502: "bad_gateway", 504: "timeout"}.get(resp.status, "answered"), UPSTREAM_OUTCOMES),
                          value=time.monotonic() - t0)
             return resp
 
@@ -259,7 +283,7 @@ class ProxyMetrics:
         return handle
 
     def rejected(self, cause):
-        self.rejects.inc(cause)
+        self.rejects.inc(closed(cause, REJECT_CAUSES))
 
     def watch(self, server, store=None):
         self._server = server
@@ -330,7 +354,8 @@ class ASMetrics:
 
         def registered(*args, **kw):
             status, out, headers = register(*args, **kw)
-            self.registrations.inc("registered" if status in (200, 201) else (out or {}).get("error", "refused"))
+            self.registrations.inc("registered" if status in (200, 201) else
+                                   closed((out or {}).get("error", "refused"), OAUTH_ERRORS))
             return status, out, headers
 
         app.oauth.token = token
@@ -339,12 +364,12 @@ class ASMetrics:
 
     def on_token(self, form, status, body):
         grant = form.get("grant_type") if isinstance(form, dict) else None
-        grant = grant if isinstance(grant, str) else "missing"
+        grant = closed(grant, GRANT_TYPES) if isinstance(grant, str) else "missing"
         if status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
-            self.issued.inc(grant, _alg_of(body["access_token"]))
+            self.issued.inc(grant, closed(_alg_of(body["access_token"]), TOKEN_ALGS))
         else:
             err = body.get("error") if isinstance(body, dict) else None
-            self.refused.inc(err if isinstance(err, str) else "unknown")
+            self.refused.inc(closed(err, OAUTH_ERRORS) if isinstance(err, str) else "unknown")
 
 
 def _alg_of(token):

@@ -9,8 +9,10 @@ Response, Router: `web`. Leaves out HTTP/2, content codings.
 """
 
 import asyncio
+import gc
 import time
 
+from .admission import DEFAULT_GROUPING, FairTable, default_per_group
 from .connection import READ_HIGH_WATER, _Connection  # noqa: F401 (READ_HIGH_WATER: kept importable here)
 from .web import Request, Response, Router, error_response, json_response
 
@@ -25,8 +27,7 @@ DEFAULT_MIN_BODY_RATE = 512  # bytes/s a request body must keep up after BODY_RA
 BODY_RATE_GRACE = 2.0  # seconds of a body before its rate is judged
 DEFAULT_SEND_TIMEOUT = 30.0  # a peer that stops reading our response
 DEFAULT_MAX_BODY = 1024 * 1024
-PER_ADDRESS_SHARE = 8  # default per-address cap: max(MIN_PER_ADDRESS, max_connections // 8)
-MIN_PER_ADDRESS = 4
+RELEASE_AFTER = 64  # connections closed since the peak before freed heap is handed back (issue 23)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -39,8 +40,41 @@ def http_date(seconds):
 
 
 def default_per_address(max_connections):
-    """The per-source-address cap used when none is given: well below the global one."""
-    return max(MIN_PER_ADDRESS, max_connections // PER_ADDRESS_SHARE)
+    """The per-address-group cap used when none is given: well below the global one."""
+    return default_per_group(max_connections)
+
+
+def release_memory():
+    """Give freed heap back to the system (glibc malloc_trim): after a burst of connections closes,
+    their memory would otherwise stay in the process (~10 MB after 512). No-op elsewhere."""
+    fn = _TRIM.get("fn", False)
+    if fn is False:
+        fn = None
+        try:
+            import ctypes  # only once a burst has closed: imports cost memory too
+
+            fn = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError, ImportError):
+            pass
+        _TRIM["fn"] = fn
+    gc.collect()  # closed TLS connections sit in reference cycles (transport <-> protocol) until then
+    if fn is not None:
+        fn(0)
+
+
+_TRIM = {}
+
+
+def late_body(conn, now):
+    """A body judged by its time to completion (issue 23): at the rate seen so far, the rest of
+    its Content-Length would arrive after the body deadline."""
+    total = conn.request.head.content_length if conn.request is not None else None
+    if not total or conn.body_bytes >= total:
+        return False
+    elapsed = now - conn.body_since
+    if conn.body_bytes <= 0 or elapsed <= 0:
+        return True
+    return now + (total - conn.body_bytes) * elapsed / conn.body_bytes > conn.deadline
 
 
 class HTTPServer:
@@ -48,9 +82,10 @@ class HTTPServer:
     listeners); `port`; `await shutdown(timeout)`. `handler(request)` returns a Response
     or an awaitable of one; a Router is a handler.
 
-    max_per_address: connections one source address may hold (None: default_per_address);
-    beyond it a new connection is dropped at once unless one of that address's idle
-    keep-alive connections can be shed. min_body_rate: bytes/s (0 turns the check off).
+    max_per_address: connections one address group may hold (None: default_per_address);
+    beyond it a new connection is dropped at once unless one of that group's idle
+    keep-alive connections can be shed. grouping: an aio.admission.Grouping (IPv4 /32,
+    IPv6 /64 by default). min_body_rate: bytes/s (0 turns the check off).
     """
 
     def __init__(self, handler, *, ssl=None, max_connections=DEFAULT_MAX_CONNECTIONS,
@@ -58,12 +93,14 @@ class HTTPServer:
                  body_timeout=DEFAULT_BODY_TIMEOUT, send_timeout=DEFAULT_SEND_TIMEOUT,
                  max_body=DEFAULT_MAX_BODY, server_header=None, max_per_address=None,
                  handshake_timeout=DEFAULT_HANDSHAKE_TIMEOUT, min_body_rate=DEFAULT_MIN_BODY_RATE,
-                 hsts_max_age=0):
+                 hsts_max_age=0, grouping=None):
         self.handler = handler
         self.ssl = ssl
         self.max_connections = max_connections
         self.max_per_address = default_per_address(max_connections) if max_per_address is None \
             else max_per_address
+        self.grouping = grouping or DEFAULT_GROUPING
+        self.slots = FairTable(max_connections, self.max_per_address)  # issue 23: fair share, eviction
         self.handshake_timeout = handshake_timeout
         self.min_body_rate = min_body_rate
         self.idle_timeout = idle_timeout
@@ -78,8 +115,9 @@ class HTTPServer:
         self._servers = []
         self._conns = set()
         self._idle = {}  # idle keep-alive connections, oldest first (dicts keep insertion order)
-        self._per_address = {}  # source host -> connections it holds (handshaking included)
         self._waiting = set()  # over the cap: will get a 503
+        self._peak = 0  # most connections held since memory was last released
+        self._last_count = 0
         self._handed_over = set()  # tasks running upgrade callbacks
         self._draining = False
         self._loop = None
@@ -134,12 +172,19 @@ class HTTPServer:
             self._date_at = second
             self._date = b"date: " + http_date(second) + b"\r\n"
         rate = self.min_body_rate
+        n = len(self._conns)
+        if n > self._peak:
+            self._peak = n
+        elif self._peak - n >= RELEASE_AFTER and n == self._last_count:  # a burst closed and it settled
+            self._peak = n
+            release_memory()
+        self._last_count = n
         for conn in list(self._conns) + list(self._waiting):
             if now >= conn.deadline or now >= conn.send_deadline:
                 conn.timed_out(now)
             elif rate and conn.body_since is not None and not conn.read_paused:
                 judged = now - conn.body_since - BODY_RATE_GRACE
-                if judged > 0 and conn.body_bytes < rate * judged:
+                if judged > 0 and (conn.body_bytes < rate * judged or late_body(conn, now)):
                     conn.body_failed("request body too slow")
         interval = min(1.0, self.idle_timeout, self.head_timeout, self.body_timeout,
                        self.send_timeout, self.handshake_timeout) / 4
@@ -179,51 +224,68 @@ class HTTPServer:
 
     # --- the connection tables (caps, shedding) -------------------------------------
     def admit(self, conn, now):
-        """Count a new connection against the caps: False when it was dropped at once."""
-        host = conn.peername[0] if conn.peername else None
-        per = self._per_address
-        if per.get(host, 0) >= self.max_per_address and not self._shed(host):
-            conn.transport.abort()  # one address holds its share: costs nothing more
-            self.rejected("over_address_cap")  # metrics (issue 14)
-            return False
-        per[host] = per.get(host, 0) + 1
-        conn.counted = host
-        conn.is_counted = True
-        if len(self._conns) >= self.max_connections and not self._shed(None):
-            if len(self._waiting) >= max(8, self.max_connections // 8):
-                self._uncount(conn)
-                conn.transport.abort()
-                self.rejected("dropped_over_capacity")  # metrics (issue 14)
+        """Count a new connection against the slots (aio.admission): False when it was dropped.
+
+        Its address group at its share: one of the group's idle keep-alive connections makes
+        room, else the newcomer is dropped. Every slot taken: the slowest connection of a
+        larger group (aio.admission.FairTable) makes room, so a flood displaces itself;
+        when nothing may be evicted, the newcomer waits for a 503 (or is dropped)."""
+        group = self.grouping.group(conn.peername[0] if conn.peername else None)
+        conn.counted = group
+        slots = self.slots
+        if slots.count(group) >= slots.per_group or slots.full():
+            victim = slots.victim(group, self._eviction_rank, self._idle_rank)
+            if victim is None and slots.full() and slots.count(group) < slots.per_group and self._idle:
+                victim = next(iter(self._idle))  # anyone's idle keep-alive connection costs nobody a request
+            if victim is not None:
+                self._evict(victim)
+            elif slots.count(group) >= slots.per_group:
+                conn.transport.abort()  # one group holds its share: costs nothing more
+                self.rejected("over_address_cap")  # metrics (issue 14)
                 return False
-            conn.over_cap = True
-            self._waiting.add(conn)
-            conn.deadline = now + min(self.head_timeout, 2.0)
-        else:
-            self._conns.add(conn)
-            conn.deadline = now + self.head_timeout  # absolute: a new client speaks first
+            else:
+                if len(self._waiting) >= max(8, self.max_connections // 8):
+                    conn.transport.abort()
+                    self.rejected("dropped_over_capacity")  # metrics (issue 14)
+                    return False
+                conn.over_cap = True
+                self._waiting.add(conn)
+                conn.deadline = now + min(self.head_timeout, 2.0)
+                return True
+        slots.add(conn, group, now)
+        conn.is_counted = True
+        self._conns.add(conn)
+        conn.deadline = now + self.head_timeout  # absolute: a new client speaks first
         return True
 
-    def _shed(self, host):
-        """Close the oldest idle keep-alive connection (of `host`, or of anyone): True if one was."""
-        for conn in self._idle:
-            if host is None or conn.counted == host:
-                break
-        else:
-            return False
+    def _idle_rank(self, conn, since):
+        return (0, since) if conn in self._idle else None
+
+    def _eviction_rank(self, conn, since):
+        """None for a connection being answered; else idle keep-alive first, then the one that
+        has waited longest for its handshake, head or body (slow clients go before fast ones)."""
+        if conn in self._idle:
+            return (0, since)
+        if conn.request is None:
+            return (1, since)
+        if not conn.body_done:
+            return (1, conn.body_since if conn.body_since is not None else since)
+        return None
+
+    def _evict(self, conn):
+        """Make room: `conn` leaves every table now and is closed (idle) or cut off."""
+        idle = conn in self._idle
         self.forget(conn)
-        conn.transport.close()
-        return True
+        if idle:
+            conn.transport.close()
+        else:
+            conn.transport.abort()
+            self.rejected("evicted")  # metrics (issue 14)
 
     def _uncount(self, conn):
         if conn.is_counted:
             conn.is_counted = False
-            per = self._per_address
-            host = conn.counted
-            n = per.get(host, 0) - 1
-            if n > 0:
-                per[host] = n
-            else:
-                per.pop(host, None)
+            self.slots.remove(conn, conn.counted)
 
     def forget(self, conn):
         """`conn` leaves every table (idempotent): closed, shed or handed over."""

@@ -182,6 +182,70 @@ def make_test_pki(directory, dns_names=("localhost",), ip_addresses=("127.0.0.1"
     return pki
 
 
+# --- server-side TLS per connection with a small read buffer (issue 23) ------------------------
+# asyncio's SSLProtocol gives every connection a 256 KiB receive buffer (sslproto.SSLProtocol.max_size)
+# for its whole life: ~275 KiB per held connection, 140 MB at 512, and the heap rarely gives it
+# back. The bytes read from the socket are copied into the connection's MemoryBIO at once
+# (buffer_updated runs right after recv_into, on the loop's thread), so one receive buffer per
+# thread serves every connection. Decrypted reads take TLS_READ_SIZE at a time: a TLS record
+# carries at most 16 KiB of plaintext (RFC 8446 §5.1), so that loses nothing.
+TLS_READ_SIZE = 16 * 1024 + 512
+TLS_RECEIVE_SIZE = 64 * 1024  # the shared receive buffer: a few records per syscall
+
+
+def _small_protocol_class():
+    import threading
+    from asyncio import sslproto
+
+    local = threading.local()
+
+    def shared_view():
+        view = getattr(local, "view", None)
+        if view is None:
+            view = local.view = memoryview(bytearray(TLS_RECEIVE_SIZE))
+        return view
+
+    class SmallBufferSSLProtocol(sslproto.SSLProtocol):
+        max_size = TLS_READ_SIZE
+
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            self._ssl_buffer = None  # no buffer of its own
+            self._ssl_buffer_view = shared_view()
+
+        def get_buffer(self, n):
+            return self._ssl_buffer_view
+
+    return SmallBufferSSLProtocol
+
+
+_SMALL = []
+
+
+async def start_tls(loop, transport, protocol, sslcontext, *, server_side=True, server_hostname=None,
+                    ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    """loop.start_tls with a TLS_READ_SIZE read buffer: the same steps as asyncio's base_events
+    start_tls (3.11-3.13), with our SSLProtocol subclass. Returns the TLS transport."""
+    if not _SMALL:
+        _SMALL.append(_small_protocol_class())
+    waiter = loop.create_future()
+    ssl_protocol = _SMALL[0](loop, protocol, sslcontext, waiter, server_side, server_hostname,
+                             ssl_handshake_timeout=ssl_handshake_timeout,
+                             ssl_shutdown_timeout=ssl_shutdown_timeout, call_connection_made=False)
+    transport.pause_reading()  # so data_received cannot run before connection_made
+    transport.set_protocol(ssl_protocol)
+    conmade = loop.call_soon(ssl_protocol.connection_made, transport)
+    resume = loop.call_soon(transport.resume_reading)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        conmade.cancel()
+        resume.cancel()
+        raise
+    return ssl_protocol._app_transport
+
+
 MAX_CERT_FILE = 1 << 20
 
 

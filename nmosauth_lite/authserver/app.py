@@ -16,6 +16,7 @@ import logging
 import time
 import urllib.parse
 
+from ..aio.admission import Grouping
 from ..aio.web import Response, Router, json_response
 from ..logfield import escape
 from .authorize import AuthorizationEndpoint
@@ -76,13 +77,15 @@ class AuthServerApp:
         self.client_keys = client_keys or ClientKeys(
             algorithms=ASSERTION_ALGS, allow_private=config.jwks_allow_private, min_ttl=config.jwks_min_ttl,
             max_ttl=config.jwks_max_ttl, negative_ttl=config.jwks_negative_ttl, ca_file=config.trust_ca_file)
+        self.grouping = Grouping(getattr(config, "address_group", 32))  # issue 23: one policy for every table
         self.authenticator = ClientAuthenticator(store, issuer=self.issuer, token_endpoint=self.endpoints["token"],
-                                                 client_keys=self.client_keys)
+                                                 client_keys=self.client_keys, grouping=self.grouping)
         self.oauth = OAuthServer(config, store, keyring, self.authenticator, issuer=self.issuer,
                                  token_endpoint=self.endpoints["token"],
                                  revocation_endpoint=self.endpoints["revoke"])
-        self.registrar = Registrar(config, store, realm=self.issuer)
-        self.authz = AuthorizationEndpoint(config, store, issuer=self.issuer, endpoint=self.endpoints["authorize"])
+        self.registrar = Registrar(config, store, realm=self.issuer, grouping=self.grouping)
+        self.authz = AuthorizationEndpoint(config, store, issuer=self.issuer, endpoint=self.endpoints["authorize"],
+                                           grouping=self.grouping)
         r = self.router = Router()
         r.add("GET", self.metadata_path, self._metadata)
         if self.metadata_path != WELL_KNOWN:
@@ -206,5 +209,5 @@ class AuthServerApp:
                 return Response(415, b"form expected", [("content-type", "text/plain")])
             result = await self.authz.finish(body, now, _source(request))
         else:
-            result = self.authz.start(request.query, now)
+            result = self.authz.start(request.query, now, _source(request))
         return Response(result.status, result.body, result.headers)

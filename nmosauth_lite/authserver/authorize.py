@@ -13,19 +13,20 @@ import asyncio
 import secrets
 import urllib.parse
 
+from ..aio.admission import DEFAULT_GROUPING, FairTable
 from . import pages
 from .oauth import is_pkce_value
 from .protocol import OAuthError, add_query, parse_form
 from .store import digest
+from .throttle import LoginPolicy
 from .tokens import grant_scopes
-from .throttle import Backoff
 from .users import hash_password, verify_password
 
 PENDING_TTL = 600  # seconds a user has to fill in the form
 MAX_PENDING = 1000
+MAX_PENDING_PER_GROUP = 100  # forms one address group may have open; its next one replaces its oldest
 MAX_ATTEMPTS = 5  # wrong passwords per pending request before it is refused
 MAX_QUERY = 8192
-SOURCE_FREE_FAILURES = 20  # one address trying many user names: a looser, per-address back-off
 
 
 class _Result:
@@ -47,20 +48,21 @@ def _redirect(uri, params):
 
 
 class AuthorizationEndpoint:
-    def __init__(self, config, store, *, issuer, endpoint):
+    def __init__(self, config, store, *, issuer, endpoint, grouping=None):
         self.config = config
         self.store = store
         self.issuer = issuer
         self.endpoint = endpoint
         self.action = urllib.parse.urlsplit(endpoint).path
-        # Keyed by (user name, source address): an attacker elsewhere can never lock a user out.
-        self.logins = Backoff()
-        self.sources = Backoff(free=SOURCE_FREE_FAILURES)
-        self._pending = {}
+        # Keyed by (user name, address group): an attacker elsewhere can never lock a user out.
+        self.logins = LoginPolicy()
+        self._pending = {}  # request id -> the checked request, until answered or PENDING_TTL
+        self.grouping = grouping or DEFAULT_GROUPING
+        self._slots = FairTable(MAX_PENDING, MAX_PENDING_PER_GROUP)  # request ids per address group
         self._dummy_hash = None  # compared against for unknown users: same cost, no user enumeration
 
     # --- GET: validate and show the form ------------------------------------------------
-    def start(self, query, now):
+    def start(self, query, now, source=None):
         if len(query) > MAX_QUERY:
             return _error_page("request too large")
         try:
@@ -92,9 +94,13 @@ class AuthorizationEndpoint:
         req.update(client_id=client["client_id"], sent_uri=sent_uri, uri=uri, state=state, attempts=0,
                    expires=now + PENDING_TTL, client_name=client["metadata"].get("client_name", "a client"))
         self._expire(now)
-        if len(self._pending) >= MAX_PENDING:
-            return _error_page("too many authorization requests in progress; try again later", 503)
         rid = secrets.token_urlsafe(24)
+        group = req["group"] = self.grouping.group(source)
+        ok, victim = self._slots.admit(rid, group, now)  # issue 23: fair share per address group
+        if not ok:
+            return _error_page("too many authorization requests in progress; try again later", 503)
+        if victim is not None:
+            self._pending.pop(victim, None)  # a flood displaces itself (or the largest group's oldest)
         self._pending[rid] = req
         return self._form(rid, req)
 
@@ -138,7 +144,14 @@ class AuthorizationEndpoint:
 
     def _expire(self, now):
         if len(self._pending) >= MAX_PENDING // 2:
-            self._pending = {k: v for k, v in self._pending.items() if v["expires"] > now}
+            for rid, req in list(self._pending.items()):
+                if req["expires"] <= now:
+                    self._drop(rid)
+
+    def _drop(self, rid):
+        req = self._pending.pop(rid, None)
+        if req is not None:
+            self._slots.remove(rid, req["group"])
 
     # --- POST: authenticate the user, ask consent, issue the code ----------------------------
     async def finish(self, body, now, source=None):
@@ -149,39 +162,45 @@ class AuthorizationEndpoint:
         rid = form.get("request_id", "")
         req = self._pending.get(rid)
         if req is None or req["expires"] <= now:
-            self._pending.pop(rid, None)
+            self._drop(rid)
             return _error_page("this authorization request has expired; start again from the application")
         back = [("state", req["state"]), ("iss", self.issuer)]
         if form.get("action") != "approve":
-            del self._pending[rid]
+            self._drop(rid)
             self.store.audit("authorize.deny", now, client_id=req["client_id"], actor=form.get("username"))
             return _redirect(req["uri"], [("error", "access_denied")] + back)
         username = form.get("username", "")
-        wait = max(self.logins.retry_after((username, source), now), self.sources.retry_after(source, now))
-        if wait:
-            page = self._form(rid, req, "Too many failed sign-ins. Wait %d s and try again." % (wait + 0.999),
-                              username, 429)
+        group = self.grouping.group(source)
+        wait = self.logins.retry_after(username, group, now)
+        busy = not wait and not self.logins.begin(group)
+        if wait or busy:
+            wait = max(wait, 1)
+            text = ("Other sign-ins from your address are being checked. Try again." if busy else
+                    "Too many failed sign-ins. Wait %d s and try again." % (wait + 0.999))
+            page = self._form(rid, req, text, username, 429)
             page.headers.append(("retry-after", str(int(wait + 0.999))))
             return page
-        user = self.store.get_user(username) if username else None
-        if user is None and self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_hex(8))
-        stored = user["password_hash"] if user else self._dummy_hash
-        ok = await asyncio.to_thread(verify_password, form.get("password", ""), stored) and user is not None
+        try:
+            user = self.store.get_user(username) if username else None
+            if user is None and self._dummy_hash is None:
+                self._dummy_hash = await asyncio.to_thread(hash_password, secrets.token_hex(8))
+            stored = user["password_hash"] if user else self._dummy_hash
+            ok = await asyncio.to_thread(verify_password, form.get("password", ""), stored) and user is not None
+        finally:
+            self.logins.end(group)
         if rid not in self._pending:  # answered meanwhile by another submission of the same form
             return _error_page("this authorization request was already answered")
         if not ok:
-            self.logins.failed((username, source), now)
-            self.sources.failed(source, now)
+            self.logins.failed(username, group, now)
             req["attempts"] += 1
             self.store.audit("authorize.login_failed", now, client_id=req["client_id"], actor=username[:64],
                              source=source)
             if req["attempts"] >= MAX_ATTEMPTS:
-                del self._pending[rid]
+                self._drop(rid)
                 return _redirect(req["uri"], [("error", "access_denied")] + back)
             return self._form(rid, req, "Wrong user name or password.", username)
-        self.logins.succeeded((username, source))
-        del self._pending[rid]
+        self.logins.succeeded(username, group, now)
+        self._drop(rid)
         allowed = user["scope"].split()
         scopes = [s for s in req["scopes"] if not allowed or s in allowed]
         if not scopes:

@@ -8,7 +8,7 @@ the client's registered `jwks` or its fenced `jwks_uri`, clientkeys.py), and `no
 public clients (client_id only). One method per request; the registered method is the
 only one accepted. An unknown client runs the same digest or signature check against a
 dummy (no client-id enumeration by timing); failures back off per (client, source
-address) and per source address, answered 429 + Retry-After with an RFC 6749 §5.2 body.
+address group) and per address group (aio.admission), answered 429 + Retry-After with an RFC 6749 §5.2 body.
 Public clients have no secret to guess: a request naming one is never throttled and its
 failures are not counted; any success clears its source address's count. At /revoke a public
 client may also name itself in a Basic header without a password (a warning is logged).
@@ -22,6 +22,7 @@ import logging
 import urllib.parse
 
 from .. import jws as _jws
+from ..aio.admission import DEFAULT_GROUPING
 from ..errors import KeyFormatError, TokenError
 from ..jwk import parse_jwks
 from ..logfield import escape
@@ -75,7 +76,7 @@ def _throttled(wait):
 class ClientAuthenticator:
     """`await authenticate(form, authorization, now, endpoint_url, source)` -> the client's store row."""
 
-    def __init__(self, store, *, issuer, token_endpoint, client_keys=None, backend="auto"):
+    def __init__(self, store, *, issuer, token_endpoint, client_keys=None, backend="auto", grouping=None):
         self.store = store
         self.issuer = issuer
         self.token_endpoint = token_endpoint
@@ -84,8 +85,9 @@ class ClientAuthenticator:
         self.backend_name = backend
         self._backend = None
         self._dummy_keys = None
-        self.by_client = Backoff()  # key: (claimed client_id, source address)
-        self.by_source = Backoff(free=SOURCE_FREE_FAILURES)
+        self.by_client = Backoff()  # key: (claimed client_id, source address group)
+        self.by_source = Backoff(free=SOURCE_FREE_FAILURES)  # key: address group (aio.admission, issue 23)
+        self.grouping = grouping or DEFAULT_GROUPING
 
     @property
     def backend(self):
@@ -103,8 +105,9 @@ class ClientAuthenticator:
         a public client may name itself in a Basic header without a password."""
         claimed = _claimed_id(form, authorization)
         public = self._is_public(claimed)
+        group = self.grouping.group(source)
         if not public:  # a public client has no secret to guess: never throttled
-            wait = max(self.by_client.retry_after((claimed, source), now), self.by_source.retry_after(source, now))
+            wait = max(self.by_client.retry_after((claimed, group), now), self.by_source.retry_after(group, now))
             if wait:
                 self._log_failure(endpoint_url, claimed, form, authorization, source, "throttled")
                 raise _throttled(wait)
@@ -114,11 +117,11 @@ class ClientAuthenticator:
             if e.error == "invalid_client":
                 self._log_failure(endpoint_url, claimed, form, authorization, source, e.description)
                 if not public:
-                    self.by_client.failed((claimed, source), now)
-                    self.by_source.failed(source, now)
+                    self.by_client.failed((claimed, group), now)
+                    self.by_source.failed(group, now)
             raise
-        self.by_client.succeeded((claimed, source))
-        self.by_source.succeeded(source)  # a success clears the address's count (issue 20 §4)
+        self.by_client.succeeded((claimed, group))
+        self.by_source.succeeded(group)  # a success clears the address's count (issue 20 §4)
         return client
 
     def _is_public(self, claimed):

@@ -35,6 +35,7 @@ LAB_WARNING = ("LAB MODE: client_credentials is allowed for every scope (node, c
 
 _SCHEMA = {
     "listen": str, "host": str, "issuer_path": str, "state_dir": str, "lab": bool, "profile": str,
+    "address_group": int,
     "tls": {"cert_file": (str, list), "key_file": (str, list), "ca_file": str, "trust_ca_file": str,
             "hsts_max_age": int},
     "tokens": {"lifetime": int, "alg": str, "audience": list, "rsa_bits": int,
@@ -96,6 +97,9 @@ class Config:
         self.lab = bool(t.get("lab", False) if lab is None else lab)
         self.listen_host, self.listen_port = parse_listen(listen or t.get("listen", DEFAULT_LISTEN))
         self.host = t.get("host") or self._default_host()
+        self.address_group = t.get("address_group", 32)  # issue 23: aio.admission.Grouping
+        if self.address_group not in (24, 32):
+            raise ConfigError("config: address_group must be 24 or 32")
         path = t.get("issuer_path", DEFAULT_ISSUER_PATH).rstrip("/")
         if path and (not path.startswith("/") or "?" in path or "#" in path or "//" in path):
             raise ConfigError("config: issuer_path must be an absolute path without query or fragment")

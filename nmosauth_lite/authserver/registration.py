@@ -14,6 +14,7 @@ import secrets
 import urllib.parse
 
 from .. import jsonshim
+from ..aio.admission import DEFAULT_GROUPING, FairTable
 from ..aio.files import is_loopback
 from ..errors import KeyFormatError
 from ..jwk import parse_jwks
@@ -27,6 +28,7 @@ from .tokens import without_identity_scopes
 
 MAX_BODY = 64 * 1024
 MAX_REDIRECT_URIS = 16
+MAX_CLIENTS_PER_KEY = 3  # active clients sharing one private_key_jwt key (approved-device re-registrations)
 MAX_STRING = 2048
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
@@ -172,10 +174,11 @@ def create_client(store, meta, now, *, status, actor, source=None):
 class Registrar:
     """The registration endpoint: `register(body, content_type, authorization, now)`."""
 
-    def __init__(self, config, store, *, realm):
+    def __init__(self, config, store, *, realm, grouping=None):
         self.config = config
         self.store = store
         self.realm = realm
+        self.grouping = grouping or DEFAULT_GROUPING
 
     def _bearer_error(self, description):
         # RFC 7591 §3 -> RFC 6750 §3: an invalid initial access token is a 401 with a challenge.
@@ -188,6 +191,59 @@ class Registrar:
             return 201, self._register(body, content_type, authorization, now, source), list(NO_STORE)
         except OAuthError as e:
             return e.status, e.body(), e.headers + NO_STORE
+
+    def _approved_device(self, meta):
+        """The client_id of an active client this registration re-registers, or None.
+
+        A device that re-registers (its stored credentials were lost) with the private_key_jwt key of
+        a client that is still active, asking for nothing that client may not do (scopes, grants,
+        redirect URIs), gets a client only that key's holder can use, and no more than it had: it
+        need not wait for the operator again. At most MAX_CLIENTS_PER_KEY active clients per key, so
+        whoever copies a public key cannot grow the table."""
+        if meta["token_endpoint_auth_method"] != "private_key_jwt" or "jwks" not in meta:
+            return None
+        try:
+            prints = {k.thumbprint for k in parse_jwks(meta["jwks"], ASSERTION_ALGS)[0]}
+        except KeyFormatError:
+            return None
+        match, sharing = None, 0
+        for c in self.store.list_clients():
+            old = c["metadata"]
+            if c["status"] != "active" or c["auth_method"] != "private_key_jwt" or "jwks" not in old:
+                continue
+            try:
+                if not prints & {k.thumbprint for k in parse_jwks(old["jwks"], ASSERTION_ALGS)[0]}:
+                    continue
+            except KeyFormatError:
+                continue
+            sharing += 1
+            if (set(meta["scope"].split()) <= set(c["scope"].split())
+                    and set(meta["grant_types"]) <= set(c["grant_types"])
+                    and set(meta.get("redirect_uris", [])) <= set(c["redirect_uris"])):
+                match = c["client_id"]
+        return match if sharing < MAX_CLIENTS_PER_KEY else None
+
+    def _make_room(self, source, now):
+        """Fair share of the approval queue (issue 23, aio.admission): an address group at its
+        share is refused; a full queue drops the oldest registration of a group holding more than
+        one more than the newcomer's, so a flood from many addresses displaces itself, never a
+        device from elsewhere, and floods do not trade places (each trade is two writes)."""
+        table = FairTable(self.config.max_pending, self.config.max_pending_per_source)
+        grouping = self.grouping
+        for client_id, src, created in self.store.pending_sources():
+            table.add(client_id, grouping.group(src), created)
+        group = grouping.group(source or "-")
+        if table.count(group) >= table.per_group:
+            raise OAuthError("invalid_client_metadata", "too many registrations from this address await approval",
+                             400)
+        ok, victim = table.admit(None, group, now, own_when_full=False)  # refusing writes nothing
+        if not ok:
+            raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
+        if victim is not None:
+            with self.store.transaction():
+                self.store.remove_client(victim, now)
+                self.store.audit("client.register_dropped", now, client_id=victim, actor="admission",
+                                 reason="approval queue full: displaced by a registration from a smaller group")
 
     def _register(self, body, content_type, authorization, now, source):
         iat = None
@@ -211,15 +267,14 @@ class Registrar:
             status, actor = "active", "initial-access-token:" + iat["jti"]
         elif "client_credentials" not in meta["grant_types"] and self.config.open_authorization_code:
             status, actor = "active", "open-registration"  # IS-10 AS-22 allows this, by configuration
+        elif self.config.manual_approval and (device := self._approved_device(meta)) is not None:
+            # issue 23: a device the operator approved, registering again with its key, never waits
+            status, actor = "active", "approved-device:" + device
         elif self.config.manual_approval:
             # The queue only holds unauthenticated registrations: when it is full, those with
             # an initial access token (above) still go through.
             self.store.expire_pending(now - self.config.pending_lifetime)
-            if self.store.count_pending() >= self.config.max_pending:
-                raise OAuthError("invalid_client_metadata", "too many registrations await approval", 400)
-            if self.store.count_pending(source or "-") >= self.config.max_pending_per_source:
-                raise OAuthError("invalid_client_metadata", "too many registrations from this address await "
-                                 "approval", 400)
+            self._make_room(source, now)
             status, actor = "pending", "unauthenticated"
         else:
             raise self._bearer_error("an initial access token is required")

@@ -184,7 +184,8 @@ async def start(config, *, clock=time.time):
     store.put_meta("issuer", issuer)  # what `as token` signs as when not told (the port may have been 0)
     store.put_meta("audience", json.dumps(config.token_audience()))
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
-    server = HTTPServer(app, ssl=ssl_ctx, server_header="nmosauth-lite", hsts_max_age=config.hsts_max_age)
+    server = HTTPServer(app, ssl=ssl_ctx, server_header="nmosauth-lite", hsts_max_age=config.hsts_max_age,
+                        grouping=app.grouping)
     await server.start(sock=sock)
     host = config.listen_host
     listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)

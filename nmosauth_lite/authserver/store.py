@@ -147,6 +147,12 @@ class Store:
         return self.db.execute("SELECT count(*) FROM clients JOIN pending_sources USING (client_id) "
                                "WHERE status='pending' AND source=?", (source,)).fetchone()[0]
 
+    def pending_sources(self):
+        """[(client_id, source, created_at)] of the registrations awaiting approval, oldest first."""
+        return self.db.execute("SELECT client_id, coalesce(source, '-'), created_at FROM clients "
+                               "LEFT JOIN pending_sources USING (client_id) WHERE status='pending' "
+                               "ORDER BY created_at, client_id").fetchall()
+
     def note_pending_source(self, client_id, source):
         """Remember which address sent an unauthenticated registration (per-source cap)."""
         self.db.execute("INSERT OR REPLACE INTO pending_sources VALUES (?,?)", (client_id, source or "-"))

@@ -37,6 +37,8 @@ SETTINGS = {
     "trusted_proxies": (list, []), "max_per_address": (int, 0), "handshake_timeout": (float, 5.0),
     "body_timeout": (float, 30.0), "min_body_rate": (int, 512), "key_wait": (float, 2.0),
     "startup_timeout": (float, 10.0),
+    # issue 23: clients are counted per address group (IPv4 /32 or /24; IPv6 always /64)
+    "address_group": (int, 32),
     # issue 20: tokens from other servers, other API names, WebSockets that outlive their token
     # (claims_location None: the profile's, "top" for is-10, "either" for ipmx)
     "claims_location": (str, None), "api_aliases": (dict, {}), "ws_expiry": (str, "close"),
@@ -85,6 +87,8 @@ def add_arguments(p):
                    help="connections one client address may hold (default max(4, max-connections/8))")
     p.add_argument("--handshake-timeout", type=float, metavar="S", help="TLS handshake must end within this (default 5)")
     p.add_argument("--body-timeout", type=float, metavar="S", help="a request body must arrive within this (default 30)")
+    p.add_argument("--address-group", type=int, choices=(24, 32), metavar="24|32",
+                   help="count IPv4 clients per address (32, default) or per /24 network; IPv6 per /64")
     p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
@@ -161,6 +165,8 @@ def load_settings(args):
     for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout", "hsts_max_age"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
+    if cfg["address_group"] not in (24, 32):
+        raise ConfigError("address_group must be 24 or 32")
     if cfg["ws_expiry"] not in ("close", "keep"):
         raise ConfigError("ws_expiry must be close or keep")
     if not 0 <= cfg["ws_grace"] <= 300:
@@ -191,13 +197,15 @@ def observe_warning(apis):
             "as would_deny and forwarded." % ", ".join(apis))
 
 
-def _read_config(path):
+def _read_config(path, section="protect", settings=None):
+    """The typed settings of `[section]` (also `attach`'s, with its own SETTINGS table)."""
     from ..aio.files import read_config_table
 
-    table = read_config_table(path, "protect")
+    settings = SETTINGS if settings is None else settings
+    table = read_config_table(path, section)
     out = {}
     for name, value in table.items():
-        spec = SETTINGS.get(name)
+        spec = settings.get(name)
         if spec is None:  # a typo must never silently weaken a setting
             raise ConfigError("config file %s: unknown setting %r" % (path, name))
         want = spec[0]
@@ -318,6 +326,7 @@ async def _serve(cfg):
     import signal
     import ssl
 
+    from ..aio.admission import Grouping
     from ..aio.proxy import AuthProxy
     from ..aio.server import HTTPServer
     from ..aio.tlsutil import server_context
@@ -347,7 +356,7 @@ async def _serve(cfg):
                         head_timeout=cfg["head_timeout"], idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
                         max_per_address=cfg["max_per_address"] or None, handshake_timeout=cfg["handshake_timeout"],
                         body_timeout=cfg["body_timeout"], min_body_rate=cfg["min_body_rate"],
-                        hsts_max_age=cfg["hsts_max_age"])
+                        hsts_max_age=cfg["hsts_max_age"], grouping=Grouping(cfg["address_group"]))
     if store is not None:
         store.begin_startup()  # requests before the keys are in may wait (key_wait); prime() ends it
     try:

@@ -2,7 +2,9 @@
 
 A lite authorization server, a sample IS-04 Node API behind `protect` (TLS, keys from
 the authorization server persisted in a state directory), and a Node-side client that
-registers (RFC 7591, with an initial access token) and keeps a token. Then: an allowed
+registers (RFC 7591, with an initial access token) and keeps a token. The Node, which has
+no IS-10 code, registers and heartbeats with a token-checking Registry through `attach`
+(issue 19 §1), which refuses any other target. Then: an allowed
 read, a forbidden write, a missing token, an expired token, a key rotation picked up
 through the 503 + Retry-After dance, and the authorization server gone while the Node,
 restarted from its persisted keys, keeps deciding. Host names are resolved to 127.0.0.1
@@ -16,6 +18,7 @@ import statistics
 import tempfile
 import time
 
+from ..aio.attach import AttachProxy, Registries
 from ..aio.client import HTTPClient
 from ..aio.keystore import KeyStore, Server
 from ..aio.oauth import CredentialStore, OAuthClient, ServerSelector, TokenManager
@@ -32,10 +35,13 @@ from ..jws import parse
 from ..oauth import client_name
 from ..validator import TokenValidator
 from . import node_api
+from .registry import StandinRegistry
 
 DOMAIN = "demo.nmos.test"
 AS_HOST = "auth." + DOMAIN
 NODE_HOST = "node-1." + DOMAIN
+REGISTRY_HOST = "registry." + DOMAIN
+REG_API = "/x-nmos/registration/v1.3"
 NODE_API = "/x-nmos/node/v1.3"
 TOKEN_LIFETIME = 60  # IS-10's own example uses 60 s tokens
 
@@ -97,6 +103,74 @@ class Demo:
         guard = Guard(self.validator, audit=None)
         self.proxy = AuthProxy(guard, "http://127.0.0.1:%d" % self.upstream.port)
 
+    async def start_registry(self):
+        """The stand-in Registry over TLS: its own key store, our own validator (IS-10 RS-*)."""
+        self.reg_store = KeyStore([], state_dir=os.path.join(self.dir, "registry"), ca_file=self.auth_ca)
+        self.reg_store.add_issuer(self.issuer, servers=[Server(metadata_url(self.issuer),
+                                                               resolve={AS_HOST: "127.0.0.1"})])
+        await self.reg_store.refresh()
+        self.registry = StandinRegistry(TokenValidator(keys=self.reg_store, audience=[REGISTRY_HOST]), REGISTRY_HOST)
+        self.reg_server = HTTPServer(self.registry, ssl=server_context(self.pki.cert, self.pki.key))
+        await self.reg_server.start("127.0.0.1", 0)
+        self.reg_url = "https://%s:%d" % (REGISTRY_HOST, self.reg_server.port)
+
+    async def start_attach(self):
+        """`attach` for the Node's outgoing calls: its own registration (scope registration), plain
+        HTTP on loopback towards the Node, verified TLS towards the Registry."""
+        iat, _ = issue_initial_access_token(self.auth.store, self.auth.app.keyring, issuer=self.issuer,
+                                            registration_endpoint=self.auth.app.metadata()["registration_endpoint"],
+                                            scope="registration", ttl=600, now=time.time())
+        # the sealing key inside the demo's directory too, never in /etc or $HOME
+        store = CredentialStore(os.path.join(self.dir, "attach"), os.path.join(self.dir, "attach-credentials.key"))
+        client = OAuthClient(self.selector, store,
+                             name=client_name("nmosauth-lite", "demo-node-attach", "0001"), scope="registration",
+                             initial_token=iat)
+        self.attach_manager = TokenManager(client)
+        await self.attach_manager.start()
+        http = HTTPClient(ca_file=self.bundle, resolve={REGISTRY_HOST: "127.0.0.1"})
+        self.attach = AttachProxy(Registries([self.reg_url]), self.attach_manager, http=http)
+        self.attach_server = HTTPServer(self.attach)
+        await self.attach_server.start("127.0.0.1", 0)
+        self.node_http = HTTPClient(insecure_http=True)  # the Node's own client: plain HTTP to loopback
+
+    async def node_call(self, method, path, doc=None):
+        url = "http://127.0.0.1:%d%s" % (self.attach_server.port, path)
+        return await self.node_http.request(method, url, json=doc)
+
+    async def raw_call(self, port, target):
+        """One request with a literal request-target (absolute-form: what a forward proxy sees)."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % target.encode())
+            data = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            writer.close()
+        return int(data.split(b" ", 2)[1])
+
+    async def registration_steps(self):
+        node, device = node_api.make_node(NODE_HOST, self.node_port)
+        self.step("The Node registers through `attach` (it has no IS-10 code; attach adds the token)")
+        self.say("    attach http://127.0.0.1:%d -> Registry %s" % (self.attach_server.port, self.reg_url))
+        r = await self.node_call("POST", REG_API + "/resource", {"type": "node", "data": node})
+        self.expect("POST resource (node)", r.status, 201)
+        r = await self.node_call("POST", REG_API + "/resource", {"type": "device", "data": device})
+        self.expect("POST resource (device)", r.status, 201)
+        owner = self.registry.owner.get(node["id"])
+        self.say("    the Registry bound the Node to client_id %s (attach's registration)" % owner)
+        self.step("Heartbeats through `attach`: POST %s/health/nodes/{id}" % REG_API)
+        for _ in range(3):
+            r = await self.node_call("POST", REG_API + "/health/nodes/" + node["id"])
+        self.expect("heartbeats answered 200", (r.status, self.registry.heartbeats.get(node["id"])), (200, 3))
+        self.step("The same heartbeat straight to the Registry, without attach (no token)")
+        r = await self.http.request("POST", self.reg_url + REG_API + "/health/nodes/" + node["id"])
+        self.expect("status", r.status, 401)
+        self.www(r)
+        self.step("attach is no open proxy: another host, another API")
+        status = await self.raw_call(self.attach_server.port, "http://example.com/x-nmos/registration/v1.3/")
+        self.expect("GET http://example.com/... through attach", status, 403)
+        r = await self.node_call("GET", "/x-nmos/query/v1.3/nodes")
+        self.expect("GET /x-nmos/query/v1.3/nodes (not in its config)", r.status, 403)
+
     async def start_client(self):
         iat, _ = issue_initial_access_token(self.auth.store, self.auth.app.keyring, issuer=self.issuer,
                                             registration_endpoint=self.auth.app.metadata()["registration_endpoint"],
@@ -109,7 +183,8 @@ class Demo:
                                   scope="node", initial_token=iat)
         self.manager = TokenManager(self.client)
         await self.manager.start()
-        self.http = HTTPClient(ca_file=self.bundle, resolve={NODE_HOST: "127.0.0.1", AS_HOST: "127.0.0.1"})
+        self.http = HTTPClient(ca_file=self.bundle, resolve={NODE_HOST: "127.0.0.1", AS_HOST: "127.0.0.1",
+                                                             REGISTRY_HOST: "127.0.0.1"})
 
     async def get(self, path, token=None, method="GET"):
         url = "https://%s:%d%s" % (NODE_HOST, self.node_port, path)
@@ -131,8 +206,9 @@ class Demo:
     async def run(self, serve=False):
         t_start = time.perf_counter()
         self.say("nmosauth-lite demo: IS-10 on loopback, state in %s" % self.dir)
-        self.step("Set-up: authorization server, Node API behind `protect`, Node client")
-        self.pki = make_test_pki(os.path.join(self.dir, "node-tls"), dns_names=(NODE_HOST,), ip_addresses=("127.0.0.1",))
+        self.step("Set-up: authorization server, Node API behind `protect`, Registry, `attach`, Node client")
+        self.pki = make_test_pki(os.path.join(self.dir, "node-tls"), dns_names=(NODE_HOST, REGISTRY_HOST),
+                                 ip_addresses=("127.0.0.1",))
         await self.start_authorization_server()
         self.auth_ca = self.auth.ca_file
         self.bundle = os.path.join(self.dir, "trust.pem")
@@ -150,6 +226,11 @@ class Demo:
         claims = parse(token).claims
         self.say("    client registered (RFC 7591) as %s; token for scope %r, aud %s"
                  % (claims.get("client_id"), claims.get("scope"), claims.get("aud")))
+        await self.start_registry()
+        await self.start_attach()
+        self.say("    Registry %s (requires tokens); attach on http://127.0.0.1:%d"
+                 % (self.reg_url, self.attach_server.port))
+        await self.registration_steps()
 
         self.step("Allowed read: GET %s/self with the token" % NODE_API)
         r = await self.get(NODE_API + "/self", token)
@@ -236,18 +317,21 @@ class Demo:
         self.say("  curl -i --cacert %s %s https://%s:%d%s/self      # 401" % (self.bundle, r, NODE_HOST, self.node_port, NODE_API))
         self.say("  curl -i --cacert %s %s -X POST -H \"Authorization: Bearer $TOKEN\" https://%s:%d%s/self   # 403"
                  % (self.bundle, r, NODE_HOST, self.node_port, NODE_API))
+        node, _ = node_api.make_node(NODE_HOST, self.node_port)
+        self.say("  curl -i -X POST http://127.0.0.1:%d%s/health/nodes/%s   # the Node's heartbeat through attach: 200"
+                 % (self.attach_server.port, REG_API, node["id"]))
         await asyncio.Event().wait()
 
     async def close(self):
-        for name in ("manager",):
+        for name in ("manager", "attach_manager"):
             m = getattr(self, name, None)
             if m is not None:
                 await m.close(revoke=False)
-        for obj in ("http", "selector", "store", "proxy"):
+        for obj in ("http", "node_http", "attach", "selector", "store", "reg_store", "proxy"):
             o = getattr(self, obj, None)
             if o is not None and hasattr(o, "close"):
                 await o.close()
-        for srv in ("front", "upstream"):
+        for srv in ("front", "upstream", "attach_server", "reg_server"):
             s = getattr(self, srv, None)
             if s is not None:
                 await s.shutdown(2.0)

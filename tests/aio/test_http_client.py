@@ -302,3 +302,38 @@ def test_tls_context_is_at_least_tls12(pki):
     ctx = client_ssl(pki)
     assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2 and ctx.check_hostname
     assert ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_endless_one_byte_chunks_from_a_hostile_server_fail_fast_with_a_clear_error(pki):
+    # Issue 23 attack 7: a hostile Node streams "1\r\nx\r\n" forever. The payload cap (1 MiB) would
+    # take ~6 MiB and a million events and then say "over 1048576 bytes"; the parser's chunk
+    # bound stops it after 4,096 chunks with an error that says what happened.
+    # (A raw TLS server in-process: no real HTTP server can be made to misbehave like this.)
+    sent = [0]
+
+    async def hostile(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        piece = b"1\r\nx\r\n" * 1024
+        try:
+            while sent[0] < 64 * 1024 * 1024:
+                writer.write(piece)
+                sent[0] += len(piece)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    async def main():
+        srv = await asyncio.start_server(hostile, "127.0.0.1", 0, ssl=server_ssl(pki))
+        port = srv.sockets[0].getsockname()[1]
+        try:
+            async with client(pki, max_response=1024 * 1024) as c:
+                with pytest.raises(ClientError, match="too many chunks"):
+                    await c.get("https://%s:%d/" % (SERVER_NAME, port))
+        finally:
+            srv.close()
+        # (the bytes the parser takes are bounded in tests/test_http11.py; socket buffers blur `sent`)
+        assert sent[0] < 64 * 1024 * 1024
+    run(main())

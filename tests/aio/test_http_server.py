@@ -336,12 +336,12 @@ def test_connection_cap_answers_503_then_admits_again(pki):
     async def main():
         srv = await start(pki, max_connections=2)
         conns = []
-        for _ in range(2):  # busy (a head in progress), not idle keep-alive: nothing to shed
+        for _ in range(2):  # busy being answered (issue 23: a head in progress could be evicted)
             reader, writer = await open_tls(srv.port, pki)
-            writer.write(b"GET /hello HTTP/1.1\r\nHost: n\r\n")
+            writer.write(b"GET /slow?30 HTTP/1.1\r\nHost: n\r\n\r\n")
             conns.append((reader, writer))
         for _ in range(100):
-            if srv.connection_count == 2 and all(not c.handshaking for c in srv._conns):
+            if srv.connection_count == 2 and all(c.request is not None for c in srv._conns):
                 break
             await asyncio.sleep(0.02)
         head, body = await exchange(srv.port, pki, b"GET /hello HTTP/1.1\r\nHost: n\r\n\r\n")
@@ -563,7 +563,7 @@ def test_slow_connections_from_one_address_leave_others_served(pki):
                 slow.append((r, w))
             except (OSError, asyncio.TimeoutError):
                 pass  # refused: over the address's share
-        assert await wait_for(lambda: srv._per_address.get("127.0.0.1") == 4)
+        assert await wait_for(lambda: srv.slots.count("127.0.0.1") == 4)
         assert srv.connection_count == 4
         assert set(rejects) == {"over_address_cap"} and len(rejects) == n - 4  # counted for the metrics
         for _ in range(5):
@@ -573,7 +573,7 @@ def test_slow_connections_from_one_address_leave_others_served(pki):
             w.transport.abort()
         for r, w in slow:
             w.transport.abort()
-        assert await wait_for(lambda: not srv._per_address and srv.connection_count == 0)
+        assert await wait_for(lambda: not len(srv.slots) and srv.connection_count == 0)
         await srv.shutdown(1)
     run(main())
 
@@ -613,7 +613,7 @@ def test_silent_tls_connection_is_closed_by_the_handshake_deadline(pki):
         except ConnectionResetError:
             pass
         assert time.monotonic() - t0 < 2.5
-        assert await wait_for(lambda: srv.connection_count == 0 and not srv._per_address)
+        assert await wait_for(lambda: srv.connection_count == 0 and not len(srv.slots))
         assert rejects == ["handshake_timeout"]
         writer.transport.abort()
         await srv.shutdown(1)
@@ -640,6 +640,30 @@ def test_slow_body_is_cut_by_the_minimum_body_rate(pki):
         writer.transport.abort()
         await srv.shutdown(1)
     run(main())
+
+
+def test_body_that_cannot_finish_before_its_deadline_is_cut_early(pki):
+    # issue 23: 2,000 B/s passes the 1,000 B/s floor, but 100,000 bytes at that rate need 50 s and
+    # the body deadline is 30 s: judged by its time to completion, it is cut after the grace period
+    async def main():
+        srv = await start(pki, body_timeout=30, min_body_rate=1000)
+        reader, writer = await open_tls(srv.port, pki)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: n\r\nContent-Length: 100000\r\n\r\n")
+        t0 = time.monotonic()
+
+        async def trickle():
+            while True:
+                writer.write(b"x" * 200)
+                await asyncio.sleep(0.1)
+        task = asyncio.ensure_future(trickle())
+        head, _ = await read_response(reader, "POST", timeout=40)
+        took = time.monotonic() - t0
+        task.cancel()
+        assert head.status == 408
+        assert took < 15, took  # grace (2 s) and a tick, not the 30 s body deadline
+        writer.transport.abort()
+        await srv.shutdown(1)
+    run(main(), timeout=60)
 
 
 def test_a_fast_body_is_not_cut(pki):

@@ -121,14 +121,14 @@ class ASThread:
         app = self.running.app
         if not hasattr(app.authenticator, "by_client"):
             return  # a server without back-offs
-        from nmosauth_lite.authserver.throttle import Backoff
+        from nmosauth_lite.authserver.throttle import Backoff, LoginPolicy
 
         async def reset():
-            for owner, name in ((app.authenticator, "by_client"), (app.authenticator, "by_source"),
-                                (app.authz, "logins"), (app.authz, "sources")):
+            for owner, name in ((app.authenticator, "by_client"), (app.authenticator, "by_source")):
                 old = getattr(owner, name, None)
                 if old is not None:
                     setattr(owner, name, Backoff(free=old.free))
+            app.authz.logins = LoginPolicy()
 
         self.call(reset())
 

@@ -160,3 +160,12 @@ def test_shared_device_file_without_authserver_table_ignores_other_components(tm
     f = tmp_path / "config.toml"
     f.write_text('[protect]\nupstream = "http://127.0.0.1:8080"\n\n[tokens]\nlifetime = 120\n')
     assert load(str(f), state_dir=str(tmp_path)).token_lifetime == 120
+
+
+def test_address_groups_are_ipv4_addresses_or_slash_24s(tmp_path):
+    # issue 23: [authserver] address_group feeds every table of the admission policy
+    assert cfgmod.Config({}, state_dir=str(tmp_path)).address_group == 32
+    assert cfgmod.Config({"address_group": 24}, state_dir=str(tmp_path)).address_group == 24
+    for bad in (16, 0, "24"):
+        with pytest.raises(ConfigError):
+            cfgmod.Config({"address_group": bad}, state_dir=str(tmp_path))

@@ -48,8 +48,8 @@ def test_one_address_cannot_fill_the_queue(srv):
 def test_full_queue_never_blocks_an_initial_access_token(srv):
     for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3"):
         assert _register(srv, source)[0] == 201
-    assert _register(srv, "127.0.0.4")[0] == 400  # full (3)
-    status, body = _register(srv, "127.0.0.4", _iat(srv))
+    assert _register(srv, "127.0.0.2")[0] == 400  # refused: the queue holds this address's share
+    status, body = _register(srv, "127.0.0.2", _iat(srv))
     assert status == 201 and "client_secret" in body
     s = srv.store()
     try:
@@ -60,7 +60,7 @@ def test_full_queue_never_blocks_an_initial_access_token(srv):
 
 def test_pending_registrations_expire(srv):
     ids = [_register(srv, src)[1]["client_id"] for src in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
-    assert _register(srv, "127.0.0.4")[0] == 400
+    assert _register(srv, "127.0.0.2")[0] == 400  # this address's share
     srv.clock.advance(3601)  # registration.pending_lifetime
     try:
         assert _register(srv, "127.0.0.2")[0] == 201  # the old ones are gone, the queue has room again
@@ -126,3 +126,78 @@ def test_operator_cannot_approve_a_registration_past_its_lifetime(tmp_path):
         assert store.get_client(stale) is None and store.get_client(fresh)["status"] == "active"
     finally:
         store.close()
+
+
+def test_full_queue_displaces_the_largest_group_not_a_device_from_elsewhere(srv):
+    # issue 23: the oldest registration of the group holding the most makes room
+    firsts = [_register(srv, s)[1]["client_id"] for s in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
+    status, body = _register(srv, "127.0.0.4")
+    assert status == 201
+    s = srv.store()
+    try:
+        assert s.get_client(firsts[0]) is None  # 127.0.0.2's oldest was dropped
+        assert s.get_client(firsts[1])["status"] == "pending" and s.get_client(firsts[2])["status"] == "pending"
+        assert s.count_pending() == 3
+    finally:
+        s.close()
+
+
+def _device_body(jwk, scope="registration"):
+    return json.dumps({"client_name": "device", "scope": scope, "grant_types": ["client_credentials"],
+                       "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}})
+
+
+def _register_body(srv, source, body, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    status, _, out = request_from(srv, "POST", srv.metadata["registration_endpoint"], source, body, headers)
+    return status, json.loads(out)
+
+
+def test_approved_device_re_registering_with_its_key_never_waits_behind_the_queue(srv):
+    # issue 23 (IS-10 AS-21/AS-22): the device registered with an initial access token and its
+    # private_key_jwt key; it lost its stored credentials and registers again, unauthenticated,
+    # while the queue is full and its own address holds its share
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from minting import public_jwk
+
+    jwk = public_jwk(ec.generate_private_key(ec.SECP256R1()), "dev-1")
+    status, first = _register_body(srv, "127.0.0.2", _device_body(jwk), _iat(srv))
+    assert status == 201
+    for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3"):
+        assert _register(srv, source)[0] == 201
+    assert _register(srv, "127.0.0.2")[0] == 400  # the queue holds this address's share
+    status, again = _register_body(srv, "127.0.0.2", _device_body(jwk))
+    assert status == 201 and again["client_id"] != first["client_id"]
+    s = srv.store()
+    try:
+        assert s.get_client(again["client_id"])["status"] == "active"
+        assert s.count_pending() == 3  # it did not take a place in the queue
+        # asking for more than the approved client may do is an ordinary, unauthenticated registration
+        status, wider = _register_body(srv, "127.0.0.4", _device_body(jwk, "registration events"))
+        assert status == 201 and s.get_client(wider["client_id"])["status"] == "pending"
+        # a key nobody approved waits like everyone else
+        other = public_jwk(ec.generate_private_key(ec.SECP256R1()), "dev-2")
+        status, stranger = _register_body(srv, "127.0.0.5", _device_body(other))
+        assert status == 201 and s.get_client(stranger["client_id"])["status"] == "pending"
+    finally:
+        s.close()
+
+
+def test_a_copied_public_key_cannot_grow_the_client_table(srv):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from minting import public_jwk
+    from nmosauth_lite.authserver.registration import MAX_CLIENTS_PER_KEY
+
+    jwk = public_jwk(ec.generate_private_key(ec.SECP256R1()), "dev-3")
+    assert _register_body(srv, "127.0.0.2", _device_body(jwk), _iat(srv))[0] == 201
+    statuses = []
+    s = srv.store()
+    try:
+        for i in range(MAX_CLIENTS_PER_KEY + 2):
+            status, out = _register_body(srv, "127.0.0.%d" % (10 + i), _device_body(jwk))
+            statuses.append(s.get_client(out["client_id"])["status"] if status == 201 else status)
+    finally:
+        s.close()
+    assert statuses.count("active") == MAX_CLIENTS_PER_KEY - 1  # then the ordinary queue

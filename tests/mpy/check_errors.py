@@ -60,3 +60,15 @@ def check_with_attrs_sets_attributes_and_returns_the_exception():
     harness.eq(e.kid, "k1", "kid")
     harness.eq(e.message, "fetching", "message")
     harness.eq(E.KeyFetchPendingError("y").retry_after, 1, "class default untouched")
+
+
+def check_causes_are_a_closed_set_decided_by_class():
+    # issue 23: metrics count by these names; a message (which may quote a token) never decides one
+    harness.true("other" in E.CAUSES and len(E.CAUSES) == len(set(E.CAUSES)), "CAUSES closed, unique")
+    harness.eq(E.cause_of(E.ExpiredTokenError("alg X\nY")), "expired")
+    harness.eq(E.cause_of(E.UnsupportedAlgorithmError("anything")), "unsupported_alg")
+    harness.eq(E.cause_of(E.ClaimError("x")), "claim")
+    harness.eq(E.cause_of(E.AudienceError("x")), "audience")
+    harness.eq(E.cause_of(ValueError("x")), "other")
+    for cls in TOKEN_ERRORS + SCOPE_ERRORS + (E.InvalidRequestError, E.KeyFetchPendingError):
+        harness.true(E.cause_of(cls("m")) in E.CAUSES, cls.__name__ + " has a cause")

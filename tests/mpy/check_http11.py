@@ -86,3 +86,33 @@ def check_response_parser_reads_content_length_body():
 
 
 CHECKS = [("good: " + c["name"], _good(c)) for c in CORPUS["good"]] + [("bad: " + c["name"], _bad(c)) for c in CORPUS["bad"]]
+
+
+def check_endless_one_byte_chunks_are_refused_by_count():
+    # issue 23: chunk count and framing are bounded, not only the payload
+    p = ResponseParser(max_body=1024 * 1024)
+    p.start("GET")
+    p.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    refused = False
+    for _ in range(p.max_chunks // 256 + 2):
+        p.feed(b"1\r\nx\r\n" * 256)
+        try:
+            while p.next_event() is not NEED_DATA:
+                pass
+        except HTTPError as exc:
+            refused = exc.status_hint == 502
+            break
+    harness.true(refused, "endless chunks refused")
+
+
+def check_endless_interim_responses_are_refused():
+    p = ResponseParser()
+    p.start("GET")
+    p.feed(b"HTTP/1.1 100 Continue\r\n\r\n" * 20)
+    refused = False
+    try:
+        while p.next_event() is not NEED_DATA:
+            pass
+    except HTTPError:
+        refused = True
+    harness.true(refused, "endless 1xx refused")
