@@ -21,6 +21,7 @@ import urllib.request
 import pytest
 
 import ipmx_corpus as C
+from ipmx_realclock import shifted_token
 from minting import Minter, encode_token, public_jwk
 from nmos_upstream import NodeUpstream
 from standin_as import StandinAS
@@ -30,7 +31,6 @@ from nmosauth_lite.aio.keystore import KeyStore
 from nmosauth_lite.aio.tlsutil import certificate_names, client_context, make_test_pki
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KIDS = {"RS256": "rsa-1", "RS384": "rsa-1", "RS512": "rsa-1", "ES256": "ec-256", "ES384": "ec-384", "ES512": "ec-521"}
 
 
 class Child:
@@ -106,17 +106,6 @@ def start(node_pki, upstream, jwks_path, tmp, name, config, extra=()):
     return Child(args + list(extra), tmp, name)
 
 
-def shifted_token(m, claims_changes, header_changes, node_offset):
-    """The case's token with every NumericDate moved so that the real clock plays NOW + node_offset."""
-    shift = int(time.time()) - (C.NOW + node_offset)
-    claims = C.claims_for(claims_changes)
-    for k in ("exp", "nbf", "iat"):
-        if type(claims.get(k)) in (int, float):
-            claims[k] = claims[k] + shift
-    alg = header_changes.get("alg", "ES256")
-    return encode_token(C.header_for(header_changes, KIDS[alg]), claims, m.key_by_alg[alg][0], alg)
-
-
 def call(node_pki, port, method, path, headers=()):
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=client_context(node_pki.ca_cert), timeout=15)
     try:
@@ -143,7 +132,7 @@ def test_protect_decides_the_corpus(m, node_pki, upstream, jwks_path, tmp_path):
             children[config] = start(node_pki, upstream, jwks_path, tmp_path, "protect-" + config, config)
         wrong = []
         for cid, sec, claims, header, method, path, status, config, now in _HTTP_CASES:
-            tok = shifted_token(m, claims, header, now)
+            tok = shifted_token(m, claims, header, now, cid)
             before = len(upstream.node.hits)
             got, headers, body = call(node_pki, children[config].port, method, path,
                                       [("Authorization", "Bearer " + tok)])
