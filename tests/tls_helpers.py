@@ -132,6 +132,10 @@ def make_rsa_leaf(pki, name="server-rsa", dns_names=(SERVER_NAME, "localhost"), 
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            # Python 3.13 verifies with VERIFY_X509_STRICT: a leaf without an Authority Key
+            # Identifier is refused there ("Missing Authority Key Identifier"), as make_test_pki's are not
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     cert_path = os.path.join(pki.directory, name + ".pem")
     key_path = os.path.join(pki.directory, name + ".key")
