@@ -17,6 +17,9 @@ def add_arguments(p):
     p.add_argument("--serve", action="store_true", help="keep running afterwards and print ready-to-paste curl commands")
     p.add_argument("--state-dir", metavar="DIR", help="keep the demo's state here (default: a temporary directory, removed)")
     p.add_argument("--verbose", action="store_true", help="show the components' logs")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="the demo clients' network waits: connect + TLS handshake, and each answer "
+                        "(default 5 s and 10 s; raise it on a slow or emulated machine)")
     p.add_argument("--node-api", metavar="HOST:PORT",
                    help="only serve the sample plain-HTTP IS-04 Node API here until interrupted (for protect)")
 
@@ -37,6 +40,6 @@ def run(args):
     logging.basicConfig(level=logging.INFO if args.verbose else logging.CRITICAL, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(main(sys.stdout, serve=args.serve, state_dir=args.state_dir))
+        return asyncio.run(main(sys.stdout, serve=args.serve, state_dir=args.state_dir, timeout=args.timeout))
     except KeyboardInterrupt:
         return 0

@@ -48,8 +48,11 @@ TOKEN_LIFETIME = 60  # IS-10's own example uses 60 s tokens
 
 
 class Demo:
-    def __init__(self, out, state_dir=None):
+    def __init__(self, out, state_dir=None, timeout=None):
         self.out = out
+        # the clients' network waits (connect + TLS handshake, each answer); `demo --timeout`
+        self.timeouts = {} if timeout is None else {"connect_timeout": timeout, "request_timeout": timeout}
+        self.http_timeouts = {} if timeout is None else {"connect_timeout": timeout, "read_timeout": timeout}
         self.owns_dir = state_dir is None
         self.dir = state_dir or tempfile.mkdtemp(prefix="nmosauth-demo-")
         self.steps = 0
@@ -128,11 +131,11 @@ class Demo:
                              initial_token=iat)
         self.attach_manager = TokenManager(client)
         await self.attach_manager.start()
-        http = HTTPClient(ca_file=self.bundle, resolve={REGISTRY_HOST: "127.0.0.1"})
+        http = HTTPClient(ca_file=self.bundle, resolve={REGISTRY_HOST: "127.0.0.1"}, **self.http_timeouts)
         self.attach = AttachProxy(Registries([self.reg_url]), self.attach_manager, http=http)
         self.attach_server = HTTPServer(self.attach)
         await self.attach_server.start("127.0.0.1", 0)
-        self.node_http = HTTPClient(insecure_http=True)  # the Node's own client: plain HTTP to loopback
+        self.node_http = HTTPClient(insecure_http=True, **self.http_timeouts)  # the Node's own client: plain HTTP to loopback
 
     async def node_call(self, method, path, doc=None):
         url = "http://127.0.0.1:%d%s" % (self.attach_server.port, path)
@@ -176,7 +179,8 @@ class Demo:
         iat, _ = issue_initial_access_token(self.auth.store, self.auth.app.keyring, issuer=self.issuer,
                                             registration_endpoint=self.auth.app.metadata()["registration_endpoint"],
                                             scope="node", ttl=600, now=time.time())
-        self.selector = ServerSelector(issuers=[self.issuer], ca_file=self.bundle, resolve={AS_HOST: "127.0.0.1"})
+        self.selector = ServerSelector(issuers=[self.issuer], ca_file=self.bundle, resolve={AS_HOST: "127.0.0.1"},
+                                       **self.timeouts)
         client_dir = os.path.join(self.dir, "client")
         # the sealing key beside the client's directory, inside the demo's: never /etc or $HOME
         self.creds = CredentialStore(client_dir, default_key_file(client_dir))
@@ -185,7 +189,7 @@ class Demo:
         self.manager = TokenManager(self.client)
         await self.manager.start()
         self.http = HTTPClient(ca_file=self.bundle, resolve={NODE_HOST: "127.0.0.1", AS_HOST: "127.0.0.1",
-                                                             REGISTRY_HOST: "127.0.0.1"})
+                                                             REGISTRY_HOST: "127.0.0.1"}, **self.http_timeouts)
 
     async def get(self, path, token=None, method="GET"):
         url = "https://%s:%d%s" % (NODE_HOST, self.node_port, path)
@@ -355,8 +359,8 @@ def _median_us(fn, n):
     return statistics.median(xs) / 1000
 
 
-async def main(out, serve=False, state_dir=None):
-    demo = Demo(out, state_dir)
+async def main(out, serve=False, state_dir=None, timeout=None):
+    demo = Demo(out, state_dir, timeout)
     try:
         return await demo.run(serve)
     finally:

@@ -68,7 +68,7 @@ class ServerSelector:
     def __init__(self, *, issuers=(), discovery=None, ca_file=None, insecure_http=False, role="node",
                  auth_method="client_secret_basic", register=True, alg=None, resolve=None, http=None,
                  rng=None, clock=time.time, retry_after_max=RETRY_AFTER_MAX, failed_hold=FAILED_HOLD,
-                 request_timeout=REQUEST_TIMEOUT, metadata_ttl=METADATA_TTL):
+                 request_timeout=REQUEST_TIMEOUT, metadata_ttl=METADATA_TTL, connect_timeout=CONNECT_TIMEOUT):
         if not issuers and discovery is None:
             raise NmosAuthError("give issuers or a discovery cache")
         self.insecure_http = insecure_http
@@ -82,7 +82,7 @@ class ServerSelector:
         self._fixed = set(self._addresses)  # the operator's overrides win over DNS-SD answers
         self._own_http = http is None
         self.http = http or HTTPClient(ca_file=ca_file, insecure_http=insecure_http, resolve=self._resolve,
-                                       connect_timeout=CONNECT_TIMEOUT, read_timeout=request_timeout,
+                                       connect_timeout=connect_timeout, read_timeout=request_timeout,
                                        max_response=MAX_DOCUMENT)
         self._rng = rng or random.SystemRandom().random
         self._clock = clock
