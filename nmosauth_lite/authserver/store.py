@@ -68,9 +68,8 @@ def digest(secret):
 
 
 def _create_private(path):
-    from ..aio.files import ensure_private_dir
-
-    ensure_private_dir(os.path.dirname(os.path.abspath(path)))
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # before sqlite creates it with the umask
     os.close(fd)
 

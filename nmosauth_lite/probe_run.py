@@ -3,17 +3,15 @@
 One TLS connection per request (`Connection: close`), certificate and host name verified
 (IS-10 GEN-01; the Node's CA from --ca), responses framed by our http11 parser with a size
 cap, each exchange bounded in time. A judge's Retry(s) is honoured by sleeping (bounded by
-checks.MAX_RETRY_WAIT) and sending the request again. WebSocket handshakes stop at the 101.
+probe.MAX_RETRY_WAIT) and sending the request again. WebSocket handshakes stop at the 101.
 """
 
 import asyncio
 import urllib.parse
 
-from ..aio.closing import abort
-from ..http11 import CLOSED, NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_request_head
-from .checks import Result
-from .judges import FAIL, PASS, Answer, Retry, diagnose
-
+from .aio.closing import abort
+from .http11 import CLOSED, NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_request_head
+from .probe import FAIL, Answer, Result, Retry
 
 MAX_RESPONSE_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 10.0
@@ -87,10 +85,8 @@ async def _read_answer(reader, method):
     return Answer(head.status, fields, b"".join(body))
 
 
-async def run_checks(target, checks, issuer=None, progress=None, context=None):
-    """[Result] in check order. `issuer.publish_unseen()` is called for checks that need it.
-    A result that did not pass carries judges.diagnose's likely cause (`context`: issuer,
-    ca_file, jwks_file, audience of this run)."""
+async def run_checks(target, checks, issuer=None, progress=None):
+    """[Result] in check order. `issuer.publish_unseen()` is called for checks that need it."""
     results = []
     for check in checks:
         if check.needs == "new_key" and issuer is not None:
@@ -108,8 +104,7 @@ async def run_checks(target, checks, issuer=None, progress=None, context=None):
                 continue
             verdict, got = out
             break
-        hint = diagnose(check.id, answers[-1], context) if verdict != PASS and answers else None
-        result = Result(check, verdict, got, hint)
+        result = Result(check, verdict, got)
         results.append(result)
         if progress is not None:
             progress(result)
