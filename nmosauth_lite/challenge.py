@@ -3,7 +3,7 @@
 RFC 6750 §3 Bearer challenges in `WWW-Authenticate` (read leniently, as a client should:
 IS-10 CL-31, CL-41), what the client does about a 400/401/403/503 (BCP-003-02 §10), and
 `Retry-After` (RFC 9110 §10.2.3) in either form. `read_quoted` is the one quoted-string
-reader, shared with the probe's strict parser (probe_challenge).
+reader, shared with the probe's strict parser (probe.challenge).
 """
 
 MAX_CHALLENGE = 4096  # one WWW-Authenticate value
@@ -13,7 +13,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def read_quoted(value, i):
     """The quoted-string opening at value[i] (RFC 9110 §5.6.4): (its text with quoted-pairs
     undone, the index after the closing quote), or (the text, -1) when it is not closed. Shared
-    by this lenient client reading and the probe's strict one (probe_challenge)."""
+    by this lenient client reading and the probe's strict one (probe.challenge)."""
     n = len(value)
     i += 1
     chars = []

@@ -4,7 +4,8 @@ Only the module of the command being run is imported, so `verify` starts as fast
 as the crypto library allows (devices start cold). Each command module in
 `nmosauth_lite.commands` defines HELP, add_arguments(parser) and run(args) -> int.
 Exit codes: 0 success, 1 a negative answer (denied, nothing found), 2 usage or
-configuration errors and a missing optional package (one line on stderr, never a traceback).
+configuration errors and a missing optional package (one line on stderr, never a traceback),
+3 (`register`, `token`) registered but awaiting the operator's approval.
 """
 
 import sys

@@ -158,6 +158,9 @@ def _string(doc, name, required=True, limit=MAX_FIELD_LEN):
     return v
 
 
+APPROVAL_FIELD = "nmosauth_approval"  # the lite AS's marker of a registration awaiting approval
+
+
 def check_registration_response(doc, request):
     """Validate an RFC 7591 §3.2.1 answer to `request`; returns the fields a client keeps."""
     if not isinstance(doc, dict):
@@ -184,6 +187,8 @@ def check_registration_response(doc, request):
         out["registration_access_token"] = rat
     for name in ("client_name", "scope", "jwks_uri"):
         out[name] = doc.get(name) if isinstance(doc.get(name), str) else request.get(name)
+    if doc.get(APPROVAL_FIELD) == "pending":  # the lite AS: held for the operator (IS-10 AS-21 2.)
+        out["approval"] = "pending"
     for name in ("grant_types", "redirect_uris"):
         v = doc.get(name)
         out[name] = list(v) if isinstance(v, list) else list(request.get(name) or [])

@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from nmosauth_lite.aio.address import parse_listen
 from nmosauth_lite.authserver import config as as_config
 from nmosauth_lite.commands import protect
 
@@ -244,12 +245,12 @@ def test_the_two_services_listen_on_different_ports(tmp_path):
 
     with open(EXAMPLE, "rb") as f:
         p = tomllib.load(f)["protect"]
-    protect_port = protect.parse_listen(p["listen"])[1]
+    protect_port = parse_listen(p["listen"])[1]
     as_port = as_config.Config({}).listen_port
-    assert as_port == protect.parse_listen(as_config.DEFAULT_LISTEN)[1]
+    assert as_port == parse_listen(as_config.DEFAULT_LISTEN)[1]
     with open(uncommented(tmp_path), "rb") as f:
         shown = tomllib.load(f)["authserver"]["listen"]
-    assert protect.parse_listen(shown)[1] == as_port  # the template shows the real default
+    assert parse_listen(shown)[1] == as_port  # the template shows the real default
     assert protect_port != as_port
     for name in UNITS:  # the units pass no --listen of their own
         assert "--listen" not in " ".join(unit_settings(name)["ExecStart"])

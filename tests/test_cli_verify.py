@@ -78,7 +78,7 @@ def test_malformed_token_is_a_decision_not_a_crash(jwks_file):
     "args, needle",
     [
         (["--jwks", "/nonexistent/jwks.json", "--audience", "a"], "cannot read JWKS"),
-        (["--audience", "a"], "give --jwks FILE or --issuer URL"),
+        (["--audience", "a"], "give --jwks FILE, --issuer URL or --discover"),
         (["--jwks", "JWKS", "--audience", "a", "--backend", "openssl"], "unknown backend"),
         (["--jwks", "BADJSON", "--audience", "a"], "not JSON"),
         (["--jwks", "EMPTY", "--audience", "a"], "no usable signing key"),

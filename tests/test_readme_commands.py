@@ -60,6 +60,20 @@ COMMANDS = {
     "nmosauth-lite register --discover --domain studio.example.com --name \"ACME Encoder-1 SN123\" "
     "--scope registration --initial-token \"$IAT\" --ca studio-ca.pem": LIVE,
     "nmosauth-lite token --discover --domain studio.example.com --scope registration --ca studio-ca.pem": LIVE,
+    # docs/discovery.md (issue 22 item 3): a studio's DNS and authorization server
+    "nmosauth-lite protect --listen 0.0.0.0:8444 --upstream http://127.0.0.1:8080 --audience "
+    "node-1.studio.example.com --cert node.pem --key node.key --discover --domain studio.example.com "
+    "--nameserver 10.0.0.53 --ca studio-ca.pem": LIVE,
+    "nmosauth-lite protect --listen 0.0.0.0:8444 --upstream http://127.0.0.1:8080 --audience "
+    "node-1.studio.example.com --cert node.pem --key node.key --issuer "
+    "https://auth.studio.example.com/x-nmos/auth/v1.0 --connect auth.studio.example.com=10.0.0.5 "
+    "--ca studio-ca.pem": LIVE,
+    "nmosauth-lite jwks refresh --discover --domain studio.example.com --ca studio-ca.pem": LIVE,
+    "nmosauth-lite verify --discover --domain studio.example.com --ca studio-ca.pem --audience "
+    "node-1.studio.example.com --path /x-nmos/node/v1.3/self --token \"$TOKEN\"": LIVE,
+    "nmosauth-lite register --issuer https://auth.studio.example.com/x-nmos/auth/v1.0 --connect "
+    "auth.studio.example.com=10.0.0.5 --ca studio-ca.pem --name \"ACME Encoder-1 SN123\" --scope registration "
+    "--initial-token \"$IAT\"": LIVE,
     "nmosauth-lite probe --issuer-only --listen 0.0.0.0:8444 --issuer-host probe.example.com": LIVE,
     "nmosauth-lite probe https://node-1.example.com:8443 --ca node-ca.pem --api node/v1.3 --api connection/v1.1 "
     "--listen 0.0.0.0:8444 --issuer-host probe.example.com": LIVE,
@@ -92,6 +106,7 @@ def readme_commands(text):
 WALKTHROUGH = "## Protect your Node in ten minutes"
 # the reference moved out of the README into one page per role (issue 22): their commands are held to the same rule
 ROLE_PAGES = ("resource-server", "client", "authorization-server", "device-image", "operations")
+TOPIC_PAGES = ("discovery",)  # issue 22 item 3: finding the issuer on a device
 
 
 def without_walkthrough(text):
@@ -106,7 +121,7 @@ def without_walkthrough(text):
 def _readme():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         out = readme_commands(without_walkthrough(f.read()))
-    for page in ROLE_PAGES:
+    for page in ROLE_PAGES + TOPIC_PAGES:
         with open(os.path.join(ROOT, "docs", page + ".md"), encoding="utf-8") as f:
             out += readme_commands(f.read())
     return out

@@ -79,8 +79,7 @@ OFF_DEVICE = ("nmosauth_lite/demo/", "nmosauth_lite/commands/demo.py", "nmosauth
               "nmosauth_lite/commands/certs.py", "nmosauth_lite/aio/certmake.py",
               "nmosauth_lite/aiohttp_middleware.py", "nmosauth_lite/asgi.py",
               "nmosauth_lite/wsgi.py", "nmosauth_lite/commands/audit.py", "nmosauth_lite/auditreport.py",
-              "nmosauth_lite/probe.py", "nmosauth_lite/probe_challenge.py", "nmosauth_lite/probe_issuer.py",
-              "nmosauth_lite/probe_run.py")
+              "nmosauth_lite/probe/")
 
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)

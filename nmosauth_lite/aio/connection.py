@@ -17,6 +17,7 @@ from ..http11 import CLOSED, NEED_DATA, Data, HeaderError, HTTPError, RequestPar
 from ..logfield import escape
 from .closing import abort, close
 from .reply import ResponseWriter
+from .sniff import FirstBytes, PlainHTTPAnswer
 from .tlsutil import start_tls
 from .web import Request, Response, error_response
 
@@ -28,7 +29,7 @@ _EAGER = sys.version_info >= (3, 12)
 _IDLE, _HEAD, _BUSY = range(3)
 
 
-class _Connection(ResponseWriter, asyncio.Protocol):
+class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
     def __init__(self, server):
         self.server = server
         self.loop = server._loop
@@ -59,6 +60,8 @@ class _Connection(ResponseWriter, asyncio.Protocol):
         self.early = None  # (bytes, eof) received before start_tls returned
         self.body_since = None  # while a body is read: when its rate window began
         self.body_bytes = 0
+        self.sniff = None  # aio.sniff.FirstBytes while the first bytes of a TLS port are awaited
+        self.plain = None  # bytes of a plain-HTTP request head read on a TLS port (then 400)
 
     # --- asyncio callbacks ------------------------------------------------
     def connection_made(self, transport):
@@ -76,7 +79,7 @@ class _Connection(ResponseWriter, asyncio.Protocol):
             self.handshaking = True
             self.deadline = min(self.deadline, now + srv.handshake_timeout)
             transport.pause_reading()  # start_tls takes over the bytes
-            self.task = self.loop.create_task(self._start_tls(transport))
+            self.sniff = FirstBytes(self.loop, transport, self._first_bytes)
 
     async def _start_tls(self, raw):
         srv = self.server
@@ -109,6 +112,8 @@ class _Connection(ResponseWriter, asyncio.Protocol):
                 close(transport)
 
     def data_received(self, data):
+        if self.plain is not None:
+            return None if self.transport.is_closing() else self._plain_data(data)
         if self.handshaking:  # TLS is up but start_tls has not handed us its transport yet
             self.early = (self.early[0] + data if self.early else data, False)
             return
@@ -131,6 +136,10 @@ class _Connection(ResponseWriter, asyncio.Protocol):
             self.transport.pause_reading()
 
     def eof_received(self):
+        if self.plain is not None:
+            if not self.transport.is_closing():
+                self._plain_data(b"", eof=True)
+            return True
         if self.handshaking:
             self.early = (self.early[0] if self.early else b"", True)
             return True
@@ -150,6 +159,8 @@ class _Connection(ResponseWriter, asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        if self.sniff is not None:
+            self.sniff.cancel()
         self.server.forget(self)
         for waiter in (self.body_waiter, self.drain_waiter):
             if waiter is not None and not waiter.done():

@@ -29,8 +29,25 @@ def default_state_dir(environ=None, euid=None):
 
 
 def ensure_private_dir(path):
-    """Create `path` (and parents) with mode 0700 for the last component; return it."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    """Create `path` with mode 0700, and every missing parent 0700 too; return it.
+
+    os.makedirs gives the parents it creates the umask's mode (0755): `<state>/jwks` made
+    first would leave the state directory itself open (issue 22 item 8). Existing
+    directories are left as they are (doctor reports an open one)."""
+    missing = []
+    p = os.path.abspath(path)
+    while not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise
     return path
 
 

@@ -28,10 +28,13 @@ from ..errors import KeyFetchPendingError, KeyFormatError, NmosAuthError, Remote
 from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_urls
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
+from ..oauth import backoff_delay
 from ..profile import get_profile
 from .client import ClientError, HTTPClient
+from .discovered import DiscoveredIssuers
 from .keyfiles import MAX_JWKS_BYTES, KeyFiles
 from .metadata import find_metadata, note_form, ordered
+from .ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.keys")
 
@@ -39,7 +42,11 @@ DEFAULT_RETRY_AFTER = 2  # seconds told to clients while a key is fetched (RS-07
 FETCH_TIMEOUT = 10.0  # per server, metadata + JWKS
 DEFAULT_KEY_WAIT = 2.0  # seconds a request may wait for a key fetch in flight (issue 12 §1)
 DEFAULT_STARTUP_TIMEOUT = 10.0  # prime(): the most start-up waits for the issuers' keys
-STARTUP_RETRY = (0.1, 0.5)  # prime(): first and longest pause between tries of a silent issuer
+# prime(): randomized exponential back-off between tries of a silent issuer, the formula the client
+# uses too (oauth.backoff_delay: uniform in [d/2, d], d = base * 2**attempt capped): (base, cap) s.
+# Jitter keeps a site's Nodes, powered up together, from asking the AS in lock-step (issue 22 item 7).
+STARTUP_RETRY = (0.25, 4.0)
+WARN_INTERVAL = 60.0  # a repeated warning of one cause is logged at most once a minute
 
 
 class Server:
@@ -64,14 +71,19 @@ class Server:
         return cls(urls[0][1], resolve=resolve, urls=urls)
 
 
-class KeyStore:
+class KeyStore(DiscoveredIssuers):
+    server_class = Server  # what add_discovered (aio/discovered.py) makes for an advert
+
     def __init__(self, issuers=(), state_dir=None, ca_file=None, insecure_http=False,
                  algorithms=DEFAULT_ALGORITHMS, retry_after=DEFAULT_RETRY_AFTER, rng=None, clock=None,
-                 fetch_timeout=FETCH_TIMEOUT, profile="is-10"):
+                 fetch_timeout=FETCH_TIMEOUT, profile="is-10", resolve=None):
         self.profile = get_profile(profile)
         self.algorithms = tuple(algorithms)
         self.fetch_failures = 0  # issuer refreshes where no server answered (IPMX SEC-49 g)
         self._invalidated = set()  # issuers whose keys passed the maximum age (logged once, SEC-56)
+        # host name -> address chosen by the operator (--connect): connect there, keep the name
+        # for TLS and Host; wins over DNS-SD answers for the same name (IS-10 CL-03, DS-13)
+        self.resolve = {k.rstrip(".").lower(): v for k, v in (resolve or {}).items()}
         self.insecure_http = insecure_http
         self.ca_file = ca_file
         self.retry_after = retry_after
@@ -85,6 +97,9 @@ class KeyStore:
         self._changed = None  # a Future resolved when a fetch ends or priming stops
         self._wakeup = None
         self._clients = {}
+        self._init_discovery()  # aio/discovered.py
+        self._running = False  # run() is refreshing in the background: a "next try" will happen
+        self.warn = RateLimitedLog(log, WARN_INTERVAL)
         self.fetch_count = 0  # JWKS/metadata exchanges started: observability and tests
         self.files = KeyFiles(state_dir)  # persisted key sets (none without a state dir)
         for iss in issuers:
@@ -96,7 +111,7 @@ class KeyStore:
         """Trust `issuer` (configured, or discovered through DNS-SD). Loads its persisted keys."""
         check_issuer(issuer, self.insecure_http)
         if servers is None:
-            servers = [Server.for_issuer(issuer)]
+            servers = [Server.for_issuer(issuer, resolve=self.resolve)]
         known = self._servers.get(issuer)
         if known is not None:
             urls = set(s.metadata_url for s in known)
@@ -115,54 +130,6 @@ class KeyStore:
     @property
     def issuers(self):
         return list(self._issuers)
-
-    async def add_discovered(self, advert):
-        """Trust the issuer a DNS-SD advert (dnssd.AuthServer) leads to (IS-10 RS-43, DS-05).
-
-        Its metadata is read at the advertised address while TLS, SNI and Host use
-        the advertised name; the document's issuer must fit the advert (DS-14).
-        That name -> address map serves every later fetch for this issuer.
-        """
-        host = advert.host.rstrip(".").lower()
-        resolve = {host: advert.addresses[0]} if advert.addresses else {}
-        server = Server(advert.metadata_url, resolve=resolve, loose=True)
-        expected = "%s://%s:%d%s" % (advert.api_proto, host, advert.port,
-                                     "/" + advert.api_selector if advert.api_selector else "")
-        resp = await asyncio.wait_for(self._client(server).get(server.metadata_url, headers=[("accept", "application/json")]),
-                                      self.fetch_timeout * 2)
-        self.fetch_count += 1
-        if resp.status != 200:
-            raise RemoteError("metadata: HTTP %d" % resp.status)
-        doc = check_metadata(_json(resp.body, "metadata"), expected, self.insecure_http, loose=True)
-        iss = doc["issuer"]
-        state = self.add_issuer(iss, servers=[server])
-        if state.jwks_uri is None:
-            state.jwks_uri = doc["jwks_uri"]
-        if state.metadata_url is None:
-            state.metadata_form, state.metadata_url = "rfc8414", advert.metadata_url  # IS-10 DS-06
-        return iss
-
-    async def follow_discovery(self, cache, interval=60.0):
-        """Keep trusting what DNS-SD advertises: `cache` is an aio.dns.DiscoveryCache
-        (re-queried as records expire); servers that fail are marked so for a while."""
-        known = set()
-        while True:
-            try:
-                adverts = await cache.get()
-            except (NmosAuthError, OSError) as e:
-                log.warning("DNS-SD discovery failed: %s", e)
-                adverts = []
-            for adv in adverts:
-                if adv.metadata_url in known:
-                    continue
-                try:
-                    iss = await self.add_discovered(adv)
-                    known.add(adv.metadata_url)
-                    log.info("trusting discovered issuer %s (%s)", iss, adv.instance)
-                except (NmosAuthError, OSError, asyncio.TimeoutError) as e:
-                    log.warning("discovered server %s unusable: %s", adv.metadata_url, e)
-                    cache.mark_failed(adv)
-            await asyncio.sleep(interval)
 
     # --- the validator's interface ---------------------------------------------------
 
@@ -236,12 +203,15 @@ class KeyStore:
 
     async def prime(self, timeout=DEFAULT_STARTUP_TIMEOUT, retry=STARTUP_RETRY):
         """Start-up (before READY): fetch every trusted issuer's keys once, and retry those
-        still without a key (an authorization server starting at the same moment) until each
-        has keys or `timeout` passed. Returns the issuers still without keys. Bounded: an AS
-        that is down delays start-up by `timeout` at most, then RS-07 503s remain."""
+        still without a key (an authorization server starting at the same moment) with
+        randomized exponential back-off (STARTUP_RETRY) until each has keys or `timeout`
+        passed. Returns the issuers still without keys. Bounded: an AS that is down delays
+        start-up by `timeout` at most, then RS-07 503s remain and the background back-off
+        (jwks_cache, RS-03) takes over. Every line logged names the real next attempt."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        pause, longest = retry
+        base, cap = retry
+        attempt = 0
         self._priming = True
         try:
             todo = list(self._issuers)
@@ -255,15 +225,25 @@ class KeyStore:
                 left = deadline - loop.time()
                 if not todo or left <= 0:
                     break
-                await asyncio.sleep(min(pause, left))
-                pause = min(pause * 2, longest)
+                pause = backoff_delay(attempt, self._rng(), base, cap)
+                attempt += 1
+                if pause >= left:
+                    break  # no try fits before the deadline: the background back-off decides
+                for iss in todo:
+                    self.warn.warning(("prime", iss), "start-up: keys of %s not fetched yet (%s); next try in %.2f s",
+                                      iss, self._issuers[iss].last_error or "no answer", pause)
+                await asyncio.sleep(pause)
         finally:
             self._priming = False
             self._signal()
         missing = [iss for iss in self._issuers if not self._issuers[iss].keys]
+        now = self._clock()
         for iss in missing:
-            log.warning("no keys for %s after %.1f s at start-up: its tokens get %d until a fetch succeeds",
-                        iss, timeout, self.profile.no_keys_status)
+            state = self._issuers[iss]
+            # one step of the steady back-off for the whole start-up, not one per start-up try
+            delay = state.fetch_failed(now, self._rng, state.last_error or "no answer at start-up")
+            log.warning("no keys for %s after %.1f s at start-up: its tokens get %d until a fetch succeeds; "
+                        "next try in %.0f s", iss, timeout, self.profile.no_keys_status, delay)
         return missing
 
     async def wait(self, iss, timeout):
@@ -294,6 +274,13 @@ class KeyStore:
     async def run(self):
         """Background refresh loop; cancel it to stop."""
         self._wakeup = asyncio.Event()
+        self._running = True
+        try:
+            await self._refresh_forever()
+        finally:
+            self._running = False
+
+    async def _refresh_forever(self):
         while True:
             await self.refresh()
             now = self._clock()
@@ -347,14 +334,25 @@ class KeyStore:
         for server in self._servers[iss]:
             try:
                 await asyncio.wait_for(self._fetch_from(state, server), self.fetch_timeout * 2)
+                for key in (("fetch", iss, server.metadata_url), ("none", iss), ("prime", iss)):
+                    self.warn.forget(key)  # over: a new failure is worth a line at once
                 return
             except (NmosAuthError, asyncio.TimeoutError, OSError) as e:
                 reason = str(e) or type(e).__name__
                 errors.append(reason)
-                log.warning("key fetch for %s from %s failed: %s", iss, server.metadata_url, reason)
+                self.warn.warning(("fetch", iss, server.metadata_url), "key fetch for %s from %s failed: %s", iss,
+                                  server.metadata_url, reason)
         self.fetch_failures += 1
-        delay = state.fetch_failed(self._clock(), self._rng, "; ".join(errors)[:300])
-        log.warning("no server answered for %s; keeping %d keys, next try in %.0f s", iss, len(state.keys), delay)
+        reason = "; ".join(errors)[:300]
+        if self._priming:  # prime() retries on its own schedule and logs that
+            state.last_error = reason
+            return
+        delay = state.fetch_failed(self._clock(), self._rng, reason)
+        if self._running:
+            self.warn.warning(("none", iss), "no server answered for %s; keeping %d keys, next try in %.0f s", iss,
+                              len(state.keys), delay)
+        else:  # a one-shot command: nothing will try again
+            log.warning("no server answered for %s; keeping %d keys", iss, len(state.keys))
 
     async def _fetch_from(self, state, server):
         client = self._client(server)

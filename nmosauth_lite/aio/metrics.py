@@ -183,7 +183,7 @@ class Registry:
 async def start_listener(registry, listen):
     """Serve GET /metrics on `listen` ("HOST:PORT"): its own HTTPServer, plain HTTP (scrapers on a
     management network or loopback). Returns the started server."""
-    from ..commands.protect import parse_listen
+    from .address import parse_listen
     from ..errors import ConfigError
     from .server import HTTPServer
     from .web import Response, error_response
@@ -383,7 +383,7 @@ def _alg_of(token):
 
 async def start_for_as(running, listen):
     """`as serve --metrics`: instrument the running app, start the listener; returns the server."""
-    from ..commands.protect import parse_listen
+    from .address import parse_listen
     from ..errors import ConfigError
 
     if parse_listen(listen)[1] == running.port:

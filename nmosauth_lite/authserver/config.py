@@ -10,6 +10,7 @@ delay defaults to IS-10 AS-16's 2 hours.
 import os
 import socket
 
+from ..aio.address import parse_listen
 from ..aio.files import default_state_dir, is_loopback, read_config_table
 from ..errors import ConfigError
 from . import tokens as _tokens
@@ -47,27 +48,6 @@ _SCHEMA = {
     "client_jwks": {"allow_private_addresses": bool, "min_ttl": int, "max_ttl": int, "negative_ttl": int},
     "authorize": {"code_lifetime": int, "pkce_for_confidential": bool},
 }
-
-
-def parse_listen(text):
-    """'HOST:PORT' or '[V6]:PORT' -> (host, port)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or not rest.startswith(":"):
-            raise ConfigError("listen address %r: use [IPv6]:PORT" % text)
-        port = rest[1:]
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep or not host:
-            raise ConfigError("listen address %r: use HOST:PORT" % text)
-    try:
-        port = int(port)
-    except ValueError:
-        raise ConfigError("listen address %r: bad port" % text)
-    if not 0 <= port <= 65535:
-        raise ConfigError("listen address %r: port out of range" % text)
-    return host, port
 
 
 def _check(table, schema, where):

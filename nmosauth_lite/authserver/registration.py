@@ -18,6 +18,9 @@ from ..aio.admission import DEFAULT_GROUPING, FairTable
 from ..aio.files import is_loopback
 from ..errors import KeyFormatError
 from ..jwk import parse_jwks
+# our RFC 7591 §3.2.1 response extension (a private name: it cannot collide): "pending" while the
+# registration awaits the operator's approval (IS-10 AS-21 2.); the client reads it in oauth.py
+from ..oauth import APPROVAL_FIELD
 from .clientauth import ASSERTION_ALGS
 from .protocol import NO_STORE, OAuthError, credential, media_type
 from .store import digest
@@ -163,6 +166,8 @@ def create_client(store, meta, now, *, status, actor, source=None):
         body["client_secret"] = secret
         body["client_secret_expires_at"] = 0
     body.update(meta)
+    if status == "pending":  # issue 22: tell the device why its tokens will be refused for now
+        body[APPROVAL_FIELD] = "pending"
     return body
 
 

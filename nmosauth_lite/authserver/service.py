@@ -37,7 +37,9 @@ SHUTDOWN_GRACE = 5.0
 
 
 def prepare_state_dir(path):
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    from ..aio.files import ensure_private_dir
+
+    ensure_private_dir(path)
     st = os.stat(path)
     if st.st_mode & 0o077 and st.st_uid == os.geteuid():
         os.chmod(path, 0o700)  # holds private keys: owner only
@@ -98,8 +100,9 @@ def ensure_tls(config):
         return list(zip(config.cert_files, config.key_files)), config.ca_file
     from ..aio.tlsutil import TestPKI, make_test_pki
 
-    d = config.tls_dir
-    os.makedirs(d, mode=0o700, exist_ok=True)
+    from ..aio.files import ensure_private_dir
+
+    d = ensure_private_dir(config.tls_dir)
     pki = TestPKI(d)
     dns, ips = _names_for(config)
     if not _cert_usable(pki.cert, dns, ips):

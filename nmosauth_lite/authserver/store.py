@@ -68,8 +68,9 @@ def digest(secret):
 
 
 def _create_private(path):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, mode=0o700, exist_ok=True)
+    from ..aio.files import ensure_private_dir
+
+    ensure_private_dir(os.path.dirname(os.path.abspath(path)))
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # before sqlite creates it with the umask
     os.close(fd)
 

@@ -206,10 +206,14 @@ def _client_list(args, cfg, store, now):
 
 
 def _client_remove(args, cfg, store, now):
+    client = store.get_client(args.client_id)
     if not store.remove_client(args.client_id, now):
         sys.stderr.write("no client %s\n" % args.client_id)
         return 1
     store.audit("client.remove", now, client_id=args.client_id, actor="operator")
+    # issue 22: say what was done (its refresh tokens are revoked with it: IS-10 AS-27)
+    _print({"removed": args.client_id, "client_name": (client or {}).get("metadata", {}).get("client_name"),
+            "was": (client or {}).get("status"), "refresh_tokens": "revoked"})
     return 0
 
 
@@ -223,6 +227,10 @@ def _client_approve(args, cfg, store, now):
     if not ok:
         sys.stderr.write("no registration %s awaits approval\n" % args.client_id)
         return 1
+    client = store.get_client(args.client_id) or {}
+    _print({"approved": args.client_id, "client_name": client.get("metadata", {}).get("client_name"),
+            "status": client.get("status"), "approved_by": client.get("approved_by"),
+            "scope": client.get("scope"), "grant_types": client.get("grant_types")})
     return 0
 
 
@@ -376,6 +384,7 @@ def _user_add(args, cfg, store, now):
     with store.transaction():
         store.put_user(name, hash_password(password), " ".join(scopes), now)
         store.audit("user.add", now, actor="operator", username=name, scope=" ".join(scopes))
+    _print({"user": name, "scope": " ".join(scopes), "password": "set"})
     return 0
 
 

@@ -3,7 +3,9 @@
 show: prints every persisted cache (issuer, where its metadata was found, kids, age, next
 refresh) as JSON; `metadata_form` names the place that answered (rfc8414, issuer-appended
 or openid-configuration: see docs/authorization-servers.md).
-refresh: fetches the named issuers' keys now; exit 0 when every fetch worked, 1 otherwise.
+refresh: fetches the named (or, with --discover, the DNS-SD advertised) issuers' keys now;
+exit 0 when every fetch worked, 1 otherwise. --connect HOST=ADDR reaches a host the resolver
+cannot resolve (commands/issuers.py).
 """
 
 import asyncio
@@ -11,7 +13,11 @@ import json
 import sys
 import time
 
+from ..errors import ConfigError
+from . import issuers
+
 HELP = "show or refresh the persisted JWKS cache of trusted issuers"
+DISCOVERY_WAIT = 10.0  # refresh --discover: the most spent on DNS-SD and the advertised metadata
 
 
 def add_arguments(p):
@@ -19,10 +25,11 @@ def add_arguments(p):
     show = sub.add_parser("show", help="print the persisted key caches as JSON")
     show.add_argument("--state-dir", metavar="DIR", help="state directory (default: $STATE_DIRECTORY, /var/lib/nmosauth-lite or ~/.local/state/nmosauth-lite)")
     ref = sub.add_parser("refresh", help="fetch the issuers' keys now")
-    ref.add_argument("--issuer", action="append", required=True, metavar="URL", help="trusted issuer (repeatable)")
+    ref.add_argument("--issuer", action="append", metavar="URL", help="trusted issuer (repeatable; or --discover)")
     ref.add_argument("--ca", metavar="FILE", help="extra CA certificates (PEM) for the authorization servers")
     ref.add_argument("--state-dir", metavar="DIR")
     ref.add_argument("--insecure-http", action="store_true", help="LAB ONLY: allow http:// issuers")
+    issuers.add_arguments(ref)
 
 
 def _state_dir(args):
@@ -37,7 +44,6 @@ def _text(v):
 
 def run(args):
     from ..aio.keyfiles import read_persisted
-    from ..aio.keystore import KeyStore
 
     state_dir = _state_dir(args)
     if args.action == "show":
@@ -59,9 +65,20 @@ def run(args):
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
         return 0
 
+    reach = issuers.read(args)
+    if not args.issuer and not reach.discover:
+        raise ConfigError("give --issuer URL or --discover")
+
     async def refresh():
-        store = KeyStore(args.issuer, state_dir=state_dir, ca_file=args.ca, insecure_http=args.insecure_http)
+        store = issuers.key_store(args.issuer, reach, state_dir=state_dir, ca_file=args.ca,
+                                  insecure_http=args.insecure_http)
         try:
+            if reach.discover:
+                found, _ = await issuers.trust_discovered(store, reach, DISCOVERY_WAIT)
+                if not found:
+                    sys.stderr.write("nmosauth-lite jwks refresh: --discover found no usable authorization server\n")
+                    if not args.issuer:
+                        return store.status(), {"(discovery)": "nothing found"}
             errors = await store.refresh(force=True)
             return store.status(), errors
         finally:

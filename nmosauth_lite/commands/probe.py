@@ -1,6 +1,6 @@
 """`nmosauth-lite probe`: IS-10 / BCP-003-02 resource-server conformance of a Node in one command.
 
-Starts the probe's own issuer (nmosauth_lite.probe_issuer), says how the Node must trust
+Starts the probe's own issuer (nmosauth_lite.probe.issuer), says how the Node must trust
 it, then sends every check of nmosauth_lite.probe to each --api and prints a table and
 `N passed, N failed, N warnings` (or one JSON document with --json). Exit 0 only when
 nothing failed, 1 when a check failed, 2 for usage errors. --issuer-only serves the
@@ -35,7 +35,7 @@ def add_arguments(p):
 
 def _settings(args):
     from ..probe import parse_api
-    from .protect import parse_listen
+    from ..aio.address import parse_listen
 
     if not args.issuer_only:
         if not args.url:
@@ -70,8 +70,8 @@ async def _main(args, apis, listen):
     from ..aio.files import default_state_dir
     from ..aio.tlsutil import client_context
     from ..probe import FAIL, build_checks, format_table, summary, summary_line, unprotected_apis, unprotected_line
-    from ..probe_issuer import ProbeIssuer
-    from ..probe_run import Target, run_checks
+    from ..probe.issuer import ProbeIssuer
+    from ..probe.run import Target, run_checks
 
     target = None
     if not args.issuer_only:
@@ -107,7 +107,9 @@ async def _main(args, apis, listen):
         checks = build_checks(apis, mint, args.ws)
         info.write("\nprobing %s (%s)\n\n" % (args.url, ", ".join("%s/%s" % a for a in apis)))
         info.flush()
-        results = await run_checks(target, checks, issuer)
+        context = {"issuer": issuer.url, "ca_file": issuer.ca_file, "jwks_file": issuer.jwks_file,
+                   "audience": args.audience or target.host}
+        results = await run_checks(target, checks, issuer, context=context)
     finally:
         await issuer.stop()
     if args.json:

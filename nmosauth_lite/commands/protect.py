@@ -12,13 +12,16 @@ SIGTERM or SIGINT: graceful shutdown, exit 0.
 
 import sys
 
+from ..aio.address import format_listen, parse_listen
 from ..aio.sdnotify import notify
 from ..errors import ConfigError
+from . import issuers
 
 HELP = "authorizing reverse proxy: check IS-10 tokens, forward allowed requests to a Node"
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
 SHUTDOWN_GRACE = 10.0
+DISCOVERY_INTERVAL = 60  # --discover: DNS-SD is asked again this often (records' TTLs bound it too)
 DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
@@ -45,6 +48,8 @@ SETTINGS = {
     # issue 21: the IPMX device profile (docs/ipmx.md)
     "profile": (str, "is-10"), "oaim": (int, 0), "instance_id": (str, None), "grant_policy": (str, "both"),
     "guest_paths": (list, []), "ncp_scopes": (list, ["nc", "control"]),
+    # issue 22: finding the issuer on a device (commands/issuers.py)
+    "discover": (bool, False), "domain": (list, None), "nameserver": (list, None), "connect": (list, None),
 }
 
 
@@ -103,7 +108,7 @@ def add_arguments(p):
     p.add_argument("--hsts-max-age", type=int, metavar="S",
                    help="Strict-Transport-Security max-age on every answer (default 31536000, BCP-003-01; 0: off)")
     p.add_argument("--startup-timeout", type=float, metavar="S",
-                   help="with --issuer: wait this long at start-up for the issuers' keys (default 10)")
+                   help="with --issuer or --discover: wait this long at start-up for the issuers' keys (default 10)")
     p.add_argument("--profile", choices=("is-10", "ipmx"), help="is-10 (default) or ipmx (docs/ipmx.md)")
     p.add_argument("--oaim", type=int, choices=(0, 1, 2),
                    help="ipmx: audience mode: 0 serial number (default), 1 certificate names, 2 either")
@@ -114,6 +119,7 @@ def add_arguments(p):
                    help="ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed); other upgrades are read-write")
     p.add_argument("--ncp-scope", dest="ncp_scopes", action="append", metavar="NAME",
                    help="ipmx: a scope name admitting IS-12 (/x-nmos/ncp) requests (repeatable; default nc and control)")
+    issuers.add_arguments(p)
 
 
 def load_settings(args):
@@ -146,8 +152,11 @@ def load_settings(args):
         raise ConfigError("--audience is required (flag or config file)")
     if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
         raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
-    if not cfg["jwks"] and not cfg["issuer"]:
-        raise ConfigError("give --jwks FILE or --issuer URL")
+    if not cfg["jwks"] and not cfg["issuer"] and not cfg["discover"]:
+        raise ConfigError("give --jwks FILE, --issuer URL or --discover")
+    cfg["reach"] = issuers.read(cfg)
+    if cfg["jwks"] and (cfg["discover"] or cfg["connect"]):
+        raise ConfigError("--discover and --connect fetch issuers' keys: they do not go with --jwks")
     if cfg["max_connections"] < 1 or cfg["max_body"] < 0:
         raise ConfigError("max_connections must be >= 1 and max_body >= 0")
     for name in ("head_timeout", "idle_timeout", "upstream_timeout", "handshake_timeout", "body_timeout"):
@@ -211,19 +220,6 @@ def _read_config(path, section="protect", settings=None):
             raise ConfigError("config file %s: %s must be %s" % (path, name, want.__name__))
         out[name] = value
     return out
-
-
-def parse_listen(text):
-    """'HOST:PORT' or '[V6]:PORT' -> (host, port)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        port = rest[1:] if sep and rest.startswith(":") else ""
-    else:
-        host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError("listen address %r: use HOST:PORT or [IPv6]:PORT" % text[:80])
-    return host, int(port)
 
 
 class AuditLog:
@@ -303,13 +299,9 @@ def _validator(cfg):
                            claims_location=cfg["claims_location"], api_aliases=cfg["api_aliases"], **popts)
     else:
         from ..aio.files import default_state_dir
-        from ..aio.keystore import KeyStore
 
-        try:
-            store = KeyStore(cfg["issuer"], state_dir=cfg["state_dir"] or default_state_dir(),
-                             ca_file=cfg["ca"], algorithms=algorithms, profile=cfg["profile"])
-        except ValueError as e:
-            raise ConfigError(str(e))
+        store = issuers.key_store(cfg["issuer"], cfg["reach"], state_dir=cfg["state_dir"] or default_state_dir(),
+                                  ca_file=cfg["ca"], algorithms=algorithms, profile=cfg["profile"])
         v = TokenValidator(keys=store, audience=cfg["audience"] or (), leeway=leeway, backend=cfg["backend"],
                            algorithms=algorithms, claims_location=cfg["claims_location"],
                            api_aliases=cfg["api_aliases"], **popts)
@@ -380,13 +372,20 @@ async def _serve(cfg):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    host = cfg["host"]
-    listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
+    listen = format_listen(cfg["host"], server.port)
     ready = {"listen": listen, "upstream": cfg["upstream"], "enforce": enforce_text(cfg["enforced_apis"])}
     if metrics_server is not None:  # metrics hook
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
+    following = None
+    if cfg["reach"].discover:
+        # issue 22: what DNS-SD advertises is trusted before priming (bounded), then followed
+        found, cache = await issuers.trust_discovered(store, cfg["reach"], cfg["startup_timeout"])
+        if not found:
+            log.warning("--discover: no usable authorization server advertised yet; still looking every %d s",
+                        DISCOVERY_INTERVAL)
+        following = asyncio.ensure_future(store.follow_discovery(cache, DISCOVERY_INTERVAL))
     if store is not None:
         # Issue 12 §1: keys first, then READY (bounded: an AS that is down delays us, never blocks
         # us); requests arriving meanwhile wait up to key_wait for the fetch (RS-07 503 after).
@@ -412,6 +411,9 @@ async def _serve(cfg):
         if metrics_server is not None:  # metrics hook
             await metrics_server.shutdown(1.0)
         await proxy.close()
+        if following is not None:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
         if refresher is not None:
             refresher.cancel()
             await asyncio.gather(refresher, return_exceptions=True)

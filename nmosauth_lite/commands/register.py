@@ -15,15 +15,17 @@ import json
 import sys
 
 from ..errors import ConfigError
+from . import issuers
 
 HELP = "register this device with an IS-10 authorization server (RFC 7591)"
+EXIT_AWAITING_APPROVAL = 3  # registered, but the operator has not approved it yet (no initial access token)
 DEFAULT_TIMEOUT = 30.0
 AUTHORIZE_TIMEOUT = 300.0  # token --grant authorization_code: a person logs in meanwhile
 DEFAULT_CONFIG = "/etc/nmosauth-lite/config.toml"
 MAX_CONFIG = 1 << 20
 # [client] settings: name -> type (flags of the same name, with - for _, win)
 CONFIG_KEYS = {"manufacturer": str, "product": str, "serial": str, "scope": str, "auth": str, "issuer": str,
-               "discover": bool, "domain": list, "nameserver": list, "ca": str, "state_dir": str, "key_file": str,
+               "discover": bool, "domain": list, "nameserver": list, "connect": list, "ca": str, "state_dir": str, "key_file": str,
                "initial_token_file": str, "jwks_uri": str, "jwks_listen": str, "jwks_cert": str, "jwks_key": str,
                "redirect_base": str}
 
@@ -31,20 +33,16 @@ CONFIG_KEYS = {"manufacturer": str, "product": str, "serial": str, "scope": str,
 def add_selection_arguments(p):
     p.add_argument("--config", metavar="FILE", help="device config with a [client] table (default %s when it "
                    "exists)" % DEFAULT_CONFIG)
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--issuer", metavar="URL", help="the authorization server's issuer identifier")
-    where.add_argument("--discover", action="store_true", help="find it by unicast DNS-SD (_nmos-auth._tcp)")
-    p.add_argument("--domain", action="append", default=[], metavar="D", help="DNS-SD domain (repeatable; "
-                   "default: search/domain of /etc/resolv.conf)")
-    p.add_argument("--nameserver", action="append", default=[], metavar="IP:PORT",
-                   help="DNS server (repeatable; default: /etc/resolv.conf)")
+    p.add_argument("--issuer", metavar="URL", help="the authorization server's issuer identifier")
+    issuers.add_arguments(p)  # --discover --domain --nameserver --connect (IS-10 CL-01)
     p.add_argument("--dev", action="store_true", help="also accept development adverts (pri >= 100, IS-10 DS-09)")
     p.add_argument("--ca", metavar="FILE", help="CA certificates to trust besides the system store (IS-10 CL-04)")
     p.add_argument("--state-dir", metavar="DIR", help="where registrations are kept (default: $STATE_DIRECTORY, "
                    "/var/lib/nmosauth-lite as root, ~/.local/state/nmosauth-lite otherwise)")
     p.add_argument("--key-file", metavar="FILE", help="key sealing stored secrets, kept outside the state "
-                   "directory (default: $CREDENTIALS_DIRECTORY/nmosauth-lite-client.key, "
-                   "/etc/nmosauth-lite/client-credentials.key as root, ~/.config/nmosauth-lite/ otherwise)")
+                   "directory (default: $CREDENTIALS_DIRECTORY/nmosauth-lite-client.key; with --state-dir DIR, "
+                   "DIR-client-credentials.key beside it; else /etc/nmosauth-lite/client-credentials.key as "
+                   "root, ~/.config/nmosauth-lite/ otherwise)")
     p.add_argument("--auth", choices=["client_secret_basic", "private_key_jwt"], default=None,
                    help="client authentication (default client_secret_basic; IS-10 CL-12)")
     p.add_argument("--initial-token", metavar="T", help="initial access token for registration (IS-10 CL-11)")
@@ -142,16 +140,15 @@ def build(args, *, name, grant, client_id=None, client_secret=None):
         auth = "client_secret_basic"
     if args.timeout <= 0:
         raise ConfigError("--timeout must be positive")
-    discovery = None
-    if args.discover:
-        from ..aio.dns import DiscoveryCache
-
-        discovery = DiscoveryCache(domains=args.domain or None, nameservers=args.nameserver or None, dev=args.dev,
-                                   timeout=min(5.0, args.timeout / 4))
-    elif args.domain or args.nameserver:
-        raise ConfigError("--domain and --nameserver go with --discover")
+    reach = issuers.read(args)
+    discovery = reach.cache(dev=args.dev, timeout=min(issuers.DISCOVERY_TIMEOUT, args.timeout / 4))
     role = "controller" if grant == "authorization_code" else "node"
-    store = CredentialStore(args.state_dir or default_state_dir(), args.key_file) if client_id is None else None
+    store = None
+    if client_id is None:
+        from ..aio.oauth.secretbox import default_key_file
+
+        # an explicit --state-dir keeps the key beside it, never in /etc or $HOME (issue 22 item 8)
+        store = CredentialStore(args.state_dir or default_state_dir(), args.key_file or default_key_file(args.state_dir))
     key = None
     if auth == "private_key_jwt":
         if store is None:
@@ -159,7 +156,7 @@ def build(args, *, name, grant, client_id=None, client_secret=None):
         key = store.signing_key()
     selector = ServerSelector(issuers=[args.issuer] if args.issuer else (), discovery=discovery, ca_file=args.ca,
                               role=role, auth_method=auth, register=client_id is None,
-                              alg=key.alg if key else None)
+                              alg=key.alg if key else None, resolve=reach.connect)
     client = OAuthClient(selector, store, name=name, scope=args.scope, grant=grant, auth_method=auth,
                          initial_token=args.initial_token, jwks_uri=args.jwks_uri, signing_key=key,
                          client_id=client_id, client_secret=client_secret,
@@ -216,15 +213,52 @@ def run(args):
 
     async def main():
         async def op(c, meta):
-            return await client.registration(c, meta)
+            fresh = client.store.load(c.issuer) is None
+            rec = await client.registration(c, meta)
+            return rec, await awaits_approval(client, c, meta, rec, fresh and not args.initial_token)
         try:
             return await with_jwks(jwks, lambda: selector.run(op, args.timeout))
         finally:
             await selector.close()
 
     try:
-        rec = asyncio.run(main())
+        rec, waiting = asyncio.run(main())
     except (OAuthError, NoServerError, Unavailable) as e:
         return report(e)
     sys.stdout.write(json.dumps(client.store.redacted(rec), indent=2, sort_keys=True) + "\n")
+    if waiting:
+        sys.stderr.write("nmosauth-lite register: registered as %s, but the registration awaits the operator's "
+                         "approval at %s (%s); no token until then: run register again to check\n"
+                         % (rec["client_id"], rec["issuer"], waiting))
+        return EXIT_AWAITING_APPROVAL
     return 0
+
+
+async def awaits_approval(client, c, meta, rec, unauthenticated):
+    """None when the registration can be used now; else why it cannot yet (issue 22 item 6).
+
+    The lite AS marks a held registration (oauth.APPROVAL_FIELD). A Node's registration made
+    without an initial access token, or still marked, is checked with one client_credentials
+    request: a refusal as unauthorized_client or invalid_client means "awaits approval" (IS-10
+    AS-21 2.); success clears the mark. A controller's (authorization_code) has only the mark."""
+    from .. import oauth
+
+    marked = rec.get("approval") == "pending"
+    if not (marked or unauthenticated):
+        return None
+    if client.grant != "client_credentials":
+        return "marked pending by the server" if marked else None
+    try:
+        await client.token_request(c, meta, oauth.client_credentials_form(client.scope))
+    except oauth.OAuthError as e:
+        if getattr(e, "error", None) not in ("unauthorized_client", "invalid_client"):
+            raise
+        if not marked:
+            client.store.save(dict(rec, approval="pending"))
+        return "the token endpoint said: %s" % (getattr(e, "description", None) or e.error)
+    if marked:
+        fresh = dict(rec)
+        fresh.pop("approval", None)
+        client.store.save(fresh)
+        rec.pop("approval", None)
+    return None

@@ -12,7 +12,7 @@ import json
 import sys
 
 from ..errors import ConfigError
-from .register import add_selection_arguments, apply_config, build, report, with_jwks
+from .register import EXIT_AWAITING_APPROVAL, add_selection_arguments, apply_config, build, report, with_jwks
 
 HELP = "get an IS-10 access token (client_credentials or authorization code + PKCE)"
 
@@ -65,7 +65,12 @@ def run(args):
 
     try:
         tokens = asyncio.run(main())
-    except (OAuthError, NoServerError, Unavailable) as e:
+    except OAuthError as e:
+        report(e)
+        if e.error == "unauthorized_client" and "approval" in (e.description or ""):
+            return EXIT_AWAITING_APPROVAL  # the same status as `register` (issue 22 item 6)
+        return 1
+    except (NoServerError, Unavailable) as e:
         return report(e)
     out = {k: tokens[k] for k in ("access_token", "token_type", "expires_in", "scope")}
     if tokens.get("refresh_token"):

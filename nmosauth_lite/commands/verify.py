@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..errors import ConfigError
+from .issuers import DISCOVERY_OPTIONS
 
 HELP = "validate a bearer token for one request and print the decision as JSON"
 
@@ -46,7 +47,8 @@ OPTIONS = (
      "(in both: 401; ipmx's default, where a claim in both places must be identical)"),
     ("--api-alias", "append", None, "ALIAS=API",
      "a claim/scope name the authorization server uses for an NMOS API, e.g. nc=ncp (repeatable)"),
-)
+) + DISCOVERY_OPTIONS  # --discover --domain --nameserver --connect (commands/issuers.py)
+DISCOVERY_WAIT = 10.0  # --discover: the most verify waits for DNS-SD and the advertised metadata
 
 
 def parse_alias_args(items):
@@ -173,8 +175,10 @@ def run(args):
 
     if args.backend not in ("auto", "cryptography", "pure"):
         raise ConfigError("unknown backend '%s' (choose auto, cryptography or pure)" % args.backend[:32])
-    if args.jwks is None and not args.issuer:
-        raise ConfigError("give --jwks FILE or --issuer URL")
+    if args.jwks is None and not args.issuer and not args.discover:
+        raise ConfigError("give --jwks FILE, --issuer URL or --discover")
+    if args.jwks is not None and (args.discover or args.connect):
+        raise ConfigError("--discover and --connect fetch issuers' keys: they do not go with --jwks")
     popts = profile_options(args)
     if popts and args.strict:
         raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
@@ -203,14 +207,19 @@ def run(args):
 async def _check_with_issuers(args, token, algorithms):
     """Keys from the persisted cache (refreshed when due), one on-demand fetch for an unknown kid."""
     from ..aio.files import default_state_dir
-    from ..aio.keystore import KeyStore
     from ..profile import IPMX
     from ..validator import TokenValidator
+    from . import issuers
 
     popts = args.popts
-    store = KeyStore(args.issuer, state_dir=args.state_dir or default_state_dir(), ca_file=args.ca,
-                     algorithms=algorithms or IPMX.algorithms, profile=popts.get("profile", "is-10"))
+    reach = issuers.read(args)
+    store = issuers.key_store(args.issuer, reach, state_dir=args.state_dir or default_state_dir(), ca_file=args.ca,
+                              algorithms=algorithms or IPMX.algorithms, profile=popts.get("profile", "is-10"))
     try:
+        if reach.discover:
+            found, _ = await issuers.trust_discovered(store, reach, DISCOVERY_WAIT)
+            if not found and not args.issuer:
+                sys.stderr.write("nmosauth-lite verify: --discover found no usable authorization server\n")
         v = TokenValidator(keys=store, audience=() if popts else args.audience, leeway=args.leeway,
                            backend=args.backend, algorithms=algorithms, claims_location=args.claims_location,
                            api_aliases=parse_alias_args(args.api_alias), **popts)

@@ -23,6 +23,7 @@ from ..aio.client import HTTPClient
 from ..aio.closing import close
 from ..aio.keystore import KeyStore, Server
 from ..aio.oauth import CredentialStore, OAuthClient, ServerSelector, TokenManager
+from ..aio.oauth.secretbox import default_key_file
 from ..aio.proxy import AuthProxy
 from ..aio.server import HTTPServer
 from ..aio.tlsutil import make_test_pki, server_context
@@ -180,7 +181,9 @@ class Demo:
                                             scope="node", ttl=600, now=time.time())
         self.selector = ServerSelector(issuers=[self.issuer], ca_file=self.bundle, resolve={AS_HOST: "127.0.0.1"},
                                        **self.timeouts)
-        self.creds = CredentialStore(os.path.join(self.dir, "client"))
+        client_dir = os.path.join(self.dir, "client")
+        # the sealing key beside the client's directory, inside the demo's: never /etc or $HOME
+        self.creds = CredentialStore(client_dir, default_key_file(client_dir))
         self.client = OAuthClient(self.selector, self.creds, name=client_name("nmosauth-lite", "demo-node", "0001"),
                                   scope="node", initial_token=iat)
         self.manager = TokenManager(self.client)

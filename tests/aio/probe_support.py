@@ -10,8 +10,8 @@ from nmosauth_lite.aio.tlsutil import client_context, server_context
 from nmosauth_lite.demo import node_api
 from nmosauth_lite.guard import Guard, Verdict
 from nmosauth_lite.probe import build_checks
-from nmosauth_lite.probe_issuer import ProbeIssuer
-from nmosauth_lite.probe_run import Target, run_checks
+from nmosauth_lite.probe.issuer import ProbeIssuer
+from nmosauth_lite.probe.run import Target, run_checks
 from nmosauth_lite.validator import TokenValidator
 
 NODE = "node.test"
@@ -44,8 +44,11 @@ class BrokenGuard(Guard):
 class Bench:
     """Probe issuer + demo Node behind AuthProxy on loopback TLS, in one event loop."""
 
-    def __init__(self, tmp, pki, guard_cls=Guard, upstream=None, static_jwks=False, **guard_kw):
+    def __init__(self, tmp, pki, guard_cls=Guard, upstream=None, static_jwks=False, audience=(NODE,),
+                 trust_issuer=True, **guard_kw):
         self.static_jwks = static_jwks
+        self.audience = list(audience)  # the Node's configured audience (issue 22: wrong on purpose)
+        self.trust_issuer = trust_issuer  # False: a Node whose trusted issuers miss the probe's
         self.tmp = str(tmp)
         self.pki = pki
         self.guard_cls = guard_cls
@@ -56,13 +59,13 @@ class Bench:
         self.issuer = await ProbeIssuer(os.path.join(self.tmp, "probe-state")).start()
         self.upstream = HTTPServer(self.upstream_handler or (lambda r: self._router(r)))
         await self.upstream.start("127.0.0.1", 0)
-        self.store = KeyStore([self.issuer.url], state_dir=os.path.join(self.tmp, "node-state"),
-                              ca_file=self.issuer.ca_file)
+        self.store = KeyStore([self.issuer.url] if self.trust_issuer else [],
+                              state_dir=os.path.join(self.tmp, "node-state"), ca_file=self.issuer.ca_file)
         await self.store.refresh()
         if self.static_jwks:  # a Node given a JWKS file: it can never learn a new key (RS-06)
-            validator = TokenValidator(jwks=self.issuer.jwks(), audience=[NODE], issuers=[self.issuer.url])
+            validator = TokenValidator(jwks=self.issuer.jwks(), audience=self.audience, issuers=[self.issuer.url])
         else:
-            validator = TokenValidator(keys=self.store, audience=[NODE])
+            validator = TokenValidator(keys=self.store, audience=self.audience)
         self.guard = self.guard_cls(validator, **self.guard_kw)
         self.proxy = AuthProxy(self.guard, "http://127.0.0.1:%d" % self.upstream.port)
         self.front = HTTPServer(self.proxy, ssl=server_context(self.pki.cert, self.pki.key))
@@ -74,7 +77,9 @@ class Bench:
 
     async def probe(self, apis=APIS, ws=()):
         checks = build_checks(apis, self.issuer.minter(NODE), ws)
-        return await run_checks(self.target, checks, self.issuer)
+        context = {"issuer": self.issuer.url, "ca_file": self.issuer.ca_file, "jwks_file": self.issuer.jwks_file,
+                   "audience": NODE}
+        return await run_checks(self.target, checks, self.issuer, context=context)
 
     async def __aexit__(self, *exc):
         await self.front.shutdown(2.0)

@@ -191,3 +191,116 @@ def test_wait_change_is_bounded(late_as, tmp_path):
         await store.close()
         return took
     assert run(go()) < 1.0
+
+
+# --- issue 22 item 7: honest, jittered start-up retries ---------------------------------------------
+class Refuser:
+    """An 'AS' that accepts each connection and closes it at once, noting when each one came."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.times = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.times.append(time.monotonic())
+            c.close()
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _prime_against_refuser(tmp_path, name, seed, timeout):
+    import random
+
+    r = Refuser()
+    issuer = "https://127.0.0.1:%d/x-nmos/auth/v1.0" % r.port
+
+    async def go():
+        store = KeyStore([issuer], state_dir=str(tmp_path / name), rng=random.Random(seed).random)
+        missing = await store.prime(timeout=timeout)
+        await store.close()
+        return missing
+    try:
+        missing = run(go())
+    finally:
+        r.stop()
+    assert missing == [issuer]
+    return issuer, r.times
+
+
+def test_start_up_retries_back_off_at_random_not_in_lock_step(tmp_path):
+    """RS-03 and issue 22 item 7: two Nodes powered up together do not retry in step; pauses grow."""
+    _, a = _prime_against_refuser(tmp_path, "a", 1, 4.0)
+    _, b = _prime_against_refuser(tmp_path, "b", 2, 4.0)
+    gaps_a = [y - x for x, y in zip(a, a[1:])]
+    gaps_b = [y - x for x, y in zip(b, b[1:])]
+    assert 3 <= len(a) <= 12 and 3 <= len(b) <= 12, (gaps_a, gaps_b)  # not 46 tries in 10 s
+    assert any(abs(x - y) > 0.02 for x, y in zip(gaps_a, gaps_b)), (gaps_a, gaps_b)
+    assert gaps_a[-1] > gaps_a[0] and gaps_b[-1] > gaps_b[0]  # exponential, not a fixed beat
+
+
+def test_logged_next_try_is_the_real_one_and_lines_are_bounded(tmp_path, caplog):
+    import logging
+    import re
+
+    caplog.set_level(logging.INFO, logger="nmosauth_lite.keys")
+    issuer, times = _prime_against_refuser(tmp_path, "c", 3, 4.0)
+    lines = [r for r in caplog.records if r.name == "nmosauth_lite.keys" and r.levelno >= logging.WARNING]
+    # per cause at most one line per minute: a failed server, "no keys yet", and the final word
+    assert len(lines) <= 3, [r.getMessage() for r in lines]
+    said = [r for r in lines if "next try in" in r.getMessage() and "not fetched yet" in r.getMessage()]
+    assert len(said) == 1
+    pause = float(re.search(r"next try in ([0-9.]+) s", said[0].getMessage()).group(1))
+    logged_at = said[0].created  # wall clock; the refuser notes monotonic times: compare gaps instead
+    assert logged_at
+    gap = times[1] - times[0]  # the try after the first failure is the one that line announced
+    assert pause - 0.02 <= gap <= pause + 1.0, (pause, gap)
+    final = lines[-1].getMessage()
+    assert "after 4.0 s at start-up" in final and re.search(r"next try in \d+ s", final)
+
+
+def test_rate_limited_log_holds_back_repeats_and_counts_them():
+    import logging
+
+    from nmosauth_lite.aio.ratelog import MAX_KEYS, RateLimitedLog
+
+    got = []
+
+    class Sink(logging.Handler):
+        def emit(self, record):
+            got.append(record.getMessage())
+
+    logger = logging.getLogger("test.ratelog")
+    logger.addHandler(Sink())
+    logger.propagate = False
+    now = [0.0]
+    rl = RateLimitedLog(logger, interval=60, clock=lambda: now[0])
+    for i in range(50):
+        rl.warning("k", "failed %d", i)
+        now[0] += 0.2  # 50 failures in 10 s
+    assert got == ["failed 0"]
+    now[0] = 61
+    rl.warning("k", "failed %d", 99)
+    assert got[-1] == "failed 99 (49 similar lines held back in the last 60 s)"
+    rl.forget("k")
+    rl.warning("k", "again")
+    assert got[-1] == "again"
+    for i in range(MAX_KEYS * 3):  # a flood of distinct causes: memory stays bounded
+        rl.warning(("x", i), "cause %d", i)
+    assert len(rl._seen) <= MAX_KEYS

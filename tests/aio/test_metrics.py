@@ -18,7 +18,7 @@ from test_probe_cli import NODE, REPO, Child, demo_node, probe, wait_for_text  #
 from tls_helpers import client_ssl, pki  # noqa: F401
 from nmosauth_lite.issuer import metadata_url
 from nmosauth_lite.aio.metrics import MAX_SERIES, Registry
-from nmosauth_lite.probe_issuer import KEY_FILE, SUBDIR, Minter, _load_or_make_key
+from nmosauth_lite.probe.issuer import KEY_FILE, SUBDIR, Minter, _load_or_make_key
 
 
 def families(text):

@@ -124,7 +124,10 @@ def test_issuer_from_a_fresh_state_dir_then_a_full_run_against_protect(tmp_path,
         out = r.stdout.decode()
         assert r.returncode == 0, out + r.stderr.decode()
         assert out.rstrip().endswith("16 passed, 0 failed, 1 warnings"), out
-        assert "unseen-key" in out and "WARN" in out and "check" in out.splitlines()[-19]
+        assert "unseen-key" in out and "WARN" in out and "check" in out.splitlines()[-22]
+        # issue 22 item 5: what the Node said, and the likely cause, under the table
+        assert '("signature not verified by any trusted key")' in out
+        assert "likely cause (unseen-key): the Node did not fetch" in out and "RS-10" in out
     finally:
         node.kill()
 

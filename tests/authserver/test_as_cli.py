@@ -118,9 +118,12 @@ def test_serve_from_nothing_then_administer_and_stop(serve, tmp_path):
     _cli(state, "keys", "withdraw", new)
     assert [k["kid"] for k in h.get(md["jwks_uri"], timeout=10).json()["keys"]] == [kid]
 
-    _cli(state, "user", "add", "alice", "--password-stdin", stdin="a long password\n")
+    added = json.loads(_cli(state, "user", "add", "alice", "--password-stdin", stdin="a long password\n").stdout)
+    assert added["user"] == "alice" and "long" not in json.dumps(added)  # says what it did, never the password
     assert json.loads(_cli(state, "user", "list").stdout)[0]["username"] == "alice"
-    _cli(state, "client", "remove", client["client_id"])
+    removed = json.loads(_cli(state, "client", "remove", client["client_id"]).stdout)  # issue 22: says what it did
+    assert removed["removed"] == client["client_id"] and removed["refresh_tokens"] == "revoked"
+    assert removed["was"] == "active" and removed["client_name"]
     r = h.post(md["token_endpoint"], data={"grant_type": "client_credentials"},
                auth=(client["client_id"], client["client_secret"]), timeout=10)
     assert r.status_code == 401
@@ -144,7 +147,9 @@ def test_pending_registration_is_approved_with_the_cli(serve):
     assert h.post(info["issuer"] + "/token", data=token, auth=auth, timeout=10).json()["error"] == "unauthorized_client"
     listed = json.loads(_cli(s.state, "client", "list").stdout)
     assert listed[0]["status"] == "pending"
-    _cli(s.state, "client", "approve", body["client_id"])
+    approved = json.loads(_cli(s.state, "client", "approve", body["client_id"]).stdout)  # issue 22: says so
+    assert approved["approved"] == body["client_id"] and approved["status"] == "active"
+    assert approved["client_name"] == "Acme 1" and approved["approved_by"] == "operator"
     assert h.post(info["issuer"] + "/token", data=token, auth=auth, timeout=10).status_code == 200
     assert _cli(s.state, "client", "approve", body["client_id"], check=False).returncode == 1
     iat = json.loads(_cli(s.state, "client", "iat", "--scope", "registration", "--ttl", "600").stdout)

@@ -17,18 +17,6 @@ def test_defaults_give_loopback_issuer_with_nmos_path(tmp_path):
     assert c.client_credentials_scopes == ["registration", "events"]  # BCP-G-02
 
 
-@pytest.mark.parametrize("text,expect", [("0.0.0.0:8443", ("0.0.0.0", 8443)), ("[::1]:0", ("::1", 0)),
-                                         ("gw.example.com:443", ("gw.example.com", 443))])
-def test_parse_listen(text, expect):
-    assert cfgmod.parse_listen(text) == expect
-
-
-@pytest.mark.parametrize("bad", ["8443", ":80", "host:99999", "[::1]80", "host:x"])
-def test_parse_listen_refuses_malformed(bad):
-    with pytest.raises(ConfigError):
-        cfgmod.parse_listen(bad)
-
-
 @pytest.mark.parametrize("lifetime", [29, 3601, 0, "600"])
 def test_token_lifetime_outside_tok07_is_refused(lifetime, tmp_path):
     with pytest.raises(ConfigError):

@@ -153,3 +153,46 @@ def test_authorization_code_cli_prints_the_url_and_takes_the_redirect(srv, tmp_p
             proc.wait(5)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_register_and_token_reach_an_unresolvable_issuer_with_connect(tmp_path, pki):
+    """issue 22 item 3: --connect HOST=ADDR; TLS still verifies HOST (IS-10 CL-03)."""
+    host = "auth8.nmos-cli.test"  # no resolver knows it
+    s = ServeProc(tmp_path / "as", host, lifetime=30, trust_ca=pki.ca_cert)
+    try:
+        s.start()
+        sel = ["--issuer", s.issuer, "--ca", s.ca_file, "--state-dir", str(tmp_path / "node"),
+               "--key-file", str(tmp_path / "keys" / "k"), "--timeout", "10"]
+        r = cli("register", *sel, "--name", NAME, "--scope", "registration", "--initial-token", s.iat(), check=False)
+        assert r.returncode == 1 and host in r.stderr  # without the override: the name does not resolve
+        sel += ["--connect", "%s=127.0.0.1" % host]
+        rec = json.loads(cli("register", *sel, "--name", NAME, "--scope", "registration",
+                             "--initial-token", s.iat()).stdout)
+        assert rec["issuer"] == s.issuer
+        tok = json.loads(cli("token", *sel, "--scope", "registration").stdout)
+        assert parse(tok["access_token"]).claims["client_id"] == rec["client_id"]
+        wrong = cli("token", *sel[:-1], "auth8.nmos-cli.test=127.0.0.2", "--scope", "registration", "--timeout",
+                    "3", check=False)
+        assert wrong.returncode == 1  # nothing listens there: the override is really used
+    finally:
+        s.stop()
+
+
+def test_register_without_initial_token_says_it_awaits_approval_and_exits_3(srv, tmp_path):
+    """issue 22 item 6 (IS-10 AS-21 2.): a held registration is not a success; approval turns it into one."""
+    args = ["register"] + _common(srv, tmp_path, "held") + ["--name", NAME + "-held", "--scope", "registration"]
+    r = cli(*args, check=False)
+    assert r.returncode == 3, r.stderr
+    rec = json.loads(r.stdout)
+    assert "awaits the operator's approval" in r.stderr and rec["client_id"] in r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    again = cli(*args, check=False)  # still held: same record, same answer, nothing registered twice
+    assert again.returncode == 3 and json.loads(again.stdout)["client_id"] == rec["client_id"]
+    t = cli("token", *_common(srv, tmp_path, "held"), "--scope", "registration", check=False)
+    assert t.returncode == 3 and "approval" in t.stderr
+    approved = json.loads(srv.admin("client", "approve", rec["client_id"]).stdout)
+    assert approved["approved"] == rec["client_id"]
+    ok = cli(*args)
+    assert json.loads(ok.stdout)["client_id"] == rec["client_id"] and ok.stderr == ""
+    assert "approval" not in json.loads(ok.stdout)
+    cli("token", *_common(srv, tmp_path, "held"), "--scope", "registration")

@@ -242,9 +242,9 @@ _PARAM_VALUE = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=12
                        max_size=4))
 @settings(max_examples=300, deadline=None)
 def test_the_client_and_the_probe_read_a_well_formed_challenge_alike(params):
-    # the lenient client reading (oauth) and the strict probe judge (probe_challenge) share
+    # the lenient client reading (oauth) and the strict probe judge (probe.challenge) share
     # read_quoted; on RFC 6750 §3 challenges they must give the same parameters
-    from nmosauth_lite.probe_challenge import parse_challenge
+    from nmosauth_lite.probe.challenge import parse_challenge
 
     value = "Bearer" + (" " + ", ".join("%s=%s" % (k, _quote(v)) for k, v in params.items()) if params else "")
     assert challenge.parse_www_authenticate(value) == params

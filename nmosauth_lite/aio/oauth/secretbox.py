@@ -87,13 +87,20 @@ class SecretBox:
         return data.decode("utf-8")
 
 
-def default_key_file():
-    """$CREDENTIALS_DIRECTORY/nmosauth-lite-client.key (systemd LoadCredential), else
+KEY_BESIDE_SUFFIX = "-client-credentials.key"
+
+
+def default_key_file(state_dir=None):
+    """$CREDENTIALS_DIRECTORY/nmosauth-lite-client.key (systemd LoadCredential); else, for a
+    state directory chosen by the operator (--state-dir DIR), DIR-client-credentials.key beside
+    it, so a scratch directory never reaches /etc or $HOME (issue 22 item 8); else
     /etc/nmosauth-lite/client-credentials.key as root, else ~/.config/nmosauth-lite/...:
     never under the state directory."""
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if creds:
         return os.path.join(creds, "nmosauth-lite-client.key")
+    if state_dir:
+        return os.path.abspath(state_dir).rstrip(os.sep) + KEY_BESIDE_SUFFIX
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return "/etc/nmosauth-lite/client-credentials.key"
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")

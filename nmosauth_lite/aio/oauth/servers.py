@@ -21,6 +21,7 @@ from ...errors import NmosAuthError, RemoteError
 from ...issuer import check_issuer, metadata_urls
 from ..client import ClientError, HTTPClient
 from ..metadata import find_metadata, note_form, ordered
+from ..ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.oauth.servers")
 
@@ -78,6 +79,7 @@ class ServerSelector:
         self.discovery = discovery
         self.role, self.auth_method, self.register, self.alg = role, auth_method, register, alg
         self._addresses = {k.rstrip(".").lower(): v for k, v in (resolve or {}).items()}
+        self._fixed = set(self._addresses)  # the operator's overrides win over DNS-SD answers
         self._own_http = http is None
         self.http = http or HTTPClient(ca_file=ca_file, insecure_http=insecure_http, resolve=self._resolve,
                                        connect_timeout=connect_timeout, read_timeout=request_timeout,
@@ -88,6 +90,7 @@ class ServerSelector:
         self.failed_hold = failed_hold
         self.metadata_ttl = metadata_ttl
         self._failed = {}  # candidate key -> until (monotonic)
+        self.warn = RateLimitedLog(log)  # repeated failures: one line per cause per minute
         self._seen = {}  # metadata URL -> Candidate (keeps fetched metadata across discovery runs)
 
     def _resolve(self, host):
@@ -114,8 +117,9 @@ class ServerSelector:
                                                "/" + adv.api_selector if adv.api_selector else "")
                     c = self._seen[adv.metadata_url] = Candidate(issuer, adv.metadata_url, True, adv)
                 c.advert = adv
-                if adv.addresses:
-                    self._addresses[adv.host.rstrip(".").lower()] = adv.addresses[0]
+                host = adv.host.rstrip(".").lower()
+                if adv.addresses and host not in self._fixed:
+                    self._addresses[host] = adv.addresses[0]
                 out.append(c)
         now = time.monotonic()
         good = [c for c in out if self._failed.get(c.key(), 0) <= now]
@@ -201,7 +205,8 @@ class ServerSelector:
                     self.mark_good(c)
                     return result
                 except Unavailable as e:
-                    log.warning("authorization server %s unusable: %s", c.issuer, e.message)
+                    self.warn.warning(("unusable", c.issuer), "authorization server %s unusable: %s", c.issuer,
+                                      e.message)
                     reasons.append(e.message)
                     del reasons[:-3]
                     retry_after = max(retry_after, e.retry_after or 0)
@@ -211,6 +216,8 @@ class ServerSelector:
             left = deadline - loop.time()
             if left > 0:
                 wait = max(oauth.backoff_delay(attempt, self._rng(), BACKOFF_BASE, BACKOFF_CAP), retry_after)
+                if wait < left:  # the line names the real next round (issue 22 item 7)
+                    self.warn.warning("round", "no authorization server usable; next round in %.1f s", wait)
                 await asyncio.sleep(min(left, wait))
                 attempt += 1
             if loop.time() >= deadline:

@@ -12,8 +12,8 @@ import os
 import secrets
 import time
 
-from . import b64url, jsonshim
-from .issuer import WELL_KNOWN
+from .. import b64url, jsonshim
+from ..issuer import WELL_KNOWN
 
 KEY_FILE = "issuer-key.pem"
 JWKS_FILE = "jwks.json"
@@ -34,7 +34,7 @@ class _TLSConfig:
 
 
 def _signing_key(pem):
-    from .authserver.keys import SigningKey, public_of
+    from ..authserver.keys import SigningKey, public_of
 
     _priv, pub = public_of(pem, "RS512")
     return SigningKey({"kid": pub.kid, "alg": "RS512", "created_at": 0, "use_from": 0, "withdrawn_at": None,
@@ -42,8 +42,8 @@ def _signing_key(pem):
 
 
 def _load_or_make_key(path):
-    from .aio.files import atomic_write, read_limited
-    from .authserver.keys import generate
+    from ..aio.files import atomic_write, read_limited
+    from ..authserver.keys import generate
 
     try:
         return _signing_key(read_limited(path, 65536).decode("ascii"))
@@ -106,11 +106,11 @@ class ProbeIssuer:
         self.published = ["a"]
 
     async def start(self):
-        from .aio.files import ensure_private_dir
-        from .aio.server import HTTPServer
-        from .aio.tlsutil import server_context
-        from .authserver.keys import generate
-        from .authserver.service import ensure_tls
+        from ..aio.files import ensure_private_dir
+        from ..aio.server import HTTPServer
+        from ..aio.tlsutil import server_context
+        from ..authserver.keys import generate
+        from ..authserver.service import ensure_tls
 
         ensure_private_dir(self.dir)
         os.chmod(self.dir, 0o700)
@@ -151,12 +151,12 @@ class ProbeIssuer:
                 "token_endpoint_auth_methods_supported": ["client_secret_basic"]}
 
     def _write_jwks(self):
-        from .aio.files import atomic_write
+        from ..aio.files import atomic_write
 
         atomic_write(self.jwks_file, (jsonshim.dumps(self.jwks()) + "\n").encode(), 0o644)
 
     def _handle(self, request):
-        from .aio.web import Response, json_response
+        from ..aio.web import Response, json_response
 
         cors = [("access-control-allow-origin", "*")]
         if request.method == "OPTIONS":
@@ -174,7 +174,7 @@ class ProbeIssuer:
 
     def zone(self, domain=None, address=None):
         """BIND lines advertising this issuer by unicast DNS-SD, or None when the host is not a DNS name."""
-        from .authserver.zone import ZoneRecords, primary_address
+        from ..authserver.zone import ZoneRecords, primary_address
 
         host = self.host
         if domain is None:

@@ -3,7 +3,7 @@ then comma-separated auth-params of token or quoted-string values, RFC 6750 §3:
 and the layout check for how the AMWA tool splits the value without trimming (IS-10 RS-26).
 """
 
-from .challenge import MAX_CHALLENGE, read_quoted
+from ..challenge import MAX_CHALLENGE, read_quoted
 
 _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 

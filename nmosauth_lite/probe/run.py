@@ -3,15 +3,17 @@
 One TLS connection per request (`Connection: close`), certificate and host name verified
 (IS-10 GEN-01; the Node's CA from --ca), responses framed by our http11 parser with a size
 cap, each exchange bounded in time. A judge's Retry(s) is honoured by sleeping (bounded by
-probe.MAX_RETRY_WAIT) and sending the request again. WebSocket handshakes stop at the 101.
+checks.MAX_RETRY_WAIT) and sending the request again. WebSocket handshakes stop at the 101.
 """
 
 import asyncio
 import urllib.parse
 
-from .aio.closing import abort
-from .http11 import CLOSED, NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_request_head
-from .probe import FAIL, Answer, Result, Retry
+from ..aio.closing import abort
+from ..http11 import CLOSED, NEED_DATA, Data, EndOfMessage, HTTPError, ResponseParser, build_request_head
+from .checks import Result
+from .judges import FAIL, PASS, Answer, Retry, diagnose
+
 
 MAX_RESPONSE_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 10.0
@@ -85,8 +87,10 @@ async def _read_answer(reader, method):
     return Answer(head.status, fields, b"".join(body))
 
 
-async def run_checks(target, checks, issuer=None, progress=None):
-    """[Result] in check order. `issuer.publish_unseen()` is called for checks that need it."""
+async def run_checks(target, checks, issuer=None, progress=None, context=None):
+    """[Result] in check order. `issuer.publish_unseen()` is called for checks that need it.
+    A result that did not pass carries judges.diagnose's likely cause (`context`: issuer,
+    ca_file, jwks_file, audience of this run)."""
     results = []
     for check in checks:
         if check.needs == "new_key" and issuer is not None:
@@ -104,7 +108,8 @@ async def run_checks(target, checks, issuer=None, progress=None):
                 continue
             verdict, got = out
             break
-        result = Result(check, verdict, got)
+        hint = diagnose(check.id, answers[-1], context) if verdict != PASS and answers else None
+        result = Result(check, verdict, got, hint)
         results.append(result)
         if progress is not None:
             progress(result)

@@ -1,22 +1,18 @@
 """IS-10 / BCP-003-02 resource-server conformance checks, as data (what `nmosauth-lite probe` sends).
 
-Each Check is a request to send plus a judge: `judge(answers) -> (verdict, got)` or Retry(seconds)
-when the answer asks to be retried (503 + Retry-After, IS-10 RS-07). Judges read status,
+Each Check is a request to send plus a judge (probe.judges), which reads status,
 `WWW-Authenticate` (RFC 7235 §4.1 syntax, RFC 6750 §3 error codes, the layout the AMWA tool
 parses: RS-26), the NMOS error JSON and CORS headers (RS-27). No I/O: tokens come from a minter
-handed in, the asyncio runner (probe_run) sends the requests. Leaves out registry client-id
+handed in, the asyncio runner (probe.run) sends the requests. Leaves out registry client-id
 binding (BCP-R-*) and IS-07 subscription filtering (BCP-E-03): they need API-specific writes.
 """
 
 import base64
-import json
 import os
 
-from .probe_challenge import parse_challenge, tool_reads_error  # noqa: F401 (part of the API)
+from .judges import (FAIL, PASS, WARN, _judge_malformed, judge_error, judge_new_key, judge_ok,  # noqa: F401
+                     judge_preflight, judge_public, judge_query_plain, judge_upgrade)
 
-PASS, FAIL, WARN = "pass", "fail", "warn"
-MAX_ATTEMPTS = 4  # a 503 + Retry-After is retried this many times in all
-MAX_RETRY_WAIT = 10  # seconds: longer Retry-After values are cut to this
 NIL = "00000000-0000-4000-8000-000000000000"
 ORIGIN = "https://probe.nmosauth-lite.invalid"
 WRONG_AUDIENCE = "https://*.nmos-probe.invalid"  # RS-25: names no real host
@@ -43,23 +39,6 @@ class Request:
         self.body = body
 
 
-class Answer:
-    """What came back: status, headers as a dict of lower-case name -> value (repeats joined), body."""
-
-    def __init__(self, status, headers, body=b""):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def header(self, name):
-        return self.headers.get(name)
-
-
-class Retry:
-    def __init__(self, delay):
-        self.delay = delay
-
-
 class Check:
     """`needs`: "new_key" when the runner must publish the probe's second key first."""
 
@@ -74,7 +53,8 @@ class Check:
 
 
 class Result:
-    def __init__(self, check, verdict, got):
+    def __init__(self, check, verdict, got, hint=None):
+        self.hint = hint  # judges.diagnose: likely cause and fix of a failure, when the pattern is clear
         self.id = check.id
         self.api = check.api
         self.spec = check.spec
@@ -83,159 +63,11 @@ class Result:
         self.got = got
 
     def to_dict(self):
-        return {"check": self.id, "api": self.api, "spec": self.spec, "expected": self.expected,
-                "got": self.got, "result": self.verdict}
-
-
-# --- judging ------------------------------------------------------------------------------------------
-def _verdict(fails, warns):
-    return FAIL if fails else WARN if warns else PASS
-
-
-def _got(a, notes):
-    www = a.header("www-authenticate")
-    err = ""
-    if www:
-        try:
-            err = parse_challenge(www)[1].get("error") or ""
-        except ValueError:
-            err = "?"
-    text = str(a.status) + (" error=" + err if err else "")
-    return text + ("; " + "; ".join(notes) if notes else "")
-
-
-def _check_error_body(a, fails):
-    """RS-27: NMOS error JSON with application/json, CORS on error answers too."""
-    ctype = (a.header("content-type") or "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        fails.append("Content-Type %s, not application/json (GEN-03)" % (ctype or "missing"))
-    try:
-        doc = json.loads(a.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        doc = None
-    if not (isinstance(doc, dict) and doc.get("code") == a.status and type(doc.get("code")) is int
-            and isinstance(doc.get("error"), str) and (doc.get("debug") is None or isinstance(doc.get("debug"), str))):
-        fails.append("body is not the NMOS error JSON {code, error, debug}")
-    if not a.header("access-control-allow-origin"):
-        fails.append("no Access-Control-Allow-Origin")
-
-
-def judge_error(status, error):
-    """A deny answer: `status`, Bearer challenge, error code `error` (None: no error attribute)."""
-
-    def judge(answers):
-        a = answers[-1]
-        fails, warns = [], []
-        if a.status != status:
-            return FAIL, _got(a, ["expected %d" % status])
-        www = a.header("www-authenticate")
-        if not www:
-            fails.append("no WWW-Authenticate (RS-22)")
-        else:
-            try:
-                scheme, params = parse_challenge(www)
-                if scheme.lower() != "bearer":
-                    fails.append("scheme %s, not Bearer" % scheme[:20])
-                got = params.get("error")
-                if error is None and got is not None:
-                    fails.append("error attribute on a request without credentials (RS-23)")
-                elif error is not None and got != error:
-                    fails.append("error=%s, expected %s" % ((got or "missing")[:40], error))
-                elif error is not None and not tool_reads_error(www, error):
-                    warns.append("layout the AMWA tool misreads (RS-26)")
-            except ValueError as e:
-                fails.append("WWW-Authenticate unparsable: %s" % e)
-        _check_error_body(a, fails)
-        return _verdict(fails, warns), _got(a, fails + warns)
-    return judge
-
-
-def judge_ok(retry_ok=True):
-    """2xx, with CORS (GEN-05); a 503 + Retry-After is waited out (RS-07) when `retry_ok`."""
-
-    def judge(answers):
-        a = answers[-1]
-        if a.status == 503 and retry_ok and len(answers) < MAX_ATTEMPTS:
-            delay = _retry_after(a)
-            if delay is not None:
-                return Retry(delay)
-        notes = ["after %d x 503" % (len(answers) - 1)] if len(answers) > 1 else []
-        if not 200 <= a.status < 300:
-            return FAIL, _got(a, notes + ["expected 2xx"])
-        warns = [] if a.header("access-control-allow-origin") else ["no Access-Control-Allow-Origin"]
-        return _verdict([], warns), _got(a, notes + warns)
-    return judge
-
-
-def _retry_after(a):
-    v = (a.header("retry-after") or "").strip()
-    if not v.isdigit() or len(v) > 6:
-        return None
-    return min(int(v), MAX_RETRY_WAIT)
-
-
-def judge_new_key(answers):
-    """RS-06/RS-07: an unseen key of a trusted issuer is fetched: 503 + Retry-After, then 2xx (at once: warning).
-    401 is what the AMWA tool accepts with a warning (no fetch, or fetches rate-limited: RS-10)."""
-    a = answers[-1]
-    if a.status == 503:
-        delay = _retry_after(a)
-        if delay is None:
-            return FAIL, _got(a, ["503 without an integer Retry-After (RS-07)"])
-        if len(answers) < MAX_ATTEMPTS:
-            return Retry(delay)
-        return FAIL, _got(a, ["still 503 after %d tries" % len(answers)])
-    if 200 <= a.status < 300:
-        if len(answers) > 1:
-            return PASS, _got(a, ["after 503 + Retry-After"])
-        # IS-10 allows fetching before answering, but the AMWA testing tool's "No Matching Public
-        # Keys" test fails a 2xx here ("expected 401 or 503"): warn, as protect now answers 503 first
-        return WARN, _got(a, ["fetched at once: the AMWA tool expects 401 or 503 first"])
-    if a.status == 401 and len(answers) == 1:
-        return WARN, _got(a, ["no fetch of the new key (RS-06), or the fetch rate limit (RS-10)"])
-    return FAIL, _got(a, ["expected 503 + Retry-After, then 2xx"])
-
-
-def judge_preflight(answers):
-    """RS-29, GEN-04, GEN-05: OPTIONS without a token is 200 and allows Authorization.
-
-    Exactly 200: the NMOS RAMLs give OPTIONS 200, and the AMWA testing tool fails a 204
-    ("Incorrect response code: 204", IS-05-01 auto tests)."""
-    a = answers[-1]
-    fails = []
-    if a.status != 200:
-        fails.append("expected 200 (the NMOS RAMLs and the AMWA tool: not 204)")
-    allow = [h.strip().lower() for h in (a.header("access-control-allow-headers") or "").split(",")]
-    if "authorization" not in allow and "*" not in allow:
-        fails.append("Authorization not in Access-Control-Allow-Headers")
-    if not a.header("access-control-allow-origin"):
-        fails.append("no Access-Control-Allow-Origin")
-    return _verdict(fails, []), _got(a, fails)
-
-
-def judge_public(answers):
-    """RS-30/RS-31: / and /x-nmos need no token: any answer but 401/403 (a Node may not serve /)."""
-    a = answers[-1]
-    if a.status in (401, 403):
-        return FAIL, _got(a, ["a token was demanded"])
-    if a.status >= 500:
-        return FAIL, _got(a, ["server error"])
-    return PASS, _got(a, [] if a.status < 300 else ["not served, no token asked"])
-
-
-def judge_upgrade(answers):
-    a = answers[-1]
-    if a.status != 101:
-        return FAIL, _got(a, ["expected 101 Switching Protocols"])
-    return PASS, "101"
-
-
-def judge_query_plain(answers):
-    """RS-40 (SHOULD): access_token in the query counts only on a WebSocket handshake."""
-    a = answers[-1]
-    if 200 <= a.status < 300:
-        return WARN, _got(a, ["query token accepted outside a WebSocket handshake"])
-    return PASS, _got(a, [])
+        out = {"check": self.id, "api": self.api, "spec": self.spec, "expected": self.expected,
+               "got": self.got, "result": self.verdict}
+        if self.hint:
+            out["likely_cause"] = self.hint
+        return out
 
 
 # --- the checks ---------------------------------------------------------------------------------------------
@@ -260,7 +92,7 @@ def _ws_headers():
 
 def api_checks(api, ver, mint):
     """The checks for one API. `mint(**claims)` signs with the probe's published key;
-    mint.none / mint.forged / mint.unseen give the special tokens (see probe_issuer.Minter)."""
+    mint.none / mint.forged / mint.unseen give the special tokens (see probe.issuer.Minter)."""
     base = "/x-nmos/%s/%s" % (api, ver)
     read, (wmethod, wpath) = API_PATHS.get(api, DEFAULT_PATHS)
     full = {"scope": api, "x-nmos-" + api: {"read": ["*"]}}
@@ -302,16 +134,6 @@ def api_checks(api, ver, mint):
     add("unseen-key", "IS-10 RS-06, RS-07", "503 + Retry-After then 2xx",
         rq(_bearer(mint.unseen(**full))), judge_new_key, needs="new_key")
     return c
-
-
-def _judge_malformed(answers):
-    # An empty Bearer value cannot be parsed at all: 400 invalid_request (RFC 6750 §3.1). The IS-10
-    # §8 table also allows 401 invalid_token for a malformed token: accepted with a warning.
-    a = answers[-1]
-    if a.status == 401:
-        v, got = judge_error(401, "invalid_token")(answers)
-        return (WARN if v == PASS else v), got + ("; 401 allowed by IS-10 §8, 400 expected" if v == PASS else "")
-    return judge_error(400, "invalid_request")(answers)
 
 
 def websocket_checks(path, mint, apis):
@@ -382,5 +204,17 @@ def format_table(results):
     lines = []
     for row in rows:
         lines.append("  ".join(row[i].ljust(widths[i]) for i in range(5)) + "  " + row[5])
+    hints = []  # one paragraph per distinct cause, naming the checks it explains
+    for r in results:
+        if r.hint and r.verdict != PASS:
+            for h in hints:
+                if h[0] == r.hint:
+                    h[1].append(r.id)
+                    break
+            else:
+                hints.append((r.hint, [r.id]))
+    out = "\n".join(lines) + "\n"
+    for hint, ids in hints:
+        out += "\nlikely cause (%s): %s\n" % (", ".join(sorted(set(ids))), hint)
     loud = unprotected_line(unprotected_apis(results))
-    return "\n".join(lines) + "\n" + summary_line(results) + "\n" + (loud + "\n" if loud else "")
+    return out + ("\n" if hints else "") + summary_line(results) + "\n" + (loud + "\n" if loud else "")
