@@ -17,7 +17,7 @@ from ..http11 import CLOSED, NEED_DATA, Data, HeaderError, HTTPError, RequestPar
 from ..logfield import escape
 from .closing import abort, close
 from .reply import ResponseWriter
-from .sniff import FirstBytes, PlainHTTPAnswer
+from .sniff import PlainHTTPAnswer
 from .tlsutil import start_tls
 from .web import Request, Response, error_response
 
@@ -60,7 +60,7 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
         self.early = None  # (bytes, eof) received before start_tls returned
         self.body_since = None  # while a body is read: when its rate window began
         self.body_bytes = 0
-        self.sniff = None  # aio.sniff.FirstBytes while the first bytes of a TLS port are awaited
+        self.sniffing = False  # a TLS port's first bytes are awaited (aio/sniff.py): TLS or plain HTTP?
         self.plain = None  # bytes of a plain-HTTP request head read on a TLS port (then 400)
 
     # --- asyncio callbacks ------------------------------------------------
@@ -78,17 +78,16 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
         if srv.ssl is not None:
             self.handshaking = True
             self.deadline = min(self.deadline, now + srv.handshake_timeout)
-            transport.pause_reading()  # start_tls takes over the bytes
-            self.sniff = FirstBytes(self.loop, transport, self._first_bytes)
+            self.sniffing = True  # the first bytes decide: TLS, or plain HTTP that gets a 400
 
-    async def _start_tls(self, raw):
+    async def _start_tls(self, raw, initial=b""):
         srv = self.server
         try:
             # The server's tick enforces (and counts) the handshake deadline; asyncio's own timer,
             # a second later, is only a backstop, so it never wins the race and loses the cause.
             transport = await start_tls(self.loop, raw, self, srv.ssl, server_side=True,  # small buffers (issue 23)
                                         ssl_handshake_timeout=srv.handshake_timeout + 1.0,
-                                        ssl_shutdown_timeout=5.0)
+                                        ssl_shutdown_timeout=5.0, initial=initial)
         except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, ValueError):
             self.task = None
             abort(raw)
@@ -112,6 +111,8 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
                 close(transport)
 
     def data_received(self, data):
+        if self.sniffing:
+            return self._first_bytes(data)
         if self.plain is not None:
             return None if self.transport.is_closing() else self._plain_data(data)
         if self.handshaking:  # TLS is up but start_tls has not handed us its transport yet
@@ -136,6 +137,8 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
             self.transport.pause_reading()
 
     def eof_received(self):
+        if self.sniffing:  # gone before saying anything
+            return False
         if self.plain is not None:
             if not self.transport.is_closing():
                 self._plain_data(b"", eof=True)
@@ -159,8 +162,6 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        if self.sniff is not None:
-            self.sniff.cancel()
         self.server.forget(self)
         for waiter in (self.body_waiter, self.drain_waiter):
             if waiter is not None and not waiter.done():

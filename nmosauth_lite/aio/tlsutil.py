@@ -223,10 +223,24 @@ def _small_protocol_class():
 _SMALL = []
 
 
+def _feed(ssl_protocol, transport, data):
+    """Give `data`, read off the socket before TLS began, to the TLS protocol as its first input:
+    the same get_buffer/buffer_updated steps the transport takes for bytes it reads."""
+    view = memoryview(data)
+    while view and not transport.is_closing():
+        buf = ssl_protocol.get_buffer(len(view))
+        n = min(len(buf), len(view))
+        buf[:n] = view[:n]
+        view = view[n:]
+        ssl_protocol.buffer_updated(n)
+
+
 async def start_tls(loop, transport, protocol, sslcontext, *, server_side=True, server_hostname=None,
-                    ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+                    ssl_handshake_timeout=None, ssl_shutdown_timeout=None, initial=b""):
     """loop.start_tls with a TLS_READ_SIZE read buffer: the same steps as asyncio's base_events
-    start_tls (3.11-3.13), with our SSLProtocol subclass. Returns the TLS transport."""
+    start_tls (3.11-3.13), with our SSLProtocol subclass. `initial`: bytes already read off the
+    transport (a server's first bytes, read to tell TLS from plain HTTP: aio/sniff.py), fed to
+    TLS before anything else. Returns the TLS transport."""
     if not _SMALL:
         _SMALL.append(_small_protocol_class())
     waiter = loop.create_future()
@@ -236,13 +250,15 @@ async def start_tls(loop, transport, protocol, sslcontext, *, server_side=True, 
     transport.pause_reading()  # so data_received cannot run before connection_made
     transport.set_protocol(ssl_protocol)
     conmade = loop.call_soon(ssl_protocol.connection_made, transport)
+    feed = loop.call_soon(_feed, ssl_protocol, transport, initial) if initial else None
     resume = loop.call_soon(transport.resume_reading)
     try:
         await waiter
     except BaseException:
         close(transport)
-        conmade.cancel()
-        resume.cancel()
+        for handle in (conmade, feed, resume):
+            if handle is not None:
+                handle.cancel()
         raise
     return ssl_protocol._app_transport
 
