@@ -139,3 +139,74 @@ def test_hostile_first_bytes_never_break_the_listener(pki):
         finally:
             await srv.shutdown(1)
     run(main())
+
+
+async def _drip_handshake(port, ctx, chunk):
+    """A TLS client over a raw socket that writes its records `chunk` bytes at a time, so the
+    server's first read holds a piece of the ClientHello (or all of it, with the next record)."""
+    import ssl
+
+    from tls_helpers import SERVER_NAME
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=SERVER_NAME)
+
+    async def flush():
+        data = outgoing.read()
+        for i in range(0, len(data), chunk):
+            writer.write(data[i:i + chunk])
+            await writer.drain()
+            # a pause after the first piece, so the server's first read holds that piece alone
+            await asyncio.sleep(0.05 if i == 0 else 0)
+
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            await flush()
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            assert data, "the server closed during the handshake"
+            incoming.write(data)
+    tls.write(b"GET /hello HTTP/1.1\r\nHost: node.test\r\nConnection: close\r\n\r\n")
+    await flush()
+    answer = b""
+    while True:
+        try:
+            answer += tls.read(65536)
+        except ssl.SSLWantReadError:
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            if not data:
+                break
+            incoming.write(data)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+        if answer.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" in answer:
+            break
+    writer.transport.abort()
+    return answer
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 100000])
+def test_the_first_bytes_read_are_the_start_of_the_handshake(pki, chunk):
+    """The bytes read to tell TLS from plain HTTP are the TLS layer's first input, whole or in pieces:
+    a ClientHello dripped one byte at a time completes, and so does one sent in one write."""
+    async def main():
+        srv = await start(pki)
+        try:
+            from tls_helpers import client_ssl
+
+            answer = await _drip_handshake(srv.port, client_ssl(pki), chunk)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        finally:
+            await srv.shutdown(1)
+    run(main())
+
+
+def test_no_second_descriptor_is_opened_to_tell_tls_from_http(pki):
+    """Nothing is peeked through a duplicate of the socket: under qemu-user (the arm64 lane) a reader
+    on a duplicate never fired and every handshake waited for the deadline."""
+    import nmosauth_lite.aio.sniff as sniff
+
+    assert "dup(" not in open(sniff.__file__).read() and "MSG_PEEK" not in open(sniff.__file__).read()
