@@ -326,3 +326,28 @@ def test_a_re_registering_device_keeps_its_audience(as_pki, tmp_path):  # issue 
             assert "audience" not in again  # a registration response never shows the operator's values
         finally:
             s.close()
+
+
+def test_the_server_names_clients_whose_values_no_longer_fit_at_start(tmp_path, caplog):
+    import logging
+
+    from nmosauth_lite.authserver.service import _check_clients
+
+    cfg = _ipmx(tmp_path, permissions={"connection": {"write": [1]}})
+    s = Store(str(tmp_path / "as.db"))
+    try:
+        for cid, aud, perms in (("fits", [NODE_A, NODE_B], None), ("misfit", [NODE_A], None),
+                                ("plain", None, {"connection": {"read": ["*"]}})):
+            s.add_client(cid, secret_hash=None, auth_method="client_secret_basic", scope="connection",
+                         grant_types=["client_credentials"], redirect_uris=[], metadata={}, status="active",
+                         now=time.time(), audience=aud, permissions=perms)
+        with caplog.at_level(logging.INFO, logger="nmosauth_lite.authserver"):
+            _check_clients(cfg, s, cfg.token_audience())
+            warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(warned) == 1 and "misfit" in warned[0] and "connection" in warned[0]
+            caplog.clear()
+            is10 = Config({"tokens": {"audience": ["*.example.com"]}}, state_dir=str(tmp_path))
+            _check_clients(is10, s, is10.token_audience())  # IPMX permissions are not used under IS-10
+            assert [r.levelno for r in caplog.records] == [logging.INFO] and "plain" in caplog.records[0].getMessage()
+    finally:
+        s.close()
