@@ -16,6 +16,7 @@ import hmac
 from .. import b64url
 from .. import jws as _jws
 from ..errors import TokenError
+from .clientaccess import token_access
 from .protocol import NO_STORE, OAuthError, credential
 from .store import digest
 from .tokens import build_claims, grant_scopes, without_identity_scopes
@@ -74,6 +75,7 @@ class OAuthServer:
                 raise OAuthError("unsupported_grant_type", "grant_type %s is not supported" % grant[:40])
             if client["status"] != "active":
                 raise OAuthError("unauthorized_client", "client registration awaits operator approval")
+            self._access(client)  # before a code or refresh token is used up
             if grant == "client_credentials":
                 body = self._client_credentials(client, form, now)
             elif grant == "authorization_code":
@@ -84,10 +86,18 @@ class OAuthServer:
         except OAuthError as e:
             return e.status, e.body(), e.headers + NO_STORE
 
+    def _access(self, client):
+        """The client's (audience, permissions): its own when the operator set them (issue 21)."""
+        try:
+            return token_access(client, self.config, self.audience)
+        except ValueError as e:
+            raise OAuthError("invalid_scope", str(e))
+
     def _access_token(self, client, sub, scopes, now):
         key = self.keyring.signer(now)
-        claims = build_claims(issuer=self.issuer, audience=self.audience, client_id=client["client_id"],
-                              sub=sub, scopes=scopes, permissions=self.config.permissions, now=now,
+        audience, permissions = self._access(client)
+        claims = build_claims(issuer=self.issuer, audience=audience, client_id=client["client_id"],
+                              sub=sub, scopes=scopes, permissions=permissions, now=now,
                               lifetime=self.config.token_lifetime, claims_location=self.config.claims_location)
         body = {"access_token": key.encode(claims), "token_type": "Bearer",
                 "expires_in": self.config.token_lifetime, "scope": claims["scope"]}

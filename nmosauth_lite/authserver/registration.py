@@ -145,8 +145,10 @@ def check_metadata(meta, config, allowed_scopes=None):
     return out
 
 
-def create_client(store, meta, now, *, status, actor, source=None):
-    """Store a validated client; returns the registration response body (with the secret, once)."""
+def create_client(store, meta, now, *, status, actor, source=None, audience=None, permissions=None):
+    """Store a validated client; returns the registration response body (with the secret, once).
+    `audience`, `permissions`: the client's own, checked by clientaccess.check_client_access (None:
+    the server's); an operator's setting, never a registration's."""
     client_id = credential(24)  # 32 characters: IS-10 AS-23 wants >= 20
     secret = None
     if meta["token_endpoint_auth_method"] == "client_secret_basic":
@@ -155,7 +157,8 @@ def create_client(store, meta, now, *, status, actor, source=None):
         store.add_client(client_id, secret_hash=digest(secret) if secret else None,
                          auth_method=meta["token_endpoint_auth_method"], scope=meta["scope"],
                          grant_types=meta["grant_types"], redirect_uris=meta.get("redirect_uris", []),
-                         metadata=meta, status=status, now=now, approved_by=actor if status == "active" else None)
+                         metadata=meta, status=status, now=now, approved_by=actor if status == "active" else None,
+                         audience=audience, permissions=permissions)
         if status == "pending":
             store.note_pending_source(client_id, source)
         store.audit("client.register", now, client_id=client_id, actor=actor, status=status,
@@ -193,7 +196,7 @@ class Registrar:
             return e.status, e.body(), e.headers + NO_STORE
 
     def _approved_device(self, meta):
-        """The client_id of an active client this registration re-registers, or None.
+        """The active client (store row) this registration re-registers, or None.
 
         A device that re-registers (its stored credentials were lost) with the private_key_jwt key of
         a client that is still active, asking for nothing that client may not do (scopes, grants,
@@ -220,7 +223,7 @@ class Registrar:
             if (set(meta["scope"].split()) <= set(c["scope"].split())
                     and set(meta["grant_types"]) <= set(c["grant_types"])
                     and set(meta.get("redirect_uris", [])) <= set(c["redirect_uris"])):
-                match = c["client_id"]
+                match = c
         return match if sharing < MAX_CLIENTS_PER_KEY else None
 
     def _make_room(self, source, now):
@@ -263,13 +266,16 @@ class Registrar:
             raise _bad("registration body is not JSON")
         allowed = iat["scope"].split() if iat is not None and iat["scope"] else None
         meta = check_metadata(meta, self.config, allowed)
+        access = {}
         if iat is not None:
             status, actor = "active", "initial-access-token:" + iat["jti"]
         elif "client_credentials" not in meta["grant_types"] and self.config.open_authorization_code:
             status, actor = "active", "open-registration"  # IS-10 AS-22 allows this, by configuration
         elif self.config.manual_approval and (device := self._approved_device(meta)) is not None:
             # issue 23: a device the operator approved, registering again with its key, never waits
-            status, actor = "active", "approved-device:" + device
+            status, actor = "active", "approved-device:" + device["client_id"]
+            # and no more than it had: the operator's audience and permissions for it go with it
+            access = {"audience": device["audience"], "permissions": device["permissions"]}
         elif self.config.manual_approval:
             # The queue only holds unauthenticated registrations: when it is full, those with
             # an initial access token (above) still go through.
@@ -278,7 +284,7 @@ class Registrar:
             status, actor = "pending", "unauthenticated"
         else:
             raise self._bearer_error("an initial access token is required")
-        return create_client(self.store, meta, now, status=status, actor=actor, source=source)
+        return create_client(self.store, meta, now, status=status, actor=actor, source=source, **access)
 
 
 def issue_initial_access_token(store, keyring, *, issuer, registration_endpoint, scope, ttl, now):

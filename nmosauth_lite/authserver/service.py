@@ -182,6 +182,7 @@ async def start(config, *, clock=time.time):
                     "with 403: set tokens.audience", json.dumps(aud))
     if config.lab:
         log.warning(LAB_WARNING)
+    _check_clients(config, store, aud)
     store.put_meta("issuer", issuer)  # what `as token` signs as when not told (the port may have been 0)
     store.put_meta("audience", json.dumps(config.token_audience()))
     app = AuthServerApp(config, store, keyring, issuer=issuer, clock=clock)
@@ -195,6 +196,22 @@ async def start(config, *, clock=time.time):
         _housekeeping(store, keyring, clock, config.pending_lifetime))
     log.info("authorization server %s listening on %s", issuer, listen)
     return running
+
+
+def _check_clients(config, store, aud):
+    """Say at start which clients' own audience or permissions (issue 21) no longer fit this
+    configuration: the token endpoint refuses them until corrected (clientaccess.token_access)."""
+    from ..logfield import escape
+    from .clientaccess import token_access
+
+    for c in store.list_clients():
+        if c["permissions"] is not None and config.profile != "ipmx":
+            log.info("client %s: its own permissions count under the ipmx profile only; its tokens carry "
+                     "tokens.permissions", escape(c["client_id"]))
+        try:
+            token_access(c, config, aud)
+        except ValueError as e:
+            log.warning("client %s gets no token until corrected: %s", escape(c["client_id"]), e)
 
 
 async def _housekeeping(store, keyring, clock, pending_lifetime):

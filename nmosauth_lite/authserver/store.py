@@ -1,7 +1,7 @@
 """The authorization server's SQLite store (stdlib sqlite3, WAL mode, one file, 0600).
 
-Tables: clients (with the source address of those awaiting approval), authorization
-codes, refresh tokens and their rotation families, signing keys, users, initial access
+Tables: clients (with the source address of those awaiting approval, and the audience and
+IPMX permissions an operator set for one client, clientaccess.py), authorization codes, refresh tokens and their rotation families, signing keys, users, initial access
 tokens, used client-assertion `jti`s, audit.
 Bearer secrets (client secrets, codes, refresh and initial access tokens) are kept
 as SHA-256 digests only, so a copy of the file cannot be replayed. Multi-row changes
@@ -20,7 +20,7 @@ from ..logfield import escape, escape_json
 
 log = logging.getLogger("nmosauth_lite.authserver.audit")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 (issue 21): clients.audience, clients.permissions
 BUSY_TIMEOUT_MS = 10000  # the CLI may hold the write lock briefly while the server runs
 
 _SCHEMA = """
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (
   client_id TEXT PRIMARY KEY, secret_hash TEXT, auth_method TEXT NOT NULL, scope TEXT NOT NULL,
   grant_types TEXT NOT NULL, redirect_uris TEXT NOT NULL, metadata TEXT NOT NULL,
-  status TEXT NOT NULL, created_at REAL NOT NULL, approved_by TEXT);
+  status TEXT NOT NULL, created_at REAL NOT NULL, approved_by TEXT, audience TEXT, permissions TEXT);
 CREATE TABLE IF NOT EXISTS codes (
   code_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT, scope TEXT NOT NULL,
   sub TEXT NOT NULL, challenge TEXT, method TEXT, family_id TEXT NOT NULL,
@@ -95,10 +95,25 @@ class Store:
         self.db.executescript("BEGIN IMMEDIATE;%sINSERT OR IGNORE INTO meta VALUES ('schema', '%d');COMMIT;"
                               % (_SCHEMA, SCHEMA_VERSION))
         v = self.db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()[0]
+        if v == "1":
+            v = self._migrate_from_1()
         if v != str(SCHEMA_VERSION):
             from ..errors import ConfigError
 
             raise ConfigError("store %s has schema version %s; this version reads %d" % (path, v, SCHEMA_VERSION))
+
+    def _migrate_from_1(self):
+        """Schema 1 -> 2: two nullable columns on clients (NULL: the server's tokens.audience and
+        tokens.permissions, as before). In one write transaction, read again inside it: the CLI and
+        the server may open an old file at the same moment; only one of them migrates it."""
+        with self.transaction():
+            v = self.db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()[0]
+            if v == "1":
+                self.db.execute("ALTER TABLE clients ADD COLUMN audience TEXT")
+                self.db.execute("ALTER TABLE clients ADD COLUMN permissions TEXT")
+                self.db.execute("UPDATE meta SET v='2' WHERE k='schema'")
+                v = "2"
+        return v
 
     def close(self):
         self.db.close()
@@ -129,11 +144,20 @@ class Store:
 
     # --- clients ------------------------------------------------------------------
     def add_client(self, client_id, *, secret_hash, auth_method, scope, grant_types, redirect_uris,
-                   metadata, status, now, approved_by=None):
+                   metadata, status, now, approved_by=None, audience=None, permissions=None):
         self.db.execute(
-            "INSERT INTO clients VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO clients (client_id, secret_hash, auth_method, scope, grant_types, redirect_uris, metadata, "
+            "status, created_at, approved_by, audience, permissions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (client_id, secret_hash, auth_method, scope, " ".join(grant_types), json.dumps(redirect_uris),
-             json.dumps(metadata, sort_keys=True), status, now, approved_by))
+             json.dumps(metadata, sort_keys=True), status, now, approved_by, _json_or_null(audience),
+             _json_or_null(permissions)))
+
+    def set_client_access(self, client_id, audience, permissions):
+        """Replace one client's own audience list and IPMX permissions (None: the server's); checked
+        by the caller (clientaccess.check_client_access). True when the client exists."""
+        cur = self.db.execute("UPDATE clients SET audience=?, permissions=? WHERE client_id=?",
+                              (_json_or_null(audience), _json_or_null(permissions), client_id))
+        return cur.rowcount == 1
 
     def get_client(self, client_id):
         return _client(self._one("SELECT * FROM clients WHERE client_id=?", (client_id,)))
@@ -349,6 +373,10 @@ class Store:
                 self.db.execute("DELETE FROM audit WHERE at < ?", (audit_before,))
 
 
+def _json_or_null(value):
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
 def _client(row):
     if row is None:
         return None
@@ -356,4 +384,6 @@ def _client(row):
     row["redirect_uris"] = json.loads(row["redirect_uris"])
     row["metadata"] = json.loads(row["metadata"])
     row["scopes"] = row["scope"].split()
+    for k in ("audience", "permissions"):  # NULL: the server's tokens.audience / tokens.permissions
+        row[k] = None if row[k] is None else json.loads(row[k])
     return row

@@ -2,7 +2,8 @@
 
 serve (HTTPS until SIGTERM/SIGINT, one JSON line on stdout when ready; --lab allows
 client_credentials for every scope, BCP-003-02 BCP-G-03 permitting that only by a
-deployment's choice), client add|list|remove|approve|iat, keys list|rotate|withdraw,
+deployment's choice), client add|list|update|remove|approve|iat (a client's own audience list
+and ipmx permissions: --audience, --permission), keys list|rotate|withdraw,
 user add|list, token (an operator-minted access token for tests, audited), zone
 (DNS-SD records for BIND and dnsmasq). Administration commands open the server's SQLite store
 directly; a running server sees their changes at once. Needs `cryptography`.
@@ -44,27 +45,9 @@ def add_arguments(p):
     s.add_argument("--hsts-max-age", type=int, metavar="S",
                    help="Strict-Transport-Security max-age (default 31536000, BCP-003-01; 0: off)")
 
-    c = sub.add_parser("client", help="manage registered clients").add_subparsers(
-        dest="client_command", metavar="ACTION", parser_class=p.__class__)
-    a = c.add_parser("add", parents=[common], help="register a client; prints its JSON with the secret")
-    a.add_argument("--name", required=True)
-    a.add_argument("--scope", required=True, help='space-separated scopes, e.g. "registration"')
-    a.add_argument("--grant", action="append", metavar="GRANT",
-                   help="authorization_code, client_credentials, refresh_token (repeatable or comma-separated)")
-    a.add_argument("--auth", default="client_secret_basic", choices=["client_secret_basic", "private_key_jwt", "none"])
-    a.add_argument("--redirect-uri", action="append", default=[], metavar="URI")
-    a.add_argument("--jwks-uri", metavar="URL")
-    a.add_argument("--jwks", metavar="FILE", help="the client's public JWK Set (private_key_jwt)")
-    a.add_argument("--lab", action="store_true", default=None,
-                   help="as for a server run with --lab: client_credentials may have any scope")
-    c.add_parser("list", parents=[common], help="list clients (JSON)")
-    for name, text in (("remove", "delete a client and revoke its refresh tokens"),
-                       ("approve", "approve a registration held for the operator")):
-        x = c.add_parser(name, parents=[common], help=text)
-        x.add_argument("client_id")
-    i = c.add_parser("iat", parents=[common], help="issue an initial access token for RFC 7591 registration")
-    i.add_argument("--scope", default="", help="scopes clients registered with it may have (default: any)")
-    i.add_argument("--ttl", type=int, default=86400, metavar="SECONDS")
+    from . import asclients
+
+    asclients.add_arguments(sub, common)
 
     k = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_command", metavar="ACTION",
                                                                    parser_class=p.__class__)
@@ -139,8 +122,14 @@ def run(args):
         sys.stderr.write("nmosauth-lite as: no authorization server state at %s: creating it "
                          "(--state-dir chooses another directory)\n" % cfg.db_path)
     store = open_store(cfg)
+    if cmd == "client":
+        from . import asclients
+
+        handler = getattr(asclients, "client_" + action)
+    else:
+        handler = globals()["_%s_%s" % (cmd, action)]
     try:
-        return globals()["_%s_%s" % (cmd, action)](args, cfg, store, time.time())
+        return handler(args, cfg, store, time.time())
     finally:
         store.close()
 
@@ -158,99 +147,6 @@ def _serve(args):
     cfg = _config(args, listen=args.listen)
     os.umask(0o077)
     return asyncio.run(serve(cfg, metrics=args.metrics))
-
-
-# --- clients ---------------------------------------------------------------------------------
-def _client_add(args, cfg, store, now):
-    from ..authserver.protocol import OAuthError
-    from ..authserver.registration import check_metadata, create_client
-
-    grants = [g.strip() for item in (args.grant or ["authorization_code"]) for g in item.split(",") if g.strip()]
-    meta = {"client_name": args.name, "scope": args.scope, "grant_types": grants,
-            "token_endpoint_auth_method": args.auth}
-    if args.redirect_uri:
-        meta["redirect_uris"] = args.redirect_uri
-    if args.jwks_uri:
-        meta["jwks_uri"] = args.jwks_uri
-    if args.jwks:
-        try:
-            with open(args.jwks, "rb") as f:
-                meta["jwks"] = json.loads(f.read(1 << 20))
-        except (OSError, ValueError) as e:
-            raise ConfigError("cannot read JWK Set %s: %s" % (args.jwks, e))
-    try:
-        meta = check_metadata(meta, cfg)
-    except OAuthError as e:
-        raise ConfigError("%s: %s" % (e.error, e.description))
-    _note_identity_scopes(args.scope)
-    _print(create_client(store, meta, now, status="active", actor="operator"))
-    return 0
-
-
-def _note_identity_scopes(text):
-    """Say which OpenID Connect scopes were left out (as /register, /authorize and /token do)."""
-    from ..authserver.tokens import IDENTITY_SCOPES
-
-    left = [s for s in text.split() if s in IDENTITY_SCOPES]
-    if left:
-        sys.stderr.write("note: %s left out: this server grants NMOS scopes only; a client asking for them "
-                         "gets its NMOS scopes (RFC 6749 §3.3)\n" % " ".join(left))
-
-
-def _client_list(args, cfg, store, now):
-    _print([{"client_id": c["client_id"], "client_name": c["metadata"].get("client_name"), "status": c["status"],
-             "token_endpoint_auth_method": c["auth_method"], "grant_types": c["grant_types"],
-             "scope": c["scope"], "redirect_uris": c["redirect_uris"], "created_at": int(c["created_at"]),
-             "approved_by": c["approved_by"]} for c in store.list_clients()])
-    return 0
-
-
-def _client_remove(args, cfg, store, now):
-    client = store.get_client(args.client_id)
-    if not store.remove_client(args.client_id, now):
-        sys.stderr.write("no client %s\n" % args.client_id)
-        return 1
-    store.audit("client.remove", now, client_id=args.client_id, actor="operator")
-    # issue 22: say what was done (its refresh tokens are revoked with it: IS-10 AS-27)
-    _print({"removed": args.client_id, "client_name": (client or {}).get("metadata", {}).get("client_name"),
-            "was": (client or {}).get("status"), "refresh_tokens": "revoked"})
-    return 0
-
-
-def _client_approve(args, cfg, store, now):
-    with store.transaction():
-        # a registration past registration.pending_lifetime is gone, even between housekeeping runs
-        store.expire_pending(now - cfg.pending_lifetime)
-        ok = store.approve_client(args.client_id, "operator")
-        if ok:
-            store.audit("client.approve", now, client_id=args.client_id, actor="operator")
-    if not ok:
-        sys.stderr.write("no registration %s awaits approval\n" % args.client_id)
-        return 1
-    client = store.get_client(args.client_id) or {}
-    _print({"approved": args.client_id, "client_name": client.get("metadata", {}).get("client_name"),
-            "status": client.get("status"), "approved_by": client.get("approved_by"),
-            "scope": client.get("scope"), "grant_types": client.get("grant_types")})
-    return 0
-
-
-def _client_iat(args, cfg, store, now):
-    from ..authserver.registration import issue_initial_access_token
-    from ..authserver.service import open_keyring
-    from ..authserver.tokens import parse_scope
-
-    scopes = parse_scope(args.scope)
-    bad = [s for s in scopes if s not in cfg.permissions]
-    if bad:
-        raise ConfigError("unsupported scope(s): " + " ".join(bad))
-    if not 60 <= args.ttl <= 366 * 86400:
-        raise ConfigError("--ttl must be 60 s .. 366 days")
-    issuer = cfg.issuer()
-    token, jti = issue_initial_access_token(store, open_keyring(cfg, store), issuer=issuer,
-                                            registration_endpoint=issuer + "/register", scope=" ".join(scopes),
-                                            ttl=args.ttl, now=now)
-    _print({"initial_access_token": token, "jti": jti, "expires_at": int(now + args.ttl), "scope": " ".join(scopes)})
-    return 0
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -298,17 +194,9 @@ MAX_SUB = 200  # an operator's name or a test identity, not a document
 def check_audience_value(value):
     """An aud entry as IS-10 allows it: a host name (wildcards allowed) or https://host; no port,
     path or query (TOK aud). Returns it unchanged, or raises ConfigError."""
-    host = value[8:] if value.lower().startswith("https://") else value
-    ok = 0 < len(host) <= 253 and all(c.isascii() and (c.isalnum() or c in ".-*") for c in host.lower())
-    if not ok or host.startswith(".") or ".." in host:
-        try:
-            import ipaddress
+    from ..authserver.clientaccess import check_audience_entry
 
-            ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            raise ConfigError("--audience %r: a host name (wildcards allowed) or https://host, no port or path "
-                              "(IS-10 aud)" % value[:80])
-    return value
+    return check_audience_entry(value)
 
 
 def _token_mint(args, cfg, store, now):
