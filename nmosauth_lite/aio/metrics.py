@@ -321,13 +321,13 @@ class _MeteredValidator:
     def __getattr__(self, name):
         return getattr(self._v, name)
 
-    def check(self, token, method="GET", path="/", now=None):
+    def check(self, token, method="GET", path="/", now=None, *client_cert):
         if token and method != "OPTIONS":
             v = self._v
             # the validator's two cache generations (validator.py _put): read only, never changed here
             hit = token in getattr(v, "_new", ()) or token in getattr(v, "_old", ())
             self._counter.inc("hit" if hit else "miss")
-        return self._v.check(token, method, path, now)
+        return self._v.check(token, method, path, now, *client_cert)  # client_cert: ipmx only (SEC-44)
 
 
 # --- the authorization server ---------------------------------------------------------------------------

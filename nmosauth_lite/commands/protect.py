@@ -45,7 +45,12 @@ SETTINGS = {
     # issue 21: the IPMX device profile (docs/ipmx.md)
     "profile": (str, "is-10"), "oaim": (int, 0), "instance_id": (str, None), "grant_policy": (str, "both"),
     "guest_paths": (list, []), "ncp_scopes": (list, ["nc", "control"]),
+    # issue 21: client certificates (mTLS; under ipmx the client_id binding, SEC-44) and the
+    # key-exchange groups check (SEC-82, SEC-85; client_cert None: optional with a client CA under ipmx)
+    "client_ca": (list, None), "client_cert": (str, None), "tls_groups": (str, "warn"),
 }
+CLIENT_CERT_MODES = ("none", "optional", "required")
+TLS_GROUPS = ("warn", "require")
 
 
 def add_arguments(p):
@@ -114,6 +119,14 @@ def add_arguments(p):
                    help="ipmx: a read-only WebSocket endpoint (repeatable; PREFIX* allowed); other upgrades are read-write")
     p.add_argument("--ncp-scope", dest="ncp_scopes", action="append", metavar="NAME",
                    help="ipmx: a scope name admitting IS-12 (/x-nmos/ncp) requests (repeatable; default nc and control)")
+    p.add_argument("--client-ca", dest="client_ca", action="append", metavar="FILE",
+                   help="CA certificates (PEM) that sign client certificates (repeatable); enables mTLS")
+    p.add_argument("--client-cert", choices=CLIENT_CERT_MODES,
+                   help="ask clients for a certificate: none (default), optional (default under ipmx with "
+                        "--client-ca) or required; under ipmx a token's client_id must name it (SEC-44)")
+    p.add_argument("--tls-groups", choices=TLS_GROUPS,
+                   help="ipmx: when OpenSSL accepts key-exchange groups TR-10-SEC forbids: warn (default) or "
+                        "require (refuse to start); see docs/ipmx.md")
 
 
 def load_settings(args):
@@ -144,6 +157,17 @@ def load_settings(args):
             raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
     elif not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
+    if cfg["client_cert"] is None:  # ipmx: a client CA means mTLS is wanted, with the binding (SEC-44)
+        cfg["client_cert"] = "optional" if cfg["client_ca"] and cfg["profile"] == "ipmx" else "none"
+    if cfg["client_cert"] not in CLIENT_CERT_MODES:
+        raise ConfigError("client_cert must be none, optional or required")
+    if cfg["client_cert"] != "none" and not cfg["client_ca"]:
+        raise ConfigError("--client-cert %s needs --client-ca FILE (the CAs of client certificates)"
+                          % cfg["client_cert"])
+    if cfg["client_ca"] and cfg["client_cert"] == "none":
+        raise ConfigError("--client-ca is not used with --client-cert none: give --client-cert optional or required")
+    if cfg["tls_groups"] not in TLS_GROUPS:
+        raise ConfigError("tls_groups must be warn or require")
     if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
         raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
     if not cfg["jwks"] and not cfg["issuer"]:
@@ -317,6 +341,22 @@ def _validator(cfg):
     return v, store
 
 
+def _check_groups(ctx, mode, log):
+    """SEC-82, SEC-85: only x25519, secp256r1, secp521r1 and x448. Python 3.11 cannot set them; an
+    OpenSSL configuration can (docs/ipmx.md). Probed once at start-up: warn, or refuse to start."""
+    from ..aio.tlsutil import group_policy
+
+    state = group_policy(ctx)
+    if state == "restricted":
+        return
+    text = ("OpenSSL accepts key-exchange groups TR-10-SEC forbids (secp384r1, ffdhe*): set OPENSSL_CONF "
+            "to a file with Groups = X25519:P-256:P-521:X448 (docs/ipmx.md)" if state == "openssl-default"
+            else "OpenSSL refuses P-256 on this context: check OPENSSL_CONF's Groups (docs/ipmx.md)")
+    if mode == "require" or state == "broken":
+        raise ConfigError(text)
+    log.warning("%s", text)
+
+
 def run(args):
     import asyncio
     import logging
@@ -341,7 +381,14 @@ async def _serve(cfg):
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
-    ctx = server_context(list(zip(cfg["cert"], cfg["key"])))  # ConfigError naming the file at fault
+    ipmx = cfg["profile"] == "ipmx"
+    try:  # ConfigError naming the file at fault
+        ctx = server_context(list(zip(cfg["cert"], cfg["key"])), ca_file=cfg["client_ca"],
+                             client_cert=cfg["client_cert"], policy="ipmx" if ipmx else "bcp-003-01")
+    except ValueError as e:
+        raise ConfigError(str(e))
+    if ipmx:
+        _check_groups(ctx, cfg["tls_groups"], log)
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler
