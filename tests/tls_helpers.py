@@ -14,6 +14,19 @@ from nmosauth_lite.aio.tlsutil import client_context, make_test_pki, server_cont
 from nmosauth_lite.http11 import CLOSED, NEED_DATA, Data, EndOfMessage, ResponseParser
 
 SERVER_NAME = "node.test"
+# The OpenSSL configuration docs/ipmx.md gives for the TR-10-SEC key-exchange groups (SEC-82):
+# loaded when OPENSSL_CONF names it, before the ssl module is imported.
+IPMX_GROUPS_CONF = """openssl_conf = openssl_init
+
+[openssl_init]
+ssl_conf = ssl_sect
+
+[ssl_sect]
+system_default = system_default_sect
+
+[system_default_sect]
+Groups = X25519:P-256:P-521:X448
+"""
 
 
 @pytest.fixture(scope="session")

@@ -387,8 +387,8 @@ async def _serve(cfg):
                              client_cert=cfg["client_cert"], policy="ipmx" if ipmx else "bcp-003-01")
     except ValueError as e:
         raise ConfigError(str(e))
-    if ipmx:
-        _check_groups(ctx, cfg["tls_groups"], log)
+    if ipmx:  # probed on a twin without client certificates (the probe presents none)
+        _check_groups(server_context(list(zip(cfg["cert"], cfg["key"])), policy="ipmx"), cfg["tls_groups"], log)
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler
