@@ -205,3 +205,31 @@ def test_tls_groups_require_refuses_to_start_with_openssl_defaults(node_pki, ups
                          cwd=REPO, env=env, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert out.returncode != 0 and out.stdout == b""
     assert b"Groups = X25519:P-256:P-521:X448" in out.stderr and b"Traceback" not in out.stderr
+
+
+def test_sec49_counters_for_client_certificates(m, node_pki, upstream, jwks_path, leaves, tmp_path):  # noqa: F811
+    import urllib.request
+
+    from nmosauth_lite.aio.tlsutil import make_test_pki
+
+    other = make_test_pki(str(tmp_path / "other-ca"), client_name="ctl-1")
+    p = Child(args(node_pki, upstream, jwks_path, extra=["--client-ca", node_pki.ca_cert, "--metrics",
+                                                         "127.0.0.1:0"]), tmp_path, "metrics")
+    try:
+        tok = shifted_token(m, {}, {}, 0)
+        assert call(node_pki, p.port, tok, leaves["wild"])[0] == 401  # the binding: an invalid token (d)
+        with pytest.raises((OSError, http.client.HTTPException)):  # another CA: no handshake (f, SEC-99)
+            call(node_pki, p.port, tok, (other.client_cert, other.client_key))
+        counts = {}
+        for _ in range(50):  # the refused handshake is counted when the server sees the failure
+            with urllib.request.urlopen("http://%s/metrics" % p.info["metrics"], timeout=10) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("nmosauth_ipmx_status_total{"):
+                        counts[line.split('counter="', 1)[1].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
+            if counts.get("client_cert_failed"):
+                break
+            __import__("time").sleep(0.1)
+        assert counts["invalid_token"] == 1 and counts["client_cert_failed"] == 1
+    finally:
+        p.stop()
+    assert "client certificate refused" in open(p.err_path).read()
