@@ -136,6 +136,7 @@ def test_is10_binds_nothing(m):
     hdr = {"authorization": "Bearer " + tok}
     assert g.check("GET", READ, hdr).answer is None
     assert g.check("GET", READ, hdr, None, None, ("someone-else",)).answer is None
+    assert v.check(tok, "GET", READ, None, ["someone-else"]).status == 200
 
 
 # --- aiohttp over real TLS -------------------------------------------------------------------------

@@ -86,3 +86,18 @@ def group_policy(server_ctx):
     if not probe(PROBE_ALLOWED_GROUP):
         return "broken"
     return "openssl-default" if probe(PROBE_FORBIDDEN_GROUP) else "restricted"
+
+
+def check_groups(server_ctx, mode="warn"):
+    """SEC-82, SEC-85 at start-up: None when `server_ctx` keeps to the listed groups; else the
+    warning to log (mode "warn"), or ConfigError (mode "require", or P-256 refused: a MUST)."""
+    state = group_policy(server_ctx)
+    if state == "restricted":
+        return None
+    if state == "broken":
+        raise ConfigError("OpenSSL refuses P-256 on this context: check OPENSSL_CONF's Groups (docs/ipmx.md)")
+    text = ("OpenSSL accepts key-exchange groups TR-10-SEC forbids (secp384r1, ffdhe*): set OPENSSL_CONF "
+            "to a file with Groups = X25519:P-256:P-521:X448 (docs/ipmx.md)")
+    if mode == "require":
+        raise ConfigError(text)
+    return text

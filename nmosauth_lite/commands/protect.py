@@ -341,22 +341,6 @@ def _validator(cfg):
     return v, store
 
 
-def _check_groups(ctx, mode, log):
-    """SEC-82, SEC-85: only x25519, secp256r1, secp521r1 and x448. Python 3.11 cannot set them; an
-    OpenSSL configuration can (docs/ipmx.md). Probed once at start-up: warn, or refuse to start."""
-    from ..aio.tlsutil import group_policy
-
-    state = group_policy(ctx)
-    if state == "restricted":
-        return
-    text = ("OpenSSL accepts key-exchange groups TR-10-SEC forbids (secp384r1, ffdhe*): set OPENSSL_CONF "
-            "to a file with Groups = X25519:P-256:P-521:X448 (docs/ipmx.md)" if state == "openssl-default"
-            else "OpenSSL refuses P-256 on this context: check OPENSSL_CONF's Groups (docs/ipmx.md)")
-    if mode == "require" or state == "broken":
-        raise ConfigError(text)
-    log.warning("%s", text)
-
-
 def run(args):
     import asyncio
     import logging
@@ -377,6 +361,7 @@ async def _serve(cfg):
     from ..aio.admission import Grouping
     from ..aio.proxy import AuthProxy
     from ..aio.server import HTTPServer
+    from ..aio.tlspolicy import check_groups
     from ..aio.tlsutil import server_context
     from ..guard import Guard
 
@@ -387,8 +372,10 @@ async def _serve(cfg):
                              client_cert=cfg["client_cert"], policy="ipmx" if ipmx else "bcp-003-01")
     except ValueError as e:
         raise ConfigError(str(e))
-    if ipmx:  # probed on a twin without client certificates (the probe presents none)
-        _check_groups(server_context(list(zip(cfg["cert"], cfg["key"])), policy="ipmx"), cfg["tls_groups"], log)
+    if ipmx:  # SEC-82, SEC-85: probed on a twin without client certificates (the probe presents none)
+        warning = check_groups(server_context(list(zip(cfg["cert"], cfg["key"])), policy="ipmx"), cfg["tls_groups"])
+        if warning:
+            log.warning("%s", warning)
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler
