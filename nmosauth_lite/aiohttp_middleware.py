@@ -7,6 +7,9 @@ WebSocket upgrade included (RS-39: refused before the handshake; `access_token` 
 counts on upgrades only, RS-37, RS-40); CORS pre-flight is answered by the guard. The raw
 request target is judged (`request.raw_path`: aiohttp's `path` is percent-decoded, RS-32).
 Handlers find the token's claims in `request["nmos_auth"]` (None when no token was needed).
+The verified TLS client certificate (`transport.get_extra_info("peercert")`, when the app's
+SSLContext asks for one) goes to the guard: under the IPMX profile a token's client_id must
+name it (SEC-44).
 An allowed WebSocket is closed with code 1008 at the guard's ws_deadline (ws_expiry "close").
 aiohttp is optional: `pip install 'nmosauth-lite[aiohttp]'`.
 """
@@ -18,6 +21,7 @@ import warnings
 
 from aiohttp import web
 
+from .aio.tlsutil import peer_cert_names
 from .guard import WS_EXPIRED_CODE, WS_EXPIRED_REASON, fold_header, is_websocket_upgrade
 
 log = logging.getLogger("nmosauth_lite.aiohttp")
@@ -55,7 +59,9 @@ def nmos_auth_middleware(guard, clock=time.time):
     @web.middleware
     async def nmos_auth(request, handler):
         headers = request_headers(request)
-        verdict = guard.check(request.method, request.raw_path, headers, clock())
+        transport = request.transport
+        cert = None if transport is None else peer_cert_names(transport.get_extra_info("peercert"))
+        verdict = guard.check(request.method, request.raw_path, headers, clock(), None, cert)
         if verdict.answer is not None:
             return answer_response(verdict.answer)
         if _state["quiet"]:

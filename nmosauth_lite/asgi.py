@@ -8,6 +8,9 @@ answered by the guard. A denied WebSocket handshake is refused before accept
 extension, else with `websocket.close` code 1008 (the server answers 403). Allowed
 responses get the CORS headers the application did not set. The guard judges the raw
 path (`raw_path`) when the server gives it (RS-32): `path` is already percent-decoded.
+Under the IPMX profile a verified TLS client certificate binds the token's client_id (SEC-44):
+its names come from the ASGI `tls` extension (`client_cert_chain`) when the server offers it;
+servers without it (uvicorn) give no certificate, so no binding applies there.
 Other scope types (lifespan) pass through untouched. An allowed WebSocket is closed with
 code 1008 at the guard's ws_deadline (ws_expiry "close"): the server gets `websocket.close`,
 the application `websocket.disconnect` (code 1008) on its next receive, and what it sends
@@ -45,6 +48,26 @@ def scope_headers(scope):
     return out
 
 
+def scope_client_cert(scope):
+    """The verified client certificate's CN and DNS SANs from the ASGI `tls` extension, or None
+    when there is none. A certificate the server could not verify (`client_cert_error`), or one
+    whose PEM cannot be read, gives () : under IPMX no client_id matches it (fail closed)."""
+    tls = (scope.get("extensions") or {}).get("tls")
+    if not tls:
+        return None
+    if tls.get("client_cert_error"):
+        return ()
+    chain = tls.get("client_cert_chain")
+    if not chain:
+        return None
+    from .aio.tlsutil import pem_cert_names
+
+    try:
+        return pem_cert_names(chain[0], "the client certificate")
+    except ValueError:
+        return ()
+
+
 def _raw_headers(headers):
     return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
 
@@ -71,7 +94,8 @@ class NmosAuthMiddleware:
             method = "GET"
         else:
             method = scope["method"]
-        verdict = self.guard.check(method, scope_target(scope), headers, self.clock())
+        verdict = self.guard.check(method, scope_target(scope), headers, self.clock(), None,
+                                   scope_client_cert(scope))
         answer = verdict.answer
         if answer is None:
             deadline = self.guard.ws_deadline(verdict) if kind == "websocket" else None

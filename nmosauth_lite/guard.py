@@ -177,10 +177,12 @@ class Guard:
     def cors_headers(self):
         return [("Access-Control-Allow-Origin", self.cors_origin), ("Access-Control-Expose-Headers", EXPOSE_HEADERS)]
 
-    def check(self, method, target, headers, now=None, peer=None):
+    def check(self, method, target, headers, now=None, peer=None, client_cert=None):
         """Decide one request. `headers`: dict of lower-case name -> value (joined with ', ' if repeated;
         a repeated Authorization header must be passed as a list). `peer`: the client's address,
-        for the audit record."""
+        for the audit record. `client_cert`: the CN and DNS SANs (strings) of the verified TLS
+        client certificate, or None without one; only the IPMX profile reads it (SEC-44: the token's
+        client_id must be one of them); under IS-10 there is no binding."""
         auth = headers.get("authorization")
         if type(auth) is str and (auth.startswith("Bearer ") or auth[:7].lower() == "bearer ") \
                 and "access_token=" not in target:
@@ -207,7 +209,7 @@ class Guard:
         d = self.validator.check_header(auth, method, target, now)
         return self._finish(method, target, d, token, now, peer)
 
-    def _check_header_only(self, method, target, headers, now=None, peer=None):
+    def _check_header_only(self, method, target, headers, now=None, peer=None, client_cert=None):
         """`check` under a profile that reads the token from the Authorization header only
         (IPMX SEC-11): an access_token query parameter is never read, also on WebSocket
         upgrades, and an upgrade is decided as one (SEC-46: read-write unless a Guest endpoint)."""
@@ -220,8 +222,11 @@ class Guard:
         as_method = UPGRADE if method == "GET" and is_websocket_upgrade(headers) else method
         token = auth[7:] if auth is not None and auth[:7].lower() == "bearer " else None
         if token and token[0] != " ":
-            return self._finish(method, target, self.validator.check(token, as_method, target, now), token, now,
-                                peer)
+            if client_cert is None:
+                d = self.validator.check(token, as_method, target, now)
+            else:  # mTLS: the client_id binding (SEC-44)
+                d = self.validator.check(token, as_method, target, now, client_cert)
+            return self._finish(method, target, d, token, now, peer)
         return self._finish(method, target, self.validator.check_header(auth, as_method, target, now), token, now,
                             peer)
 

@@ -4,8 +4,9 @@ Owns the profile's token-level claim rules (SEC-16..SEC-23: required claims, `ex
 with the clock tolerance, `iat` ignored, grant policy from `sub` vs `client_id`,
 `aud` an array of strings, `ext`), audience by OAIM mode (SEC-26..SEC-30: serial
 number / BCP-002-02 instance id plus an exact certificate name, certificate CN/SAN
-with RFC 4592 wildcards, or either), the API a path belongs to (SEC-36, SEC-37),
-and the permission evaluator of the digest's §9: `["*"]`, `[""]` and signed
+with RFC 4592 wildcards, or either), the mTLS `client_id` binding (SEC-44, SEC-45: the
+client certificate's names come in as plain strings), the API a path belongs to (SEC-36,
+SEC-37), and the permission evaluator of the digest's §9: `["*"]`, `[""]` and signed
 `aud`-index arrays (SEC-33..SEC-41). Where the pseudocode and the prose disagree we
 follow the prose (docs/ipmx.md lists each choice). Time comes in as numbers.
 """
@@ -19,6 +20,7 @@ MAX_SCOPE_LEN = 4096
 MAX_EXT_MEMBERS = 256
 MAX_NUMERIC_DATE = 1e13
 MAX_GUEST_PATHS = 64
+MAX_CLIENT_CERT_NAMES = 256  # CN + DNS SANs of one client certificate; more: refused (fail closed)
 
 OAIM_SERIAL = 0  # SEC-26, SEC-27 (the default, SEC-92)
 OAIM_CERT = 1  # SEC-28
@@ -43,7 +45,7 @@ STATUS_COUNTERS = (
     "no_token",  # b
     "invalid_token",  # c
     "expired_token",  # d: expired or not yet valid
-    "client_cert_failed",  # e: counted by the TLS layer, not here
+    "client_cert_failed",  # f: a client certificate chain that fails validation (the TLS layer's)
     "server_cert_failed",  # f: a key fetch whose TLS server certificate failed
     "key_fetch_failed",  # g
     "no_keys",  # h: denied because no valid keys are held
@@ -58,6 +60,43 @@ def _denied(cls, message, by):
 
 class GrantPolicyError(ClaimError):
     """sub vs client_id says a grant this Node does not accept (SEC-21, SEC-22): 401, counted by sub."""
+
+
+class ClientBindingError(ClaimError):
+    """Under mTLS, `client_id` names none of the client certificate's names (SEC-44): 401
+    invalid_token with WWW-Authenticate (SEC-43), counted as an invalid token (SEC-49 d)."""
+
+
+def _ascii_lower(s):
+    """Lower-case A-Z only. The same on CPython and MicroPython (whose str.lower knows ASCII only);
+    like DNS names (RFC 4343), other characters must match exactly."""
+    for c in s:
+        if "A" <= c <= "Z":
+            break
+    else:
+        return s
+    out = []
+    for c in s:
+        out.append(chr(ord(c) + 32) if "A" <= c <= "Z" else c)
+    return "".join(out)
+
+
+def client_id_bound(client_id, cert_names):
+    """SEC-44, SEC-45: True when `client_id` equals, case-insensitively (ASCII), the CN or a DNS
+    SAN of the verified TLS client certificate. `cert_names`: those names as strings (CN first,
+    any order). A name holding `*` anywhere never matches, nor does an empty one; `sub` is never
+    looked at (the caller passes `client_id` alone). More than MAX_CLIENT_CERT_NAMES names, or
+    anything not a string: no match (fail closed)."""
+    if type(client_id) is not str or not client_id or "*" in client_id:
+        return False
+    if type(cert_names) is str or len(cert_names) > MAX_CLIENT_CERT_NAMES:
+        return False
+    want = _ascii_lower(client_id)
+    for n in cert_names:
+        if type(n) is str and n and "*" not in n and len(n) == len(want) and _ascii_lower(n) == want:
+            return True
+    return False
+
 
 
 def _is_num(v):

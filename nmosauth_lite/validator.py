@@ -230,11 +230,13 @@ class TokenValidator:
             self._backend = get_backend(self.backend_name)
         return self._backend
 
-    def check(self, token, method="GET", path="/", now=None):
+    def check(self, token, method="GET", path="/", now=None, client_cert=None):
         """Decide one request. `token` is the bare JWT, or None when none was sent.
 
         `path` None judges the token alone (signature, claims, audience): for
         tools that ask "is this token good for this server" without a request.
+        `client_cert`: the verified TLS client certificate's names; IS-10 binds nothing to
+        them (the ipmx profile's check does, SEC-44: validator_ipmx.py).
         """
         if method == "OPTIONS":
             return ALLOW_PUBLIC  # GEN-04: pre-flight never needs a token

@@ -4,7 +4,8 @@
 bad-path answers) with this profile's: nothing is public (SEC-37), `typ` is
 required (SEC-13), keys older than the profile's maximum age are not used and no
 key is ever fetched because of a token (SEC-54, SEC-57: 401, fail closed), the
-claim rules and the permission evaluator come from ipmx.py. The token cache, the
+claim rules, the mTLS `client_id` binding (SEC-44: `client_cert`, the verified client
+certificate's names as strings) and the permission evaluator come from ipmx.py. The token cache, the
 Decision shapes and the WWW-Authenticate values are the validator's own.
 """
 
@@ -60,7 +61,10 @@ class IpmxRules:
 
     # --- the validator's entry points ---------------------------------------------------------
 
-    def check(self, token, method="GET", path="/", now=None):
+    def check(self, token, method="GET", path="/", now=None, client_cert=None):
+        """`client_cert`: None when the request came without a verified TLS client certificate;
+        else the certificate's CN and DNS SANs (a list of strings, maybe empty): the token's
+        client_id must be one of them (SEC-44, SEC-45)."""
         v = self.v
         if method == "OPTIONS":
             return ALLOW_PUBLIC  # GEN-04 kept: TR-10-SEC says nothing of pre-flight
@@ -85,6 +89,11 @@ class IpmxRules:
                 if e.status_counter == "denied_sub":
                     e.status_counter = ("rw" if self._rw(method, path) else "ro") + "_denied_sub"
                 return self.public_or(e, path)
+        if client_cert is not None and not _ipmx.client_id_bound(e.claims["client_id"], client_cert):
+            # SEC-44: checked before any permission (a 401, never hidden behind a 403); SEC-43 401
+            d = v._deny_token(_ipmx.ClientBindingError("client_id does not match the TLS client certificate"))
+            d.status_counter = "invalid_token"  # SEC-49 d: the token is not this client's
+            return d
         d = e.decisions.get((method, path))
         if d is None:
             d = self.decide(e, method, path)

@@ -11,6 +11,11 @@ gives it (`RAW_URI`: gunicorn, werkzeug; `REQUEST_URI`: uWSGI, werkzeug, mod_wsg
 otherwise SCRIPT_NAME + PATH_INFO re-encoded, plus QUERY_STRING (wsgiref). Either
 way it is the full path as the client sent it, mount prefix included. WSGI servers
 merge repeated headers, so a repeated Authorization header cannot be told apart.
+
+Under the IPMX profile a verified TLS client certificate binds the token's client_id (SEC-44).
+WSGI has no standard field for it: the mod_ssl variables are read when the server sets them
+(`SSL_CLIENT_VERIFY`, and the PEM in `SSL_CLIENT_CERT`: Apache `SSLOptions +StdEnvVars
++ExportCertData`, or the same names passed by nginx/uWSGI). Without them no binding applies.
 """
 
 import time
@@ -45,6 +50,23 @@ def environ_headers(environ):
     return out
 
 
+def environ_client_cert(environ):
+    """The verified client certificate's CN and DNS SANs, or None without one (see the module
+    docstring). Verified but not exported, failed, or unreadable: () (no client_id matches)."""
+    verify = environ.get("SSL_CLIENT_VERIFY")
+    if not verify or verify == "NONE":
+        return None
+    pem = environ.get("SSL_CLIENT_CERT")
+    if verify != "SUCCESS" or not pem:
+        return ()
+    from .aio.tlsutil import pem_cert_names
+
+    try:
+        return pem_cert_names(pem, "the client certificate")
+    except ValueError:
+        return ()
+
+
 class NmosAuthWSGI:
     """Wrap a WSGI application: `app.wsgi_app = NmosAuthWSGI(app.wsgi_app, Guard(validator))`."""
 
@@ -56,7 +78,7 @@ class NmosAuthWSGI:
 
     def __call__(self, environ, start_response):
         verdict = self.guard.check(environ.get("REQUEST_METHOD", "GET"), environ_target(environ),
-                                   environ_headers(environ), self.clock())
+                                   environ_headers(environ), self.clock(), None, environ_client_cert(environ))
         answer = verdict.answer
         if answer is not None:
             start_response("%d %s" % (answer.status, _STATUS.get(answer.status, "Error")), list(answer.headers))

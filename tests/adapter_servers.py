@@ -89,8 +89,9 @@ def make_guard(jwks, **kw):
 class AiohttpServer:
     """An aiohttp app on its own event loop in a thread."""
 
-    def __init__(self, app):
+    def __init__(self, app, ssl_context=None):
         self.app = app
+        self.ssl_context = ssl_context
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -102,7 +103,7 @@ class AiohttpServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.loop.run_until_complete(web.SockSite(self.runner, self.sock).start())
+        self.loop.run_until_complete(web.SockSite(self.runner, self.sock, ssl_context=self.ssl_context).start())
         self.ready.set()
         self.loop.run_forever()
         self.loop.run_until_complete(self.runner.cleanup())

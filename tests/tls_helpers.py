@@ -14,6 +14,19 @@ from nmosauth_lite.aio.tlsutil import client_context, make_test_pki, server_cont
 from nmosauth_lite.http11 import CLOSED, NEED_DATA, Data, EndOfMessage, ResponseParser
 
 SERVER_NAME = "node.test"
+# The OpenSSL configuration docs/ipmx.md gives for the TR-10-SEC key-exchange groups (SEC-82):
+# loaded when OPENSSL_CONF names it, before the ssl module is imported.
+IPMX_GROUPS_CONF = """openssl_conf = openssl_init
+
+[openssl_init]
+ssl_conf = ssl_sect
+
+[ssl_sect]
+system_default = system_default_sect
+
+[system_default_sect]
+Groups = X25519:P-256:P-521:X448
+"""
 
 
 @pytest.fixture(scope="session")
@@ -166,3 +179,44 @@ def peer_key_kind(ssl_object):
 
     key = x509.load_der_x509_certificate(ssl_object.getpeercert(binary_form=True)).public_key()
     return "RSA" if isinstance(key, rsa.RSAPublicKey) else "EC" if isinstance(key, ec.EllipticCurvePublicKey) else "?"
+
+
+def make_client_leaf(pki, name, cn, dns_names=(), days=2):
+    """An ECDSA P-256 client certificate (clientAuth) from the test CA, with subject CN `cn` (None:
+    no CN) and DNS SANs `dns_names` (wildcards allowed: the CA signs what it is asked). For the
+    IPMX client_id binding (SEC-44). Returns (cert, key) paths."""
+    import datetime
+    import os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    with open(pki.ca_cert, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    with open(pki.ca_key, "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn is not None else \
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "no common name")]
+    b = (x509.CertificateBuilder().subject_name(x509.Name(subject)).issuer_name(ca.subject)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    if dns_names:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
+    cert = b.sign(ca_key, hashes.SHA256())
+    cert_path = os.path.join(pki.directory, name + ".pem")
+    key_path = os.path.join(pki.directory, name + ".key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path

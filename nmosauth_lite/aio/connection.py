@@ -10,6 +10,7 @@ from `aio.reply`; the caps and tables it is counted in belong to `aio.server.HTT
 
 import asyncio
 import logging
+import ssl
 import sys
 
 from ..errors import ProtocolError
@@ -88,8 +89,11 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
             transport = await start_tls(self.loop, raw, self, srv.ssl, server_side=True,  # small buffers (issue 23)
                                         ssl_handshake_timeout=srv.handshake_timeout + 1.0,
                                         ssl_shutdown_timeout=5.0, initial=initial)
-        except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, ValueError):
+        except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError, ValueError) as e:
             self.task = None
+            if isinstance(e, ssl.SSLCertVerificationError):  # a client certificate that failed validation
+                log.info("client certificate refused from %s: %s", self.peername, e.verify_message)
+                srv.rejected("client_cert_failed")  # metrics; IPMX SEC-49 f, SEC-99: the connection ends
             abort(raw)
             self.connection_lost(None)  # SSLProtocol tells the app nothing during a handshake
             return

@@ -322,7 +322,13 @@ class KeyStore(DiscoveredIssuers):
         key = tuple(sorted(server.resolve.items()))
         c = self._clients.get(key)
         if c is None:
-            c = HTTPClient(ca_file=self.ca_file, insecure_http=self.insecure_http, resolve=server.resolve,
+            ssl_context = None
+            if self.profile.name == "ipmx":  # SEC-58, SEC-83..SEC-85: the IPMX suites for key fetches too
+                from .tlsutil import client_context
+
+                ssl_context = client_context(self.ca_file, policy="ipmx")
+            c = HTTPClient(ca_file=self.ca_file, ssl_context=ssl_context, insecure_http=self.insecure_http,
+                           resolve=server.resolve,
                            connect_timeout=self.fetch_timeout, read_timeout=self.fetch_timeout,
                            max_response=max(MAX_JWKS_BYTES, MAX_METADATA_BYTES))
             self._clients[key] = c

@@ -18,7 +18,7 @@ MAX_SERIES = 64  # label sets per metric; more fold into "other"
 # client can grow, blind or forge a series. errors.CAUSES names the guard's decision causes.
 STATUSES = frozenset(("200", "400", "401", "403", "404", "405", "408", "413", "429", "500", "502", "503", "504"))
 REJECT_CAUSES = frozenset(("bad_request", "handshake_timeout", "head_timeout", "body_timeout", "over_address_cap",
-                           "over_capacity", "dropped_over_capacity", "evicted"))
+                           "over_capacity", "dropped_over_capacity", "evicted", "client_cert_failed"))
 UPSTREAM_OUTCOMES = frozenset(("answered", "bad_gateway", "timeout"))
 GRANT_TYPES = frozenset(("authorization_code", "client_credentials", "refresh_token", "missing"))
 TOKEN_ALGS = frozenset(("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"))
@@ -284,6 +284,8 @@ class ProxyMetrics:
 
     def rejected(self, cause):
         self.rejects.inc(closed(cause, REJECT_CAUSES))
+        if cause == "client_cert_failed" and self.ipmx_status is not None:
+            self.ipmx_status.inc("client_cert_failed")  # SEC-49 f
 
     def watch(self, server, store=None):
         self._server = server
@@ -321,13 +323,13 @@ class _MeteredValidator:
     def __getattr__(self, name):
         return getattr(self._v, name)
 
-    def check(self, token, method="GET", path="/", now=None):
+    def check(self, token, method="GET", path="/", now=None, *client_cert):
         if token and method != "OPTIONS":
             v = self._v
             # the validator's two cache generations (validator.py _put): read only, never changed here
             hit = token in getattr(v, "_new", ()) or token in getattr(v, "_old", ())
             self._counter.inc("hit" if hit else "miss")
-        return self._v.check(token, method, path, now)
+        return self._v.check(token, method, path, now, *client_cert)  # client_cert: ipmx only (SEC-44)
 
 
 # --- the authorization server ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The authorizing reverse proxy behind `nmosauth-lite protect` (issue 3, item 5): its I/O.
 
-Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit), then the
+Every request meets the Guard first (IS-10 RS-22..RS-41: answers, CORS, audit; with the verified
+TLS client certificate's names, for the IPMX client_id binding, SEC-44), then the
 token-free boundary and header rewrite of `aio.boundary` (issue 11 §1); allowed ones go to one
 upstream origin (http, or https verified against the system CAs plus a CA file) over a small
 keep-alive pool, bodies streamed both ways, WebSocket upgrades spliced after the upstream's 101
@@ -26,7 +27,7 @@ from .boundary import (MAX_TRUST_CACHE, PUBLIC_ALLOW, REFUSED_METHODS, TOKEN_FRE
 from .closing import abort
 from .files import is_loopback
 from .splice import splice
-from .tlsutil import client_context
+from .tlsutil import client_context, peer_cert_names
 from .web import Response, error_response
 
 log = logging.getLogger("nmosauth_lite.proxy")
@@ -117,7 +118,7 @@ class AuthProxy:
                 target = request.path + ("?" + request.query if request.query else "")
         headers = guard_headers(request.headers)
         peer = request.client[0] if request.client else None
-        verdict = self.guard.check(method, target, headers, self.clock(), peer)
+        verdict = self.guard.check(method, target, headers, self.clock(), peer, peer_cert_names(request.peer_cert))
         if verdict.answer is not None:
             if verdict.decision.status == 503 and self.keys is not None and self.key_wait > 0 \
                     and self.keys.starting:  # waiting belongs to start-up only (issue 19 §2)
@@ -146,7 +147,8 @@ class AuthProxy:
         while True:
             changed = await self.keys.wait_change(deadline - loop.time())
             verdict = self.guard.check(request.method, target, headers, self.clock(),
-                                       request.client[0] if request.client else None)
+                                       request.client[0] if request.client else None,
+                                       peer_cert_names(request.peer_cert))
             if verdict.answer is None or verdict.decision.status != 503 or not changed:
                 break
         if verdict.answer is not None:

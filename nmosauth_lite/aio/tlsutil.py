@@ -3,8 +3,13 @@
 Server and client contexts allow TLS 1.2 and 1.3 only, with forward-secret AEAD
 suites for 1.2 (BCP-003-01 requires TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; ECDSA
 certificates are suggested for small devices; a server may hold one of each). Client contexts always verify the
-chain and the host name (IS-10 CL-03). `make_test_pki` writes a CA and leaf
-certificates with `cryptography` (imported only when called): never for production.
+chain and the host name (IS-10 CL-03). The IPMX policy (`policy="ipmx"`, TR-10-SEC SEC-81..SEC-85)
+names its TLS 1.2 suites one by one and refuses a context offering any TLS 1.3 suite it does not
+list; key-exchange groups cannot be set from Python 3.11 (no set_groups): `group_policy` probes
+what a context accepts, and docs/ipmx.md shows the OpenSSL configuration that restricts them.
+`peer_cert_names` reads a verified client certificate's CN and DNS SANs (SEC-44).
+`make_test_pki` writes a CA and leaf certificates with `cryptography` (imported only when
+called): never for production.
 """
 
 import datetime
@@ -14,32 +19,43 @@ import ssl
 
 from ..errors import ConfigError
 from .closing import close
+from .tlspolicy import IPMX_TLS12_CIPHERS, check_ipmx_ciphers, group_policy  # noqa: F401 (group_policy: re-exported)
 
 # TLS 1.2 suites: ECDHE only (forward secrecy), AEAD only. TLS 1.3 suites are
 # OpenSSL's defaults, all of which qualify.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
-
-def _harden(ctx):
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(TLS12_CIPHERS)
+POLICIES = ("bcp-003-01", "ipmx")
+def _harden(ctx, policy="bcp-003-01"):
+    if policy not in POLICIES:
+        raise ValueError("TLS policy must be bcp-003-01 or ipmx")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # SEC-10, SEC-81: TLS 1.2 or 1.3
     ctx.options |= ssl.OP_NO_COMPRESSION
     ctx.set_alpn_protocols(["http/1.1"])
+    if policy == "ipmx":
+        try:
+            ctx.set_ciphers(":".join(IPMX_TLS12_CIPHERS))
+        except ssl.SSLError:
+            raise ConfigError("this OpenSSL offers none of the IPMX TLS 1.2 cipher suites")
+        check_ipmx_ciphers(ctx)
+    else:
+        ctx.set_ciphers(TLS12_CIPHERS)
     return ctx
 
 
 def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None,
-                   cert_flag="--cert", key_flag="--key"):
+                   cert_flag="--cert", key_flag="--key", policy="bcp-003-01"):
     """A server SSLContext. `pairs`: [(cert_file, key_file)], or one cert file and `key_file`. One
     RSA and one ECDSA pair (BCP-003-01): OpenSSL keeps one per key type and picks per client.
     ConfigError names a file that fails as `cert_flag`/`key_flag`. `client_cert`: "none",
-    "optional" or "required" (needs `ca_file`)."""
+    "optional" or "required" (needs `ca_file`: one PEM file or a list of them, the CAs that
+    sign client certificates). `policy`: "bcp-003-01" or "ipmx" (cipher suites, above)."""
     if isinstance(pairs, (str, os.PathLike)):
         pairs = [(pairs, key_file)]
     pairs = list(pairs)
     if not pairs:
         raise ConfigError("a TLS server needs a certificate and its key")
-    ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), policy)
     for cert, key in pairs:
         load_pair(ctx, cert, key, password, cert_flag, key_flag)
     modes = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -48,7 +64,11 @@ def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", pa
     if client_cert != "none":
         if not ca_file:
             raise ValueError("client certificate checks need ca_file")
-        ctx.load_verify_locations(ca_file)
+        for f in ([ca_file] if isinstance(ca_file, (str, os.PathLike)) else ca_file):
+            try:
+                ctx.load_verify_locations(f)
+            except (OSError, ssl.SSLError) as e:
+                raise ConfigError("cannot load client CA %s: %s" % (f, getattr(e, "strerror", None) or e))
         ctx.verify_mode = modes[client_cert]
     return ctx
 
@@ -88,9 +108,9 @@ def _has_certificate(path):
         return False
 
 
-def client_context(ca_file=None, *, cert_file=None, key_file=None):
+def client_context(ca_file=None, *, cert_file=None, key_file=None, policy="bcp-003-01"):
     """A client SSLContext: chain and host name always verified (system CAs plus `ca_file`)."""
-    ctx = _harden(ssl.create_default_context(ssl.Purpose.SERVER_AUTH))
+    ctx = _harden(ssl.create_default_context(ssl.Purpose.SERVER_AUTH), policy)
     if ca_file:
         ctx.load_verify_locations(ca_file)
     ctx.check_hostname = True
@@ -98,6 +118,24 @@ def client_context(ca_file=None, *, cert_file=None, key_file=None):
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file)
     return ctx
+
+
+def peer_cert_names(peercert):
+    """The CN(s) and DNS SANs of a verified peer certificate, from `getpeercert()` (or asyncio's
+    get_extra_info("peercert")), as a tuple of strings in certificate order; None when there is
+    no certificate (None or {}: the peer sent none, or it was never verified). What the IPMX
+    client_id binding compares (SEC-44); the core folds case and refuses wildcards."""
+    if not peercert:
+        return None
+    names = []
+    for rdn in peercert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                names.append(value)
+    for kind, value in peercert.get("subjectAltName", ()):
+        if kind == "DNS":
+            names.append(value)
+    return tuple(names)
 
 
 class TestPKI:
@@ -264,40 +302,58 @@ async def start_tls(loop, transport, protocol, sslcontext, *, server_side=True, 
 
 
 MAX_CERT_FILE = 1 << 20
+MAX_PEM_NAMES = 256
 
 
 def certificate_names(cert_file):
     """The CN and DNS SANs of the first certificate in a PEM file, lower-case, in file order:
     what an IPMX Node matches `aud` against (SEC-27, SEC-28, SEC-32). Uses the ssl module's
     certificate decoder (no extra library); raises ValueError when the file has no certificate."""
-    import os
-    import tempfile
-
     try:
         with open(cert_file, "rb") as f:
             pem = f.read(MAX_CERT_FILE + 1)
     except OSError as e:
         raise ValueError("cannot read certificate %s: %s" % (cert_file, e.strerror or e))
+    if len(pem) > MAX_CERT_FILE:
+        raise ValueError("%s holds no PEM certificate" % cert_file)
+    names = []
+    for n in pem_cert_names(pem, cert_file):
+        if n.lower() not in names:
+            names.append(n.lower())
+    return names
+
+
+_PEM_NAMES = {}
+
+
+def pem_cert_names(pem, what="certificate"):
+    """The CN(s) and DNS SANs of the first certificate in PEM text (str or bytes), as a tuple in
+    certificate order, case kept; ValueError when there is none. For hosts that hand over the
+    client certificate as PEM (the ASGI `tls` extension, SSL_CLIENT_CERT in a WSGI environ).
+    Decoded by the ssl module's own decoder; the last MAX_PEM_NAMES results are kept."""
+    import tempfile
+
+    if isinstance(pem, str):
+        pem = pem.encode("ascii", "replace")
     start = pem.find(b"-----BEGIN CERTIFICATE-----")
     end = pem.find(b"-----END CERTIFICATE-----", start)
-    if start < 0 or end < 0 or len(pem) > MAX_CERT_FILE:
-        raise ValueError("%s holds no PEM certificate" % cert_file)
+    if start < 0 or end < 0:
+        raise ValueError("%s holds no PEM certificate" % what)
     first = pem[start:end + 25] + b"\n"
+    known = _PEM_NAMES.get(first)
+    if known is not None:
+        return known
     fd, tmp = tempfile.mkstemp(suffix=".pem")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(first)
         info = ssl._ssl._test_decode_cert(tmp)  # CPython's own decoder (used by its test suite)
     except (ssl.SSLError, OSError) as e:
-        raise ValueError("cannot decode certificate %s: %s" % (cert_file, e))
+        raise ValueError("cannot decode %s: %s" % (what, e))
     finally:
         os.unlink(tmp)
-    names = []
-    for rdn in info.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName" and value.lower() not in names:
-                names.append(value.lower())
-    for kind, value in info.get("subjectAltName", ()):
-        if kind == "DNS" and value.lower() not in names:
-            names.append(value.lower())
+    names = peer_cert_names(info) or ()
+    if len(_PEM_NAMES) >= MAX_PEM_NAMES:
+        _PEM_NAMES.clear()
+    _PEM_NAMES[first] = names
     return names

@@ -50,7 +50,12 @@ SETTINGS = {
     "guest_paths": (list, []), "ncp_scopes": (list, ["nc", "control"]),
     # issue 22: finding the issuer on a device (commands/issuers.py)
     "discover": (bool, False), "domain": (list, None), "nameserver": (list, None), "connect": (list, None),
+    # issue 21: client certificates (mTLS; under ipmx the client_id binding, SEC-44) and the
+    # key-exchange groups check (SEC-82, SEC-85; client_cert None: optional with a client CA under ipmx)
+    "client_ca": (list, None), "client_cert": (str, None), "tls_groups": (str, "warn"),
 }
+CLIENT_CERT_MODES = ("none", "optional", "required")
+TLS_GROUPS = ("warn", "require")
 
 
 def add_arguments(p):
@@ -120,6 +125,14 @@ def add_arguments(p):
     p.add_argument("--ncp-scope", dest="ncp_scopes", action="append", metavar="NAME",
                    help="ipmx: a scope name admitting IS-12 (/x-nmos/ncp) requests (repeatable; default nc and control)")
     issuers.add_arguments(p)
+    p.add_argument("--client-ca", dest="client_ca", action="append", metavar="FILE",
+                   help="CA certificates (PEM) that sign client certificates (repeatable); enables mTLS")
+    p.add_argument("--client-cert", choices=CLIENT_CERT_MODES,
+                   help="ask clients for a certificate: none (default), optional (default under ipmx with "
+                        "--client-ca) or required; under ipmx a token's client_id must name it (SEC-44)")
+    p.add_argument("--tls-groups", choices=TLS_GROUPS,
+                   help="ipmx: when OpenSSL accepts key-exchange groups TR-10-SEC forbids: warn (default) or "
+                        "require (refuse to start); see docs/ipmx.md")
 
 
 def load_settings(args):
@@ -150,6 +163,17 @@ def load_settings(args):
             raise ConfigError("--strict is the IS-10 RS512-only profile; not with --profile ipmx")
     elif not cfg["audience"]:
         raise ConfigError("--audience is required (flag or config file)")
+    if cfg["client_cert"] is None:  # ipmx: a client CA means mTLS is wanted, with the binding (SEC-44)
+        cfg["client_cert"] = "optional" if cfg["client_ca"] and cfg["profile"] == "ipmx" else "none"
+    if cfg["client_cert"] not in CLIENT_CERT_MODES:
+        raise ConfigError("client_cert must be none, optional or required")
+    if cfg["client_cert"] != "none" and not cfg["client_ca"]:
+        raise ConfigError("--client-cert %s needs --client-ca FILE (the CAs of client certificates)"
+                          % cfg["client_cert"])
+    if cfg["client_ca"] and cfg["client_cert"] == "none":
+        raise ConfigError("--client-ca is not used with --client-cert none: give --client-cert optional or required")
+    if cfg["tls_groups"] not in TLS_GROUPS:
+        raise ConfigError("tls_groups must be warn or require")
     if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
         raise ConfigError("--cert and --key go in pairs (at most two: one RSA, one ECDSA)")
     if not cfg["jwks"] and not cfg["issuer"] and not cfg["discover"]:
@@ -329,11 +353,21 @@ async def _serve(cfg):
     from ..aio.admission import Grouping
     from ..aio.proxy import AuthProxy
     from ..aio.server import HTTPServer
+    from ..aio.tlspolicy import check_groups
     from ..aio.tlsutil import server_context
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
-    ctx = server_context(list(zip(cfg["cert"], cfg["key"])))  # ConfigError naming the file at fault
+    ipmx = cfg["profile"] == "ipmx"
+    try:  # ConfigError naming the file at fault
+        ctx = server_context(list(zip(cfg["cert"], cfg["key"])), ca_file=cfg["client_ca"],
+                             client_cert=cfg["client_cert"], policy="ipmx" if ipmx else "bcp-003-01")
+    except ValueError as e:
+        raise ConfigError(str(e))
+    if ipmx:  # SEC-82, SEC-85: probed on a twin without client certificates (the probe presents none)
+        warning = check_groups(server_context(list(zip(cfg["cert"], cfg["key"])), policy="ipmx"), cfg["tls_groups"])
+        if warning:
+            log.warning("%s", warning)
     validator, store = _validator(cfg)
     audit = AuditLog(cfg["audit"])
     # --- metrics hook (issue 14, aio/metrics.py): wraps validator, audit callback and handler

@@ -36,11 +36,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 class Child:
     """A `python -m nmosauth_lite ...` child; stopped by PID at the end."""
 
-    def __init__(self, args, tmp, name):
+    def __init__(self, args, tmp, name, env=None):
         self.err_path = os.path.join(str(tmp), name + ".stderr")
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "nmosauth_lite"] + list(args), cwd=REPO,
-                                         stdout=subprocess.PIPE, stderr=err)
+                                         stdout=subprocess.PIPE, stderr=err,
+                                         env=None if env is None else dict(os.environ, **env))
         try:
             ready, _, _ = select.select([self.proc.stdout], [], [], 30)
             line = self.proc.stdout.readline() if ready else b""

@@ -109,3 +109,23 @@ def check_validator_end_to_end():
     harness.eq((r.status, r.status_counter), (401, "expired_token"), "30-minute tolerance ends")
     harness.eq(v.check(None, "GET", "/", d["now"]).status, 401, "SEC-37: nothing public")
     harness.raises(ConfigError, TokenValidator, jwks=d["jwks"], profile="ipmx", oaim=0, cert_names=["a"])
+
+
+def check_client_binding():
+    # SEC-44: case-insensitive (ASCII), a wildcard never matches, empty names never match
+    for client_id, names, ok in (("ctl-1", ["ctl-1"], True), ("CTL-1", ["x", "ctl-1"], True),
+                                 ("ctl-1", ["*.ctl-1", "ctl-*"], False), ("*", ["*"], False),
+                                 ("ctl-1", ["", "ctl-1."], False), ("ctl-1", [], False),
+                                 ("\u00c9t\u00e9", ["\u00e9t\u00e9"], False), ("\u00e9t\u00e9", ["\u00c9T\u00c9"], False),
+                                 ("\u00e9t\u00e9", ["\u00e9T\u00e9"], True), ("ctl-1", "ctl-1", False),
+                                 (None, ["ctl-1"], False), ("", [""], False)):
+        harness.eq(ipmx.client_id_bound(client_id, names), ok, repr((client_id, names)))
+    d = harness.load_json("tests/mpy/data/lane-vectors.json")
+    v = TokenValidator(jwks=d["jwks"], backend="pure", profile="ipmx", oaim=1, cert_names=["node1.example.com"])
+    tok = d["tokens"]["RS256"]
+    r = v.check(tok, "GET", "/x-nmos/query/v1.3/nodes", d["now"], ["mpy-lane@example.com"])  # sub: SEC-45
+    harness.eq((r.status, r.error, r.status_counter), (401, "invalid_token", "invalid_token"), "binding fails")
+    r = v.check(tok, "GET", "/x-nmos/query/v1.3/nodes", d["now"], ["other", "MPY-LANE-CLIENT"])
+    harness.eq((r.status, r.status_counter), (403, "ro_denied_aud"), "binding passes, then the decision")
+    r = v.check(tok, "GET", "/x-nmos/query/v1.3/nodes", d["now"])
+    harness.eq(r.status, 403, "no client certificate: no binding")
