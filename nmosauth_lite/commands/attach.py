@@ -14,8 +14,9 @@ import copy
 import os
 import sys
 
+from ..aio.address import parse_listen
 from ..errors import ConfigError
-from .protect import _read_config, parse_listen
+from .protect_settings import read_config as _read_config
 from .register import DEFAULT_CONFIG, add_selection_arguments, apply_config, build, with_jwks
 
 HELP = "forward a Node's IS-04 Registration API calls to its Registry with IS-10 tokens"

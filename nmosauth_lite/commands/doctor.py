@@ -110,10 +110,10 @@ def _config(r, args):
         r.warn("config", "cannot read %s: %s" % (path, getattr(e, "strerror", None) or e), serious=True)
         return out
     if "protect" in doc:
-        from .protect import _read_config
+        from .protect_settings import read_config
 
         try:
-            p = _read_config(path)
+            p = read_config(path)
         except ConfigError as e:
             r.warn("config", e.message, serious=True)
         else:
