@@ -124,21 +124,40 @@ def load_settings(args):
     return cfg
 
 
-def run(args):
-    import asyncio
-    import logging
-
+def prepare(args):
+    """Every setting attach starts with, checked before anything starts: the [attach] table and
+    flags, then the [client] identity and authorization server (`args` completed in place).
+    Returns cfg. `doctor` calls it too: what it reports is the error attach would exit with."""
     cfg = load_settings(args)
     args.scope = " ".join(cfg["apis"])  # a token for each forwarded API (IS-10 CL-30)
     apply_config(args)
     if not args.name:
         raise ConfigError("give --name (or [client] manufacturer, product and serial in the config)")
-    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.issuer:
+        from ..issuer import check_issuer
+
+        check_issuer(args.issuer)  # https (IS-10 GEN-01), as the ServerSelector will check it
+    from . import issuers
+
+    issuers.read(_oauth_args(args))  # --connect, and --domain/--nameserver with --discover
+    return cfg
+
+
+def _oauth_args(args):
     oauth_args = copy.copy(args)
     if not args.discover:  # --domain/--nameserver then serve the Registry's discovery only
         oauth_args.domain, oauth_args.nameserver = [], []
-    selector, client, jwks = build(oauth_args, name=args.name, grant="client_credentials")
+    return oauth_args
+
+
+def run(args):
+    import asyncio
+    import logging
+
+    cfg = prepare(args)
+    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    selector, client, jwks = build(_oauth_args(args), name=args.name, grant="client_credentials")
     return asyncio.run(with_jwks(jwks, lambda: _serve(cfg, args, selector, client)))
 
 
