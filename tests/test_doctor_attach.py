@@ -76,6 +76,7 @@ def test_a_good_attach_table_is_healthy_and_every_file_it_names_is_checked(lab):
     section = doc["config"]["attach"]
     assert section["registry"] == [REGISTRY] and section["issuer"] == ISS
     assert section["name"] == "ACME Encoder-7 SN-1" and section["apis"] == ["registration"]
+    assert section["address_group"] == 32
     assert {f["what"] for f in doc["files"]} == {"certificate", "private key", "client.ca",
                                                  "client.initial_token_file", "client.state_dir"}
     assert all(f["ok"] for f in doc["files"])

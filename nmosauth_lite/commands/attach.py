@@ -16,6 +16,7 @@ import sys
 
 from ..aio.address import parse_listen
 from ..errors import ConfigError
+from .protect_settings import add_address_group_argument, check_address_group
 from .protect_settings import read_config as _read_config
 from .register import DEFAULT_CONFIG, add_selection_arguments, apply_config, build, with_jwks
 
@@ -31,6 +32,7 @@ SETTINGS = {
     "max_response": (int, 1048576), "max_connections": (int, 64), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "connect_timeout": (float, 5.0), "registry_timeout": (float, 10.0),
     "token_wait": (float, 10.0), "startup_timeout": (float, 10.0), "metrics": (str, None),
+    "address_group": (int, 32),  # issue 23: Node connections counted per IPv4 address or /24 (IPv6 /64)
 }
 
 
@@ -64,6 +66,7 @@ def add_arguments(p):
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="wait this long for the first token before telling systemd we are ready (default 10)")
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent Node connections (default 64)")
+    add_address_group_argument(p)  # the same option as protect's (aio.admission.Grouping)
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener")
 
 
@@ -102,6 +105,7 @@ def load_settings(args):
             raise ConfigError("%s must be > 0" % name)
     if cfg["startup_timeout"] < 0 or not 0 <= cfg["socket_mode"] <= 0o777:
         raise ConfigError("startup_timeout must be >= 0 and socket_mode a file mode")
+    check_address_group(cfg)
     if cfg["listen"].startswith(UNIX):
         cfg["host"], cfg["port"], cfg["path"] = None, None, cfg["listen"][len(UNIX):]
         if not cfg["path"].startswith("/"):
@@ -230,6 +234,7 @@ async def _serve(cfg, args, selector, client):
     import signal
     import ssl
 
+    from ..aio.admission import Grouping
     from ..aio.attach import AttachProxy
     from ..aio.oauth import TokenManager
     from ..aio.sdnotify import notify
@@ -255,7 +260,8 @@ async def _serve(cfg, args, selector, client):
                         connect_timeout=cfg["connect_timeout"], timeout=cfg["registry_timeout"],
                         token_wait=cfg["token_wait"], metrics=metrics)
     server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
-                        idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
+                        idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
+                        grouping=Grouping(cfg["address_group"]))
     if cfg["path"]:
         await server.start(sock=_unix_socket(cfg["path"], cfg["socket_mode"]))
         listen = UNIX + cfg["path"]

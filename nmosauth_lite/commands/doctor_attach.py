@@ -26,7 +26,7 @@ def attach_config(r, path, client_table):
         r.warn("attach", e.message, serious=True)
         return None, None
     out = {"listen": cfg["listen"], "registry": cfg["registry"] or "dns-sd", "apis": cfg["apis"],
-           "issuer": args.issuer or "dns-sd", "name": args.name}
+           "issuer": args.issuer or "dns-sd", "name": args.name, "address_group": cfg["address_group"]}
     if not cfg["registry"]:  # attach._registries: DNS-SD in [client] domain, else resolv.conf's search
         out["registry_domains"] = list(args.domain or []) or _search_domains()
         if not out["registry_domains"]:

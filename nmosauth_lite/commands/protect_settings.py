@@ -2,8 +2,9 @@
 
 load_settings(args) merges defaults < the config file < flags and checks every value, raising
 ConfigError naming the setting at fault (never a traceback). read_config() reads one typed TOML
-table (attach reads `[attach]` with it, against its own table). What runs (TLS, the guard, the
-proxy, start-up and shutdown) is commands/protect.py, which re-exports these names.
+table (attach reads `[attach]` with it, against its own table); attach shares the address-group
+option too. What runs (TLS, the guard, the proxy, start-up and shutdown) is commands/protect.py,
+which re-exports these names.
 """
 
 from ..aio.address import parse_listen
@@ -12,6 +13,7 @@ from . import issuers
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # request bodies streamed through (NMOS bodies are KiB)
 DEFAULT_HSTS_MAX_AGE = 31536000  # BCP-003-01: HSTS with max-age=31536000 recommended in production
+ADDRESS_GROUPS = (24, 32)  # IPv4 prefixes clients are counted by (aio.admission.Grouping; IPv6: /64)
 
 # setting -> (type, default); the TOML keys are these names, the flags --name-with-dashes
 SETTINGS = {
@@ -81,8 +83,7 @@ def add_arguments(p):
                    help="connections one client address may hold (default max(4, max-connections/8))")
     p.add_argument("--handshake-timeout", type=float, metavar="S", help="TLS handshake must end within this (default 5)")
     p.add_argument("--body-timeout", type=float, metavar="S", help="a request body must arrive within this (default 30)")
-    p.add_argument("--address-group", type=int, choices=(24, 32), metavar="24|32",
-                   help="count IPv4 clients per address (32, default) or per /24 network; IPv6 per /64")
+    add_address_group_argument(p)
     p.add_argument("--min-body-rate", type=int, metavar="BYTES/S",
                    help="slower request bodies are cut with 408 after 2 s (default 512; 0: off)")
     p.add_argument("--key-wait", type=float, metavar="S",
@@ -178,8 +179,7 @@ def load_settings(args):
     for name in ("max_per_address", "min_body_rate", "key_wait", "startup_timeout", "hsts_max_age"):
         if cfg[name] < 0:
             raise ConfigError("%s must be >= 0" % name)
-    if cfg["address_group"] not in (24, 32):
-        raise ConfigError("address_group must be 24 or 32")
+    check_address_group(cfg)
     if cfg["ws_expiry"] not in ("close", "keep"):
         raise ConfigError("ws_expiry must be close or keep")
     if not 0 <= cfg["ws_grace"] <= 300:
@@ -194,6 +194,18 @@ def load_settings(args):
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port, never the public one")  # issue 14
     return cfg
+
+
+def add_address_group_argument(p):
+    """--address-group, for each command whose server counts its clients (protect, attach; issue 23)."""
+    p.add_argument("--address-group", type=int, choices=ADDRESS_GROUPS, metavar="24|32",
+                   help="count IPv4 clients per address (32, default) or per /24 network; IPv6 per /64")
+
+
+def check_address_group(cfg):
+    """cfg["address_group"] (flag or TOML) must be a prefix aio.admission.Grouping takes: ConfigError if not."""
+    if cfg["address_group"] not in ADDRESS_GROUPS:
+        raise ConfigError("address_group must be 24 or 32")
 
 
 def read_config(path, section="protect", settings=None):
