@@ -125,7 +125,6 @@ def make_rsa_leaf(pki, name="server-rsa", dns_names=(SERVER_NAME, "localhost"), 
     with pki.cert it gives a server one certificate of each kind (BCP-003-01). Returns (cert, key)."""
     import datetime
     import ipaddress
-    import os
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -150,6 +149,15 @@ def make_rsa_leaf(pki, name="server-rsa", dns_names=(SERVER_NAME, "localhost"), 
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
+    return write_leaf(pki, name, cert, key)
+
+
+def write_leaf(pki, name, cert, key):
+    """Save a test leaf as NAME.pem and NAME.key (0600) in the PKI's directory: (cert, key) paths."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
     cert_path = os.path.join(pki.directory, name + ".pem")
     key_path = os.path.join(pki.directory, name + ".key")
     with open(cert_path, "wb") as f:
@@ -186,7 +194,6 @@ def make_client_leaf(pki, name, cn, dns_names=(), days=2):
     no CN) and DNS SANs `dns_names` (wildcards allowed: the CA signs what it is asked). For the
     IPMX client_id binding (SEC-44). Returns (cert, key) paths."""
     import datetime
-    import os
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -211,12 +218,4 @@ def make_client_leaf(pki, name, cn, dns_names=(), days=2):
     if dns_names:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
     cert = b.sign(ca_key, hashes.SHA256())
-    cert_path = os.path.join(pki.directory, name + ".pem")
-    key_path = os.path.join(pki.directory, name + ".key")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return cert_path, key_path
+    return write_leaf(pki, name, cert, key)

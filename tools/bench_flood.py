@@ -45,7 +45,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from nmosauth_lite.aio.tlsutil import make_test_pki  # noqa: E402
-from nmosauth_lite.http11 import NEED_DATA, Data, EndOfMessage, ResponseParser  # noqa: E402
+from nmosauth_lite.probe.run import read_answer  # noqa: E402
 
 SERVER_NAME = "localhost"
 CB = "https://controller.example.com/cb"
@@ -130,25 +130,8 @@ async def https(port, ctx, source, method, target, body=None, headers=()):
                 if body is not None:
                     lines.append("Content-Length: %d" % len(body))
                 w.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
-                p = ResponseParser(4 * 1024 * 1024)
-                p.start(method)
-                head, parts = None, []
-                while True:
-                    ev = p.next_event()
-                    if ev is NEED_DATA:
-                        data = await r.read(65536)
-                        if data:
-                            p.feed(data)
-                        else:
-                            p.feed_eof()
-                    elif ev.__class__ is Data:
-                        parts.append(ev.data)
-                    elif ev.__class__ is EndOfMessage:
-                        break
-                    elif ev.status >= 200:
-                        head = ev
-                return head.status, {k.decode().lower(): v.decode("latin-1") for k, v in head.headers}, \
-                    b"".join(parts)
+                answer = await read_answer(r, method)  # the probe's reader: one HTTP/1.1 parser loop
+                return answer.status, answer.headers, answer.body
             finally:
                 w.transport.abort()
     except (OSError, ConnectionError, asyncio.TimeoutError, ssl.SSLError, Exception):

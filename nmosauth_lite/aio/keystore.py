@@ -25,12 +25,12 @@ import time
 
 from .. import jsonshim
 from ..errors import KeyFetchPendingError, KeyFormatError, NmosAuthError, RemoteError, with_attrs
-from ..issuer import MAX_METADATA_BYTES, check_issuer, check_metadata, metadata_urls
+from ..issuer import MAX_METADATA_BYTES, check_issuer, metadata_urls
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
 from ..oauth import backoff_delay
 from ..profile import get_profile
-from .client import ClientError, HTTPClient
+from .client import HTTPClient
 from .discovered import DiscoveredIssuers
 from .keyfiles import MAX_JWKS_BYTES, KeyFiles
 from .metadata import find_metadata, note_form, ordered

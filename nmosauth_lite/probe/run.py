@@ -52,12 +52,13 @@ class Target:
             raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
             writer.write(build_request_head(request.method, self.prefix + request.path, raw) + (request.body or b""))
             await writer.drain()
-            return await _read_answer(reader, request.method)
+            return await read_answer(reader, request.method)
         finally:
             abort(writer)  # nothing more to say; also ends a WebSocket after its 101
 
 
-async def _read_answer(reader, method):
+async def read_answer(reader, method):
+    """One HTTP/1.1 answer off `reader` (a 101 ends it): Answer(status, {lower-case name: value}, body)."""
     parser = ResponseParser(MAX_RESPONSE_BYTES)
     parser.start(method)
     head, body = None, []
