@@ -28,8 +28,8 @@ class BrokenGuard(Guard):
         self.rewrite = rewrite
         self.preflight_fix = preflight_fix
 
-    def check(self, method, target, headers, now=None, peer=None):
-        v = super().check(method, target, headers, now, peer)
+    def check(self, method, target, headers, now=None, peer=None, client_cert=None):
+        v = super().check(method, target, headers, now, peer, client_cert)
         if self.rewrite is not None:
             answer = self.rewrite(self, method, target, headers, v)
             if answer is not v.answer:
