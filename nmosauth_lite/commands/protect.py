@@ -53,6 +53,7 @@ SETTINGS = {
     # issue 21: client certificates (mTLS; under ipmx the client_id binding, SEC-44) and the
     # key-exchange groups check (SEC-82, SEC-85; client_cert None: optional with a client CA under ipmx)
     "client_ca": (list, None), "client_cert": (str, None), "tls_groups": (str, "warn"),
+    "client_crl": (list, None),  # CRLs for client certificates (SEC-93 NESTCRL, SEC-98; aio/crlfiles.py)
 }
 CLIENT_CERT_MODES = ("none", "optional", "required")
 TLS_GROUPS = ("warn", "require")
@@ -130,6 +131,9 @@ def add_arguments(p):
     p.add_argument("--client-cert", choices=CLIENT_CERT_MODES,
                    help="ask clients for a certificate: none (default), optional (default under ipmx with "
                         "--client-ca) or required; under ipmx a token's client_id must name it (SEC-44)")
+    p.add_argument("--client-crl", dest="client_crl", action="append", metavar="FILE",
+                   help="a CRL (PEM or DER) from a --client-ca: revoked client certificates are refused (repeatable; "
+                        "re-read on SIGHUP)")
     p.add_argument("--tls-groups", choices=TLS_GROUPS,
                    help="ipmx: when OpenSSL accepts key-exchange groups TR-10-SEC forbids: warn (default) or "
                         "require (refuse to start); see docs/ipmx.md")
@@ -172,6 +176,8 @@ def load_settings(args):
                           % cfg["client_cert"])
     if cfg["client_ca"] and cfg["client_cert"] == "none":
         raise ConfigError("--client-ca is not used with --client-cert none: give --client-cert optional or required")
+    if cfg["client_crl"] and not cfg["client_ca"]:
+        raise ConfigError("--client-crl needs --client-ca FILE: the CA that signed the CRL (SEC-95)")
     if cfg["tls_groups"] not in TLS_GROUPS:
         raise ConfigError("tls_groups must be warn or require")
     if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
@@ -354,14 +360,16 @@ async def _serve(cfg):
     from ..aio.proxy import AuthProxy
     from ..aio.server import HTTPServer
     from ..aio.tlspolicy import check_groups
+    from ..aio.tlsreload import ServerTLS
     from ..aio.tlsutil import server_context
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
     ipmx = cfg["profile"] == "ipmx"
-    try:  # ConfigError naming the file at fault
-        ctx = server_context(list(zip(cfg["cert"], cfg["key"])), ca_file=cfg["client_ca"],
-                             client_cert=cfg["client_cert"], policy="ipmx" if ipmx else "bcp-003-01")
+    tls = ServerTLS(zip(cfg["cert"], cfg["key"]), client_ca=cfg["client_ca"], client_cert=cfg["client_cert"],
+                    client_crl=cfg["client_crl"], policy="ipmx" if ipmx else "bcp-003-01", fixed_names=ipmx, log=log)
+    try:  # ConfigError naming the file at fault; SIGHUP builds it again (SEC-94)
+        ctx = tls.start()
     except ValueError as e:
         raise ConfigError(str(e))
     if ipmx:  # SEC-82, SEC-85: probed on a twin without client certificates (the probe presents none)
@@ -406,6 +414,7 @@ async def _serve(cfg):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, tls.reload, server)  # certificates, client CAs, CRLs (SEC-94)
     listen = format_listen(cfg["host"], server.port)
     ready = {"listen": listen, "upstream": cfg["upstream"], "enforce": enforce_text(cfg["enforced_apis"])}
     if metrics_server is not None:  # metrics hook
