@@ -6,7 +6,6 @@ SIGHUP reloads (new connections only; a bad CRL keeps the old lists); `openssl s
 """
 
 import http.client
-import os
 import signal
 import subprocess
 import sys
@@ -16,10 +15,11 @@ import urllib.request
 import pytest
 
 from ipmx_realclock import shifted_token
-from test_ipmx_mtls_protect import args, call
+from test_ipmx_mtls_protect import BASE, _settings, args, call
 from test_ipmx_protect import REPO, Child, jwks_path, m, node_pki, upstream  # noqa: F401 (fixtures)
 from tls_helpers import make_client_leaf, make_crl, needs_openssl, run_tool
 from nmosauth_lite.aio.tlsutil import client_context, make_test_pki
+from nmosauth_lite.errors import ConfigError
 
 REFUSED = (OSError, http.client.HTTPException)  # SEC-99: no HTTP answer is possible, the connection ends
 
@@ -162,6 +162,32 @@ def test_sighup_reloads_crls_for_new_connections(m, node_pki, upstream, jwks_pat
         p.stop()
     err = open(p.err_path).read()
     assert "bad signature" in err and crl in err and "Traceback" not in err
+
+
+def test_settings_for_client_crls(tmp_path):
+    ipmx = BASE + ["--profile", "ipmx", "--instance-id", "X", "--client-ca", "ca.pem"]
+    assert _settings(ipmx + ["--client-crl", "a.crl", "--client-crl", "b.der"])["client_crl"] == ["a.crl", "b.der"]
+    assert _settings(ipmx, 'client_crl = "a.crl"\n', tmp_path)["client_crl"] == ["a.crl"]
+    assert _settings(ipmx)["client_crl"] is None
+    with pytest.raises(ConfigError, match="needs --client-ca"):
+        _settings(BASE + ["--profile", "ipmx", "--instance-id", "X", "--client-crl", "a.crl"])
+
+
+def test_is10_profile_honours_crls_too(node_pki, upstream, jwks_path, leaves, tmp_path):  # noqa: F811
+    # the CRL is TLS's business: the same under is-10 (no client_id binding there)
+    crl = make_crl(node_pki, str(tmp_path / "a.pem"), [leaves["bad"][0]])
+    p = Child(args(node_pki, upstream, jwks_path, "is-10", ["--client-ca", node_pki.ca_cert, "--client-cert",
+                                                            "required", "--client-crl", crl]), tmp_path, "is10")
+    try:
+        got = {}
+        for name in ("good", "bad"):
+            try:
+                got[name] = call(node_pki, p.port, "x", leaves[name])[0]  # a bad token: 401 once served
+            except REFUSED:
+                got[name] = "refused"
+        assert got == {"good": 401, "bad": "refused"}
+    finally:
+        p.stop()
 
 
 @needs_openssl
