@@ -139,7 +139,9 @@ def _signed_by(crl, ca_cert):
 
 def problem(info):
     """The loud line for a CRL that OpenSSL will refuse (expired or not yet valid), else None."""
-    when = lambda d: d.strftime("%Y-%m-%d %H:%M:%S UTC")  # noqa: E731
+    def when(d):
+        return d.strftime("%Y-%m-%d %H:%M:%S UTC")
+
     if info["state"] == "expired":
         return ("CRL %s (%s) expired at its nextUpdate %s: every client certificate that CA issued is "
                 "refused until a newer CRL is installed and protect reloads (SIGHUP) (SEC-98)"

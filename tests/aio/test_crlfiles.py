@@ -160,3 +160,18 @@ def test_reload_refuses_certificates_with_other_names_when_names_are_fixed(two, 
             g.write(f.read())
     old = srv.ssl
     assert not tls.reload(srv) and srv.ssl is old
+
+
+def test_without_cryptography_openssl_still_judges_at_the_handshake(two, tmp_path, monkeypatch, caplog):
+    # devices without `cryptography`: no start-up signature check, but OpenSSL fails closed (SEC-98)
+    revoking = make_crl(two.a, str(tmp_path / "a.pem"), [two.a_bad[0]])
+    forged = make_crl(two.a, str(tmp_path / "forged.pem"), signer_key=two.b.ca_key)
+    monkeypatch.setitem(__import__("sys").modules, "cryptography", None)
+    assert [i["state"] for i in check_crl_files([revoking], [two.a.ca_cert])] == ["unchecked"]
+    with caplog.at_level(logging.WARNING, logger="nmosauth_lite.tls"):
+        ctx = ServerTLS([(two.a.cert, two.a.key)], client_ca=[two.a.ca_cert], client_cert="optional",
+                        client_crl=[forged]).start()
+    assert "cryptography is not installed" in caplog.text
+    assert handshake_error(ctx, client(two.a, two.a_good)) == "CRL signature failure"
+    ctx = server(two.a, [two.a.ca_cert], [revoking])
+    assert handshake_error(ctx, client(two.a, two.a_bad)) == "certificate revoked"
