@@ -175,3 +175,68 @@ def test_without_cryptography_openssl_still_judges_at_the_handshake(two, tmp_pat
     assert handshake_error(ctx, client(two.a, two.a_good)) == "CRL signature failure"
     ctx = server(two.a, [two.a.ca_cert], [revoking])
     assert handshake_error(ctx, client(two.a, two.a_bad)) == "certificate revoked"
+
+
+def _chain(directory):
+    """root -> intermediate -> client leaf (the leaf file carries the intermediate too), and a CRL
+    from each CA; returns the paths and the CA keys."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    pem = serialization.Encoding.PEM
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def cert(cn, issuer, key, signer, ca, path_length=None):
+        b = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(issuer)).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+             .not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        if ca:
+            b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        else:
+            b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        return b.sign(signer, hashes.SHA256())
+
+    rk, ik, lk = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root, inter = cert("chain root", "chain root", rk, rk, True, 1), cert("chain inter", "chain root", ik, rk, True, 0)
+    leaf = cert("ctl-chain", "chain inter", lk, ik, False)
+    out = {k: os.path.join(directory, k) for k in ("root.pem", "inter.pem", "leaf.pem", "leaf.key", "inter.crl",
+                                                  "inter-revoking.crl", "root.crl")}
+    for k, data in (("root.pem", root.public_bytes(pem)), ("inter.pem", inter.public_bytes(pem)),
+                    ("leaf.pem", leaf.public_bytes(pem) + inter.public_bytes(pem)),
+                    ("leaf.key", lk.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))):
+        with open(out[k], "wb") as f:
+            f.write(data)
+    for k, issuer, key, revoked in (("inter.crl", "chain inter", ik, None), ("root.crl", "chain root", rk, None),
+                                    ("inter-revoking.crl", "chain inter", ik, leaf.serial_number)):
+        b = (x509.CertificateRevocationListBuilder().issuer_name(name(issuer))
+             .last_update(now - datetime.timedelta(minutes=1)).next_update(now + datetime.timedelta(hours=1)))
+        if revoked:
+            b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(revoked)
+                                          .revocation_date(now - datetime.timedelta(minutes=1)).build())
+        with open(out[k], "wb") as f:
+            f.write(b.sign(key, hashes.SHA256()).public_bytes(pem))
+    return out
+
+
+def test_an_intermediate_cas_crl_is_the_one_checked(two, tmp_path):
+    # SEC-93: "Where a certificate is signed by an intermediate CA, the CRL must be signed by the
+    # intermediate CA": the intermediate goes in --client-ca, its CRL is checked (CHECK_LEAF)
+    c = _chain(str(tmp_path))
+    cas = [c["root.pem"], c["inter.pem"]]
+    leaf = client(two.a, (c["leaf.pem"], c["leaf.key"]))
+    with pytest.raises(ConfigError, match="none of the client CAs"):  # the intermediate is not a client CA
+        check_crl_files([c["inter.crl"]], [c["root.pem"]])
+    assert handshake_error(server(two.a, cas, [c["inter.crl"]]), leaf) is None  # no root CRL needed
+    assert handshake_error(server(two.a, cas, [c["inter-revoking.crl"], c["root.crl"]]), leaf) == \
+        "certificate revoked"
