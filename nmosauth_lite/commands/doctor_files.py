@@ -106,9 +106,10 @@ def _crls(r, p, user, out, now):
 
     cas = p.get("client_ca") or []
     when = None if now is None else datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
-    infos, done = [], len(out)
+    infos, judged = [], True  # judged: every file read, so a CA without a CRL is known
     for path in p["client_crl"]:
         if not _exists_readable(r, "protect", "client_crl", path, user, out):
+            judged = False
             continue
         try:
             load_crls(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), [path])
@@ -116,6 +117,7 @@ def _crls(r, p, user, out, now):
         except ConfigError as e:
             out[-1]["ok"] = False
             r.warn("files", "protect client_crl: %s" % e.message, serious=True)
+            judged = False
             continue
         infos += got
         for info in got:
@@ -123,9 +125,8 @@ def _crls(r, p, user, out, now):
             if line:
                 out[-1]["ok"] = False
                 r.warn("files", "protect client_crl: %s" % line, serious=True)
-    try:  # only when every CRL was judged: else a CA whose CRL is unusable would be named twice
-        missing = uncovered_cas(infos, cas) if len(out) == done + len(p["client_crl"]) and \
-            all(e["ok"] for e in out[done:]) else []
+    try:
+        missing = uncovered_cas(infos, cas) if judged else []
     except ConfigError:
         missing = []  # an unreadable client CA: reported by its own check
     for name in missing:
