@@ -262,18 +262,12 @@ def _small_protocol_class():
         def get_buffer(self, n):
             return self._ssl_buffer_view
 
-        def _do_handshake(self):  # asyncio's (3.11-3.13), plus: a failed handshake sends its alert
-            try:
-                self._sslobj.do_handshake()
-            except sslproto.SSLAgainErrors:
-                self._process_outgoing()
-            except ssl.SSLError as exc:
+        def _on_handshake_complete(self, handshake_exc):
+            if isinstance(handshake_exc, ssl.SSLError):
                 # OpenSSL has written the alert that says why ("certificate revoked", "unknown ca"):
-                # send it before the connection is cut, so the client can tell (TR-10-SEC SEC-99)
+                # send it before asyncio cuts the connection, so the client can tell (TR-10-SEC SEC-99)
                 self._process_outgoing()
-                self._on_handshake_complete(exc)
-            else:
-                self._on_handshake_complete(None)
+            super()._on_handshake_complete(handshake_exc)
 
     return SmallBufferSSLProtocol
 
