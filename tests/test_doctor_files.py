@@ -153,3 +153,36 @@ def test_every_pair_of_two_certificates_is_checked(lab):  # issue 19: RSA + ECDS
     checked = {f["file"] for f in doc["files"]}
     assert {made["cert_file"], made["key_file"], other["cert_file"], str(tmp_path / "nope.key")} <= checked
     assert code == 1 and any(str(tmp_path / "nope.key") in m for m in file_problems(doc))
+
+
+def test_client_crls_are_checked(lab):
+    # SEC-93 NESTCRL: loadable, signed by a client CA (SEC-95), not past nextUpdate (SEC-98)
+    from tls_helpers import make_crl
+
+    from nmosauth_lite.aio.tlsutil import make_test_pki
+
+    tmp_path, state, made = lab
+    a = make_test_pki(str(tmp_path / "ca-a"), ca_name="client CA A")
+    b = make_test_pki(str(tmp_path / "ca-b"), ca_name="client CA B")
+    good = make_crl(a, str(tmp_path / "a.crl"), [a.client_cert], next_update=86400)
+
+    def run(crls, cas=(a.ca_cert,), *more):
+        extra = "client_ca = %s\nclient_crl = %s\nclient_cert = \"optional\"\n" % (
+            json.dumps(list(cas)), json.dumps(list(crls)))
+        return doctor("--state-dir", str(state), "--config",
+                      protect_config(tmp_path, made["cert_file"], made["key_file"], extra=extra), *more)
+
+    code, doc = run([good])
+    assert code == 0 and file_problems(doc) == [] and file_problems(doc, "warning") == []
+    assert {f["what"] for f in doc["files"]} >= {"client_ca", "client_crl"} and all(f["ok"] for f in doc["files"])
+    forged = make_crl(a, str(tmp_path / "forged.crl"), signer_key=b.ca_key)
+    code, doc = run([forged])
+    assert code == 1 and any(forged in m and "bad signature" in m for m in file_problems(doc))
+    code, doc = run([good], (a.ca_cert,), "--now", str(__import__("time").time() + 2 * 86400))
+    assert code == 1 and any(good in m and "expired" in m for m in file_problems(doc))
+    code, doc = run([good], (a.ca_cert, b.ca_cert))  # B has no CRL: its clients are refused
+    assert code == 0 and any("CN=client CA B" in m for m in file_problems(doc, "warning"))
+    garbage = tmp_path / "garbage.crl"
+    garbage.write_text("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
+    code, doc = run([str(garbage)])
+    assert code == 1 and any(str(garbage) in m for m in file_problems(doc))

@@ -219,3 +219,58 @@ def make_client_leaf(pki, name, cn, dns_names=(), days=2):
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
     cert = b.sign(ca_key, hashes.SHA256())
     return write_leaf(pki, name, cert, key)
+
+
+def make_crl(pki, path, revoked=(), *, signer_key=None, next_update=3600, this_update=-60, der=False):
+    """A CRL from the test CA (or signed by `signer_key`, a CA key file, under the test CA's name: a bad
+    signature) revoking the certificates at the paths in `revoked`; nextUpdate/thisUpdate are seconds
+    from now. Written to `path`, PEM or DER; returns `path`."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    with open(pki.ca_cert, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    with open(signer_key or pki.ca_key, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+         .last_update(now + datetime.timedelta(seconds=this_update))
+         .next_update(now + datetime.timedelta(seconds=next_update)))
+    for cert_path in revoked:
+        with open(cert_path, "rb") as f:
+            serial = x509.load_pem_x509_certificate(f.read()).serial_number
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                      .revocation_date(now - datetime.timedelta(seconds=30)).build())
+    crl = b.sign(key, hashes.SHA256())
+    with open(path, "wb") as f:
+        f.write(crl.public_bytes(serialization.Encoding.DER if der else serialization.Encoding.PEM))
+    return path
+
+
+def handshake_error(server_ctx, client_ctx):
+    """One TLS handshake in memory plus a first byte (TLS 1.3 servers judge the client certificate
+    after the client's Finished): None when it succeeds, else the server's verify message."""
+    import ssl
+
+    c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=SERVER_NAME)
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    done = [False, False]
+    for _ in range(10):
+        for i, (obj, out, peer_in) in enumerate(((client, c_out, s_in), (server, s_out, c_in))):
+            if not done[i]:
+                try:
+                    obj.do_handshake()
+                    done[i] = True
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLCertVerificationError as e:
+                    return e.verify_message
+            data = out.read()
+            if data:
+                peer_in.write(data)
+        if all(done):
+            return None
+    return "no handshake"

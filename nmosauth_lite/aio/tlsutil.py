@@ -44,12 +44,13 @@ def _harden(ctx, policy="bcp-003-01"):
 
 
 def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", password=None,
-                   cert_flag="--cert", key_flag="--key", policy="bcp-003-01"):
+                   cert_flag="--cert", key_flag="--key", policy="bcp-003-01", crl_file=None):
     """A server SSLContext. `pairs`: [(cert_file, key_file)], or one cert file and `key_file`. One
     RSA and one ECDSA pair (BCP-003-01): OpenSSL keeps one per key type and picks per client.
     ConfigError names a file that fails as `cert_flag`/`key_flag`. `client_cert`: "none",
     "optional" or "required" (needs `ca_file`: one PEM file or a list of them, the CAs that
-    sign client certificates). `policy`: "bcp-003-01" or "ipmx" (cipher suites, above)."""
+    sign client certificates). `crl_file`: CRL files (PEM or DER) the client certificates are
+    checked against (aio/crlfiles.py). `policy`: "bcp-003-01" or "ipmx" (cipher suites, above)."""
     if isinstance(pairs, (str, os.PathLike)):
         pairs = [(pairs, key_file)]
     pairs = list(pairs)
@@ -70,6 +71,12 @@ def server_context(pairs, key_file=None, *, ca_file=None, client_cert="none", pa
             except (OSError, ssl.SSLError) as e:
                 raise ConfigError("cannot load client CA %s: %s" % (f, getattr(e, "strerror", None) or e))
         ctx.verify_mode = modes[client_cert]
+    if crl_file:  # SEC-93 NESTCRL
+        if client_cert == "none":
+            raise ValueError("CRLs check client certificates: they need client_cert optional or required")
+        from .crlfiles import load_crls
+
+        load_crls(ctx, [crl_file] if isinstance(crl_file, (str, os.PathLike)) else crl_file)
     return ctx
 
 
@@ -158,7 +165,7 @@ def _write(path, data, private=False):
 
 
 def make_test_pki(directory, dns_names=("localhost",), ip_addresses=("127.0.0.1", "::1"),
-                  *, client_name="test-client", days=7):
+                  *, client_name="test-client", days=7, ca_name="nmosauth-lite test CA"):
     """Write a CA, a server certificate for the names/addresses and a client certificate.
 
     Keys are ECDSA P-256. The server certificate's first DNS name is its CN and every
@@ -183,7 +190,7 @@ def make_test_pki(directory, dns_names=("localhost",), ip_addresses=("127.0.0.1"
                                        serialization.NoEncryption()), private=True)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("nmosauth-lite test CA")
+    ca_name = name(ca_name)
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
           .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -254,6 +261,13 @@ def _small_protocol_class():
 
         def get_buffer(self, n):
             return self._ssl_buffer_view
+
+        def _on_handshake_complete(self, handshake_exc):
+            if isinstance(handshake_exc, ssl.SSLError):
+                # OpenSSL has written the alert that says why ("certificate revoked", "unknown ca"):
+                # send it before asyncio cuts the connection, so the client can tell (TR-10-SEC SEC-99)
+                self._process_outgoing()
+            super()._on_handshake_complete(handshake_exc)
 
     return SmallBufferSSLProtocol
 

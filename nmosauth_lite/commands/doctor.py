@@ -120,7 +120,7 @@ def _config(r, args):
         else:
             out["protect"] = {"issuers": list(p.get("issuer") or []), "jwks": p.get("jwks"),
                               "audience": list(p.get("audience") or []), "listen": p.get("listen")}
-            out["_files"] = {"protect": {k: p.get(k) for k in ("cert", "key", "ca", "audit")}}
+            out["_files"] = {"protect": {k: p.get(k) for k in ("cert", "key", "ca", "audit", "client_ca", "client_crl")}}
             out["_files"]["protect"]["audience"] = out["protect"]["audience"]
             if p.get("state_dir"):
                 out["state_dir"] = p["state_dir"]

@@ -5,7 +5,8 @@ cert/key, the [client] CA bundle, initial access token, sealing key and state di
 exist and be readable by the service's user (the board's units run protect as nmosauth-protect, the
 AS as nmosauth-as and attach as nmosauth-attach; run as root, doctor judges the file's owner and mode
 for that user, else for whoever runs it); a certificate's key must match it, the certificate must be
-within its validity and name the configured audience (protect) or host (the AS); CA files must load.
+within its validity and name the configured audience (protect) or host (the AS); CA files must load;
+protect's client CRLs must load, be signed by a client CA and be within their validity (SEC-95, SEC-98).
 """
 
 import os
@@ -125,6 +126,44 @@ def _pair(r, service, cert, key, hosts, user, out, now):
         r.warn("files", "%s: %s" % (service, message), serious=serious)
 
 
+def _crls(r, p, user, out, now):
+    """protect's client_crl files: readable, parseable, signed by a client CA, current (SEC-95, SEC-98)."""
+    import datetime
+    import ssl
+
+    from ..aio.crlfiles import check_crl_files, load_crls, problem, uncovered_cas
+    from ..errors import ConfigError
+
+    cas = p.get("client_ca") or []
+    when = None if now is None else datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    infos, judged = [], True  # judged: every file read, so a CA without a CRL is known
+    for path in p["client_crl"]:
+        if not _exists_readable(r, "protect", "client_crl", path, user, out):
+            judged = False
+            continue
+        try:
+            load_crls(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), [path])
+            got = check_crl_files([path], cas, when)
+        except ConfigError as e:
+            out[-1]["ok"] = False
+            r.warn("files", "protect client_crl: %s" % e.message, serious=True)
+            judged = False
+            continue
+        infos += got
+        for info in got:
+            line = problem(info)
+            if line:
+                out[-1]["ok"] = False
+                r.warn("files", "protect client_crl: %s" % line, serious=True)
+    try:
+        missing = uncovered_cas(infos, cas) if judged else []
+    except ConfigError:
+        missing = []  # an unreadable client CA: reported by its own check
+    for name in missing:
+        r.warn("files", "protect client_ca %s has no CRL among client_crl: its client certificates are refused"
+               % name)
+
+
 def _pairs(certs, keys):
     """(cert, key) pairs from settings that are a file or a list of files (two certificates, issue 19)."""
     certs = [certs] if isinstance(certs, str) else list(certs or ())
@@ -143,6 +182,10 @@ def check_files(r, files, now=None):
             _pair(r, "protect", cert, key, p.get("audience") or (), user, out, now)
         if p.get("ca"):
             _ca(r, "protect", "ca", p["ca"], user, out)
+        for path in p.get("client_ca") or ():
+            _ca(r, "protect", "client_ca", path, user, out)
+        if p.get("client_crl"):
+            _crls(r, p, user, out, now)
         if p.get("audit") not in (None, "-", "off"):
             d = os.path.dirname(os.path.abspath(p["audit"]))
             if not os.path.isdir(d):

@@ -150,14 +150,16 @@ async def _serve(cfg):
     from ..aio.proxy import AuthProxy
     from ..aio.server import HTTPServer
     from ..aio.tlspolicy import check_groups
+    from ..aio.tlsreload import ServerTLS
     from ..aio.tlsutil import server_context
     from ..guard import Guard
 
     log = logging.getLogger("nmosauth_lite.protect")
     ipmx = cfg["profile"] == "ipmx"
-    try:  # ConfigError naming the file at fault
-        ctx = server_context(list(zip(cfg["cert"], cfg["key"])), ca_file=cfg["client_ca"],
-                             client_cert=cfg["client_cert"], policy="ipmx" if ipmx else "bcp-003-01")
+    tls = ServerTLS(zip(cfg["cert"], cfg["key"]), client_ca=cfg["client_ca"], client_cert=cfg["client_cert"],
+                    client_crl=cfg["client_crl"], policy="ipmx" if ipmx else "bcp-003-01", fixed_names=ipmx, log=log)
+    try:  # ConfigError naming the file at fault; SIGHUP builds it again (SEC-94)
+        ctx = tls.start()
     except ValueError as e:
         raise ConfigError(str(e))
     if ipmx:  # SEC-82, SEC-85: probed on a twin without client certificates (the probe presents none)
@@ -202,6 +204,7 @@ async def _serve(cfg):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, tls.reload, server)  # certificates, client CAs, CRLs (SEC-94)
     listen = format_listen(cfg["host"], server.port)
     ready = {"listen": listen, "upstream": cfg["upstream"], "enforce": enforce_text(cfg["enforced_apis"])}
     if metrics_server is not None:  # metrics hook

@@ -44,6 +44,7 @@ SETTINGS = {
     # issue 21: client certificates (mTLS; under ipmx the client_id binding, SEC-44) and the
     # key-exchange groups check (SEC-82, SEC-85; client_cert None: optional with a client CA under ipmx)
     "client_ca": (list, None), "client_cert": (str, None), "tls_groups": (str, "warn"),
+    "client_crl": (list, None),  # CRLs for client certificates (SEC-93 NESTCRL, SEC-98; aio/crlfiles.py)
 }
 CLIENT_CERT_MODES = ("none", "optional", "required")
 TLS_GROUPS = ("warn", "require")
@@ -120,6 +121,9 @@ def add_arguments(p):
     p.add_argument("--client-cert", choices=CLIENT_CERT_MODES,
                    help="ask clients for a certificate: none (default), optional (default under ipmx with "
                         "--client-ca) or required; under ipmx a token's client_id must name it (SEC-44)")
+    p.add_argument("--client-crl", dest="client_crl", action="append", metavar="FILE",
+                   help="a CRL (PEM or DER) from a --client-ca: revoked client certificates are refused (repeatable; "
+                        "re-read on SIGHUP)")
     p.add_argument("--tls-groups", choices=TLS_GROUPS,
                    help="ipmx: when OpenSSL accepts key-exchange groups TR-10-SEC forbids: warn (default) or "
                         "require (refuse to start); see docs/ipmx.md")
@@ -162,6 +166,8 @@ def load_settings(args):
                           % cfg["client_cert"])
     if cfg["client_ca"] and cfg["client_cert"] == "none":
         raise ConfigError("--client-ca is not used with --client-cert none: give --client-cert optional or required")
+    if cfg["client_crl"] and not cfg["client_ca"]:
+        raise ConfigError("--client-crl needs --client-ca FILE: the CA that signed the CRL (SEC-95)")
     if cfg["tls_groups"] not in TLS_GROUPS:
         raise ConfigError("tls_groups must be warn or require")
     if len(cfg["cert"]) != len(cfg["key"]) or len(cfg["cert"]) > 2:
