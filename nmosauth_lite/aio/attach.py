@@ -28,7 +28,7 @@ from ..logfield import escape
 from ..registry_advert import Registry
 from .attach_rules import REGISTRATION, SHORT_RETRY_AFTER, admit, hold_seconds, outbound_headers
 from .boundary import response_headers
-from .client import ClientError, ClientTimeoutError, HTTPClient, _StaleConnection
+from .client import ClientConnectError, ClientError, ClientTimeoutError, HTTPClient, _StaleConnection
 from .oauth.manager import TokenUnavailableError
 from .web import Response, error_response
 
@@ -59,6 +59,7 @@ def tls_cause(exc, client_cert=False):
     `client_cert`: we presented one (RAP 2); a server that then closes without a word (asyncio's
     TLS server sends no alert when it refuses a certificate) is named as the likely refusal."""
     closed = False
+    connected = not isinstance(exc, ClientConnectError)  # a refused connect is no verdict on our certificate
     seen = 0
     while exc is not None and seen < MAX_CAUSE_DEPTH:
         if isinstance(exc, ssl.SSLCertVerificationError):  # BCP-003-01: the chain or the name failed
@@ -68,10 +69,10 @@ def tls_cause(exc, client_cert=False):
             if reason in CLIENT_CERT_ALERTS:  # TR-10-SEC SEC-79, SEC-99: the Registry refused us
                 return "the Registry refused attach's TLS client certificate (%s)" % reason
             return "TLS with the Registry failed (%s)" % (reason or type(exc).__name__)
-        closed = closed or isinstance(exc, (ConnectionError, _StaleConnection))
+        closed = closed or isinstance(exc, (ConnectionResetError, BrokenPipeError, _StaleConnection))
         exc = exc.__cause__ or exc.__context__
         seen += 1
-    if closed and client_cert:  # TLS 1.3: the server checks our certificate after the handshake ends
+    if closed and connected and client_cert:  # TLS 1.3: the server checks our certificate after the handshake ends
         return "the Registry closed the TLS connection without answering: it may not accept attach's client " \
                "certificate (RAP 2, SEC-79)"
     return None
