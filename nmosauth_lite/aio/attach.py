@@ -53,11 +53,13 @@ CLIENT_CERT_ALERTS = ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERT
                       "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "SSLV3_ALERT_HANDSHAKE_FAILURE")
 
 
-def tls_cause(exc, client_cert=False):
+def tls_cause(exc, rap=None):
     """What went wrong in TLS under a client error, in words for logs and the Node's 502, or None
     when `exc` holds no TLS error. Follows __cause__/__context__ (the client wraps OSErrors).
-    `client_cert`: we presented one (RAP 2); a server that then closes without a word (asyncio's
-    TLS server sends no alert when it refuses a certificate) is named as the likely refusal."""
+    `rap`: the IPMX Registry Access Policy (1, 2) or None (is-10). Under IPMX a Registry that
+    closes or resets the connection after the handshake, without a TLS alert we could read
+    (asyncio's TLS server sends none; a reset can overtake one), is named as the likely cause:
+    our client certificate refused (RAP 2), or one required and none presented (RAP 1)."""
     closed = False
     connected = not isinstance(exc, ClientConnectError)  # a refused connect is no verdict on our certificate
     seen = 0
@@ -72,9 +74,12 @@ def tls_cause(exc, client_cert=False):
         closed = closed or isinstance(exc, (ConnectionResetError, BrokenPipeError, _StaleConnection))
         exc = exc.__cause__ or exc.__context__
         seen += 1
-    if closed and connected and client_cert:  # TLS 1.3: the server checks our certificate after the handshake ends
+    if closed and connected and rap == 2:  # TLS 1.3: our certificate is checked after our handshake ends
         return "the Registry closed the TLS connection without answering: it may not accept attach's client " \
                "certificate (RAP 2, SEC-79)"
+    if closed and connected and rap == 1:
+        return "the Registry closed the TLS connection without answering: it may require a client certificate " \
+               "(RAP 2, SEC-79) where attach is set to RAP 1 (SEC-77: one policy for all)"
     return None
 
 
@@ -176,12 +181,12 @@ class AttachProxy:
     manager: a TokenManager for the scopes of `apis` (IS-10 CL-40), or None: TLS-only
     registration, no token asked for or sent (IPMX, TR-10-SEC SEC-04, SEC-75). own_hosts: names an
     absolute-form target may use for attach itself. metrics: an AttachMetrics or None.
-    client_cert: True when `ssl_context` presents a client certificate (RAP 2), for tls_cause."""
+    rap: the IPMX Registry Access Policy (1, 2; None under is-10), for tls_cause."""
 
     def __init__(self, registries, manager, *, apis=(REGISTRATION,), ca_file=None, ssl_context=None, own_hosts=(),
                  max_body=DEFAULT_MAX_BODY, max_response=DEFAULT_MAX_RESPONSE,
                  connect_timeout=DEFAULT_CONNECT_TIMEOUT, timeout=DEFAULT_TIMEOUT, token_wait=DEFAULT_TOKEN_WAIT,
-                 max_tries=MAX_TRIES, metrics=None, http=None, client_cert=False):
+                 max_tries=MAX_TRIES, metrics=None, http=None, rap=None):
         self.registries = registries
         self.manager = manager
         self.apis = tuple(apis)
@@ -190,7 +195,7 @@ class AttachProxy:
         self.token_wait = token_wait
         self.max_tries = max_tries
         self.metrics = metrics
-        self.client_cert = client_cert
+        self.rap = rap
         self.http = http or HTTPClient(ca_file=ca_file, ssl_context=ssl_context, connect_timeout=connect_timeout,
                                        read_timeout=timeout, max_response=max_response)
 
@@ -234,12 +239,12 @@ class AttachProxy:
     async def _forward(self, request, verdict, body):
         method = request.method
         what = "%s %s" % (method, escape(verdict.target[:MAX_LOG_TARGET]))
-        token = None
+        token = None  # stays None under IPMX: TLS only (SEC-75)
         if self.manager is not None:
             token = await self._token()
-        if token is None and self.manager is not None:
-            return self.refuse(503, "Service Unavailable: no access token from the authorization server",
-                               [("retry-after", str(TOKEN_RETRY_AFTER))], "no_token")
+            if token is None:
+                return self.refuse(503, "Service Unavailable: no access token from the authorization server",
+                                   [("retry-after", str(TOKEN_RETRY_AFTER))], "no_token")
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in outbound_headers(request.headers)]
         failure = None
         held_left = None
@@ -335,7 +340,7 @@ class AttachProxy:
         except ClientTimeoutError as e:
             raise _Failed(504, e.message)
         except (ClientError, HeaderError) as e:  # no connection, bad TLS, an answer too large or malformed
-            raise _Failed(502, e.message, cause=tls_cause(e, self.client_cert))
+            raise _Failed(502, e.message, cause=tls_cause(e, self.rap))
         finally:
             if self.metrics is not None:
                 self.metrics.registry_time(outcome, time.monotonic() - t0)

@@ -18,8 +18,8 @@ import os
 import sys
 
 from ..errors import ConfigError
-from .protect import _read_config, parse_listen
 from .attach_profile import PROFILES, check_profile, client_transport
+from .protect import _read_config, parse_listen
 from .register import DEFAULT_CONFIG, add_selection_arguments, apply_config, build, with_jwks
 
 HELP = "forward a Node's IS-04 Registration API calls to its Registry with IS-10 tokens"
@@ -278,7 +278,7 @@ async def _serve(cfg, args, selector, client):
     proxy = AttachProxy(registries, manager, apis=cfg["apis"], ssl_context=registry_tls, own_hosts=own,
                         max_body=cfg["max_body"], max_response=cfg["max_response"],
                         connect_timeout=cfg["connect_timeout"], timeout=cfg["registry_timeout"],
-                        token_wait=cfg["token_wait"], metrics=metrics, client_cert=bool(cfg["client_cert"]))
+                        token_wait=cfg["token_wait"], metrics=metrics, rap=cfg["rap"])
     server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
                         idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
     if cfg["path"]:
@@ -310,11 +310,10 @@ async def _serve(cfg, args, selector, client):
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     stopping = asyncio.ensure_future(stop.wait())
+    starting = None  # IPMX: no token to wait for (SEC-04)
     if manager is not None:
         starting = asyncio.ensure_future(_first_token(manager, log))
         await asyncio.wait((starting, stopping), timeout=cfg["startup_timeout"], return_when=asyncio.FIRST_COMPLETED)
-    else:  # IPMX: nothing to wait for (SEC-04: no token)
-        starting = asyncio.ensure_future(asyncio.sleep(0))
     notify("READY=1")  # systemd Type=notify; requests before the first token get 503 + Retry-After
     log.info("attached: %s -> %s (%s)%s", listen, ", ".join(cfg["registry"]) or "Registry by DNS-SD",
              ", ".join(cfg["apis"]), "" if manager is not None else
@@ -325,8 +324,9 @@ async def _serve(cfg, args, selector, client):
         log.info("shutting down")
         notify("STOPPING=1")
     finally:
-        starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
+        if starting is not None:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
         await server.shutdown(SHUTDOWN_GRACE)
         if metrics_server is not None:
             await metrics_server.shutdown(1.0)

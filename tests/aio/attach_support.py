@@ -134,11 +134,13 @@ class TlsRegistryPeer:
 class OpenSSLRegistryPeer:
     """A Registration API stand-in on the stdlib's blocking http.server and ssl module, mutual TLS
     required: unlike asyncio's TLS server, OpenSSL here sends its alert (unknown_ca,
-    certificate_required) when it refuses a client certificate, as a production Registry would.
+    certificate_required) when it refuses a client certificate, and then reads what the client
+    sent before closing (a lingering close, as nginx does) so that no TCP reset overtakes the alert.
     Answers 201 to POST resource and 200 to the rest; `.seen` is [(method, path, authorization, cn)]."""
 
     def __init__(self, pki, client_ca):
         import http.server
+        import socket
         import ssl
         import threading
 
@@ -163,13 +165,30 @@ class OpenSSLRegistryPeer:
             def log_message(self, *args):
                 pass
 
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request, client_address):
+                request.settimeout(10)
+                try:
+                    request.do_handshake()  # in the connection's thread, not in accept()
+                except OSError:  # ssl.SSLError included: the alert is sent; read the rest, then close
+                    try:
+                        socket.socket.shutdown(request, socket.SHUT_WR)
+                        socket.socket.settimeout(request, 2)
+                        while socket.socket.recv(request, 65536):
+                            pass
+                    except OSError:
+                        pass
+                    return
+                super().finish_request(request, client_address)
+
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pki.cert, pki.key)
         ctx.load_verify_locations(client_ca)
         ctx.verify_mode = ssl.CERT_REQUIRED
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self.server.server_address[1]
         self.url = "https://localhost:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
