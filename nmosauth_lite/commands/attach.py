@@ -17,9 +17,11 @@ import copy
 import os
 import sys
 
+from ..aio.address import parse_listen
 from ..errors import ConfigError
 from .attach_profile import PROFILES, check_profile, client_transport
-from .protect import _read_config, parse_listen
+from .protect_settings import add_address_group_argument, check_address_group
+from .protect_settings import read_config as _read_config
 from .register import DEFAULT_CONFIG, add_selection_arguments, apply_config, build, with_jwks
 
 HELP = "forward a Node's IS-04 Registration API calls to its Registry with IS-10 tokens"
@@ -34,6 +36,7 @@ SETTINGS = {
     "max_response": (int, 1048576), "max_connections": (int, 64), "head_timeout": (float, 10.0),
     "idle_timeout": (float, 30.0), "connect_timeout": (float, 5.0), "registry_timeout": (float, 10.0),
     "token_wait": (float, 10.0), "startup_timeout": (float, 10.0), "metrics": (str, None),
+    "address_group": (int, 32),  # issue 23: Node connections counted per IPv4 address or /24 (IPv6 /64)
     # TR-10-SEC registration (docs/retrofit.md "IPMX registration"): TLS only, no token
     "profile": (str, "is-10"), "rap": (int, None), "client_cert": (str, None), "client_key": (str, None),
 }
@@ -69,6 +72,7 @@ def add_arguments(p):
     p.add_argument("--startup-timeout", type=float, metavar="S",
                    help="wait this long for the first token before telling systemd we are ready (default 10)")
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent Node connections (default 64)")
+    add_address_group_argument(p)  # the same option as protect's (aio.admission.Grouping)
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener")
     # the IPMX profile (TR-10-SEC §6): registration secured by TLS only
     p.add_argument("--profile", choices=PROFILES, help="is-10 (default: a token for each call) or ipmx (no token; "
@@ -115,6 +119,7 @@ def load_settings(args):
             raise ConfigError("%s must be > 0" % name)
     if cfg["startup_timeout"] < 0 or not 0 <= cfg["socket_mode"] <= 0o777:
         raise ConfigError("startup_timeout must be >= 0 and socket_mode a file mode")
+    check_address_group(cfg)
     if cfg["listen"].startswith(UNIX):
         cfg["host"], cfg["port"], cfg["path"] = None, None, cfg["listen"][len(UNIX):]
         if not cfg["path"].startswith("/"):
@@ -138,46 +143,58 @@ def load_settings(args):
     return cfg
 
 
-def run(args):
-    import asyncio
-    import logging
-
+def prepare(args):
+    """Every setting attach starts with, checked before anything starts: the [attach] table and
+    flags, then the [client] identity and authorization server (`args` completed in place).
+    Returns cfg. `doctor` calls it too: what it reports is the error attach would exit with.
+    Under ipmx no OAuth client is set up (SEC-04): the shared [client] table lends only what
+    reaching the Registry needs (ca, domain, nameserver); cfg["ignored"] names the OAuth keys
+    found there (the file is shared with commands that do use them)."""
     cfg = load_settings(args)
     if cfg["profile"] == "ipmx":
-        return _run_tls_only(cfg, args)
+        from .register import DEFAULT_TIMEOUT
+
+        cfg["ignored"] = client_transport(args)
+        args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        if args.timeout <= 0:
+            raise ConfigError("--timeout must be positive")
+        return cfg
     args.scope = " ".join(cfg["apis"])  # a token for each forwarded API (IS-10 CL-30)
     apply_config(args)
     if not args.name:
         raise ConfigError("give --name (or [client] manufacturer, product and serial in the config)")
-    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.issuer:
+        from ..issuer import check_issuer
+
+        check_issuer(args.issuer)  # https (IS-10 GEN-01), as the ServerSelector will check it
+    from . import issuers
+
+    issuers.read(_oauth_args(args))  # --connect, and --domain/--nameserver with --discover
+    return cfg
+
+
+def _oauth_args(args):
     oauth_args = copy.copy(args)
     if not args.discover:  # --domain/--nameserver then serve the Registry's discovery only
         oauth_args.domain, oauth_args.nameserver = [], []
-    selector, client, jwks = build(oauth_args, name=args.name, grant="client_credentials")
-    return asyncio.run(with_jwks(jwks, lambda: _serve(cfg, args, selector, client)))
+    return oauth_args
 
 
-def _run_tls_only(cfg, args):
-    """The ipmx profile: no OAuth client is built (SEC-04); the shared [client] table lends only
-    what reaching the Registry needs (ca, domain, nameserver), and OAuth keys in it are ignored
-    with a warning (the file is shared with commands that do use them)."""
+def run(args):
     import asyncio
     import logging
 
-    from .register import DEFAULT_TIMEOUT
-
-    ignored = client_transport(args)
-    args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    if args.timeout <= 0:
-        raise ConfigError("--timeout must be positive")
+    cfg = prepare(args)
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if ignored:
-        logging.getLogger("nmosauth_lite.attach").warning(
-            "config [client] %s not used: under the ipmx profile the Node is not an OAuth client (TR-10-SEC SEC-04)",
-            ", ".join(ignored))
-    return asyncio.run(_serve(cfg, args, None, None))
+    if cfg["profile"] == "ipmx":
+        if cfg["ignored"]:
+            logging.getLogger("nmosauth_lite.attach").warning(
+                "config [client] %s not used: under the ipmx profile the Node is not an OAuth client "
+                "(TR-10-SEC SEC-04)", ", ".join(cfg["ignored"]))
+        return asyncio.run(_serve(cfg, args, None, None))
+    selector, client, jwks = build(_oauth_args(args), name=args.name, grant="client_credentials")
+    return asyncio.run(with_jwks(jwks, lambda: _serve(cfg, args, selector, client)))
 
 
 def _registries(cfg, args):
@@ -250,6 +267,7 @@ async def _serve(cfg, args, selector, client):
     import signal
     import ssl
 
+    from ..aio.admission import Grouping
     from ..aio.attach import AttachProxy
     from ..aio.oauth import TokenManager
     from ..aio.sdnotify import notify
@@ -280,7 +298,8 @@ async def _serve(cfg, args, selector, client):
                         connect_timeout=cfg["connect_timeout"], timeout=cfg["registry_timeout"],
                         token_wait=cfg["token_wait"], metrics=metrics, rap=cfg["rap"])
     server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
-                        idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"])
+                        idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
+                        grouping=Grouping(cfg["address_group"]))
     if cfg["path"]:
         await server.start(sock=_unix_socket(cfg["path"], cfg["socket_mode"]))
         listen = UNIX + cfg["path"]

@@ -4,7 +4,8 @@ Reports the Python, the crypto backends (doctor_install.py: each one verifies th
 token and a fresh ES256 signature), the state directory and its permissions, the
 clock (a Raspberry Pi has no RTC: before NTP it may run years behind, and a clock
 in the past accepts expired tokens), configured, persisted and (with --discover)
-DNS-SD discovered issuers with the age of their cached keys. Text or --json.
+DNS-SD discovered issuers with the age of their cached keys, the [attach] table
+(doctor_attach.py) and every configured file (doctor_files.py). Text or --json.
 Exit 0 when healthy (warnings allowed), 1 when a problem is serious: no backend
 verifies RS512, the clock is unset, the configuration is unusable.
 """
@@ -110,10 +111,10 @@ def _config(r, args):
         r.warn("config", "cannot read %s: %s" % (path, getattr(e, "strerror", None) or e), serious=True)
         return out
     if "protect" in doc:
-        from .protect import _read_config
+        from .protect_settings import read_config
 
         try:
-            p = _read_config(path)
+            p = read_config(path)
         except ConfigError as e:
             r.warn("config", e.message, serious=True)
         else:
@@ -124,8 +125,16 @@ def _config(r, args):
             if p.get("state_dir"):
                 out["state_dir"] = p["state_dir"]
             if p.get("jwks"):
-                out["protect"]["jwks_keys"] = _jwks_file(r, p["jwks"])
+                from .doctor_files import jwks_file
+
+                out["protect"]["jwks_keys"] = jwks_file(r, p["jwks"])
             _enforce(r, out["protect"], p.get("enforce"))
+    if "attach" in doc:  # issue 19's attach: the Node's IS-04 calls (doctor_attach.py)
+        from .doctor_attach import attach_config
+
+        out["attach"], files = attach_config(r, path, doc.get("client"))
+        if files:
+            out.setdefault("_files", {})["attach"] = files
     if "authserver" in doc:
         from ..authserver.config import load
 
@@ -142,22 +151,6 @@ def _config(r, args):
             if isinstance(doc["authserver"], dict) and doc["authserver"].get("state_dir"):
                 out.setdefault("state_dir", cfg.state_dir)
     return out
-
-
-def _jwks_file(r, path):
-    from ..errors import ConfigError
-    from ..jwk import parse_jwks
-    from .verify import load_jwks
-
-    try:
-        keys, _skipped = parse_jwks(load_jwks(path))
-    except ConfigError as e:
-        r.warn("config", e.message, serious=True)
-        return None
-    except ValueError as e:
-        r.warn("config", "JWKS file %s: %s" % (path, e), serious=True)
-        return None
-    return [k.kid for k in keys]
 
 
 def _state(r, path):
@@ -380,6 +373,9 @@ def _text(r):
         lines.append("  enforce %s: OBSERVE MODE, THE NODE IS NOT PROTECTED" % cfg["protect"]["enforce"])
     if (cfg.get("protect") or {}).get("jwks"):
         lines.append("  jwks    %s: %s" % (cfg["protect"]["jwks"], cfg["protect"].get("jwks_keys")))
+    from .doctor_attach import text_lines
+
+    lines += text_lines(cfg.get("attach"))
     lines.append("cached keys")
     for d in iss["persisted"] or ():
         age = "?" if d["age_s"] is None else "%.1f h" % (d["age_s"] / 3600)

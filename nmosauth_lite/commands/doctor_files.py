@@ -1,16 +1,17 @@
 """`doctor`'s checks of every file the configuration names (issue 22 §2).
 
-protect's cert/key/ca/jwks/audit and the authorization server's tls.* files: each must exist and
-be readable by the service's user (the board's units run protect as nmosauth-protect and the
-AS as nmosauth-as; run as root, doctor judges the file's owner and mode for that user, else
-for whoever runs it); a certificate's key must match it, the certificate must be within its
-validity and name the configured audience (protect) or host (the AS); CA files must load.
+protect's cert/key/ca/jwks/audit, the authorization server's tls.* files and attach's (its Node-side
+cert/key, the [client] CA bundle, initial access token, sealing key and state directory): each must
+exist and be readable by the service's user (the board's units run protect as nmosauth-protect, the
+AS as nmosauth-as and attach as nmosauth-attach; run as root, doctor judges the file's owner and mode
+for that user, else for whoever runs it); a certificate's key must match it, the certificate must be
+within its validity and name the configured audience (protect) or host (the AS); CA files must load.
 """
 
 import os
 
 # service -> the user its board unit runs as (board/systemd, board/sysusers.d)
-SERVICE_USERS = {"protect": "nmosauth-protect", "authserver": "nmosauth-as"}
+SERVICE_USERS = {"protect": "nmosauth-protect", "authserver": "nmosauth-as", "attach": "nmosauth-attach"}
 
 
 def _user(service):
@@ -31,8 +32,17 @@ def _user(service):
 
 def readable_by(path, user):
     """None when `user` (None: this process) can read `path`, else the reason."""
+    return _access_by(path, user, 0o4, os.R_OK, "readable")
+
+
+def writable_dir_by(path, user):
+    """None when `user` (None: this process) can create files in the directory `path`, else the reason."""
+    return _access_by(path, user, 0o3, os.W_OK | os.X_OK, "writable")
+
+
+def _access_by(path, user, bits, mode, what):
     if user is None:
-        return None if os.access(path, os.R_OK) else "not readable by uid %d" % os.geteuid()
+        return None if os.access(path, mode) else "not %s by uid %d" % (what, os.geteuid())
     name, uid, gids = user
     probe = path
     while True:  # every directory above must be searchable by the user
@@ -43,17 +53,20 @@ def readable_by(path, user):
         st = os.stat(probe)
         if not _allowed(st, uid, gids, 0o1):
             return "%s cannot enter %s" % (name, probe)
-    if not _allowed(os.stat(path), uid, gids, 0o4):
-        return "not readable by %s (the service's user)" % name
+    if not _allowed(os.stat(path), uid, gids, bits):
+        return "not %s by %s (the service's user)" % (what, name)
     return None
 
 
-def _allowed(st, uid, gids, bit):
+def _allowed(st, uid, gids, bits):
+    """Every one of `bits` (r=4, w=2, x=1) granted by the class of permissions that applies."""
     if st.st_uid == uid:
-        return bool(st.st_mode & (bit << 6))
-    if st.st_gid in gids:
-        return bool(st.st_mode & (bit << 3))
-    return bool(st.st_mode & bit)
+        shift = 6
+    elif st.st_gid in gids:
+        shift = 3
+    else:
+        shift = 0
+    return st.st_mode & (bits << shift) == bits << shift
 
 
 def _exists_readable(r, service, what, path, user, out):
@@ -69,6 +82,23 @@ def _exists_readable(r, service, what, path, user, out):
         r.warn("files", "%s %s: %s is %s" % (service, what, path, why), serious=True)
         return False
     return True
+
+
+def jwks_file(r, path):
+    """The key ids of protect's JWKS file, or None (a serious problem reported)."""
+    from ..errors import ConfigError
+    from ..jwk import parse_jwks
+    from .verify import load_jwks
+
+    try:
+        keys, _skipped = parse_jwks(load_jwks(path))
+    except ConfigError as e:
+        r.warn("config", e.message, serious=True)
+        return None
+    except ValueError as e:
+        r.warn("config", "JWKS file %s: %s" % (path, e), serious=True)
+        return None
+    return [k.kid for k in keys]
 
 
 def _ca(r, service, what, path, user, out):
@@ -126,4 +156,43 @@ def check_files(r, files, now=None):
         for what in ("ca", "trust_ca"):
             if a.get(what):
                 _ca(r, "authserver", "tls.%s_file" % what, a[what], user, out)
+    if files.get("attach"):
+        _attach(r, files["attach"], out, now)
     return out
+
+
+def _attach(r, a, out, now):
+    """attach's files: settings that name a file were checked by attach's own loader already."""
+    user = _user("attach")
+    for cert, key in _pairs(a.get("cert"), a.get("key")):
+        _pair(r, "attach", cert, key, a.get("hosts") or (), user, out, now)
+    if a.get("ca"):
+        _ca(r, "attach", "client.ca", a["ca"], user, out)
+    if a.get("initial_token_file"):
+        _exists_readable(r, "attach", "client.initial_token_file", a["initial_token_file"], user, out)
+    for cert, key in _pairs(a.get("jwks_cert"), a.get("jwks_key")):
+        _pair(r, "attach", cert, key, (), user, out, now)
+    for cert, key in _pairs(a.get("client_cert"), a.get("client_key")):  # ipmx RAP 2 (SEC-79)
+        _pair(r, "attach", cert, key, (), user, out, now)
+    if a.get("key_file"):
+        if os.path.exists(a["key_file"]):
+            _exists_readable(r, "attach", "client.key_file", a["key_file"], user, out)
+        else:  # made (0600, secretbox.load_key) with the first registration
+            r.warn("files", "attach client.key_file: %s does not exist yet (it is made at the first registration)"
+                   % a["key_file"])
+    if a.get("state_dir"):  # where the registration (the client credentials) is kept
+        path = a["state_dir"]
+        entry = {"file": path, "what": "client.state_dir", "ok": True}
+        out.append(entry)
+        if not os.path.exists(path):
+            r.warn("files", "attach client.state_dir: %s does not exist yet (it is made 0700 at the first "
+                   "registration)" % path)
+        elif not os.path.isdir(path):
+            entry["ok"] = False
+            r.warn("files", "attach client.state_dir: %s is not a directory" % path, serious=True)
+        else:
+            why = writable_dir_by(path, user)
+            if why:
+                entry["ok"] = False
+                r.warn("files", "attach client.state_dir: %s is %s: the registration cannot be kept"
+                       % (path, why), serious=True)
