@@ -183,3 +183,45 @@ def test_writable_dir_by_wants_write_and_search_for_the_service_user():
     finally:
         os.chmod(d, 0o700)
         shutil.rmtree(d)
+
+
+def ipmx_config(tmp_path, made, attach):
+    """[client] holding only the CA (and an issuer attach ignores under ipmx), [attach] under ipmx."""
+    a = {"listen": "127.0.0.1:8445", "registry": [REGISTRY], "profile": "ipmx"}
+    a.update(attach)
+    text = '[client]\nca = %s\nissuer = %s\n\n[attach]\n%s' % (
+        json.dumps(made["ca_file"]), json.dumps(ISS), "".join("%s = %s\n" % (k, json.dumps(v)) for k, v in a.items()))
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_an_ipmx_attach_table_is_healthy_with_its_client_certificate_checked(lab):
+    # TR-10-SEC SEC-04/SEC-75: no issuer or client name needed; the RAP 2 certificate pair is a file attach reads
+    tmp_path, state, made = lab
+    cfg = ipmx_config(tmp_path, made, {"rap": 2, "client_cert": made["cert_file"], "client_key": made["key_file"]})
+    code, doc = doctor("--state-dir", str(state), "--config", cfg)
+    assert code == 0 and doc["healthy"], doc["problems"]
+    section = doc["config"]["attach"]
+    assert section["profile"] == "ipmx" and section["rap"] == 2 and section["issuer"] is None
+    assert any("client.issuer not used" in m for m in problems(doc, "attach", "warning"))
+    assert {f["what"] for f in doc["files"]} == {"certificate", "private key", "client.ca"}
+    p = subprocess.run([sys.executable, "-m", "nmosauth_lite", "doctor", "--state-dir", str(state), "--config", cfg],
+                       capture_output=True, text=True, env=_env(), timeout=60)
+    assert "attach  127.0.0.1:8445 -> %s (TLS only, RAP 2, no token)" % REGISTRY in p.stdout
+
+
+@pytest.mark.parametrize("attach,message", [
+    ({"rap": 0}, "rap 0 is registration over plain HTTP"),  # SEC-80
+    ({}, "needs --rap 1"),
+    ({"rap": 2}, "needs --client-cert FILE and --client-key FILE"),  # SEC-79
+])
+def test_an_unusable_ipmx_attach_table_is_the_error_attach_exits_with(lab, attach, message):
+    tmp_path, state, made = lab
+    cfg = ipmx_config(tmp_path, made, attach)
+    code, doc = doctor("--state-dir", str(state), "--config", cfg)
+    found = problems(doc, "attach")
+    assert code == 1 and len(found) == 1 and message in found[0], doc["problems"]
+    r = subprocess.run([sys.executable, "-m", "nmosauth_lite", "attach", "--config", cfg], capture_output=True,
+                       text=True, env=_env(), timeout=60)
+    assert r.returncode == 2 and r.stderr.strip() == "nmosauth-lite attach: " + found[0], r.stderr

@@ -8,11 +8,15 @@ equals, the one that answered kept; connection errors, time-outs and 5xx fail ov
 IS-04), with our token for the `registration` scope from the TokenManager and never the
 Node's own. A 401 gets one fresh token and one retry (IS-10 CL-41, BCP-003-02 BCP-N-01); a 503
 with Retry-After goes back to the Node as it came and holds that Registry until then, answered
-locally meanwhile (BCP-N-05: no hammering). Leaves out WebSocket upgrades and streaming.
+locally meanwhile (BCP-N-05: no hammering). Without a manager (the IPMX profile, TR-10-SEC
+SEC-04/SEC-75) no token is asked for or sent: the Registry authenticates attach by TLS alone
+(RAP 2: our client certificate in the SSL context), and a TLS failure is named (tls_cause).
+Leaves out WebSocket upgrades and streaming.
 """
 
 import asyncio
 import logging
+import ssl
 import time
 import urllib.parse
 
@@ -24,7 +28,7 @@ from ..logfield import escape
 from ..registry_advert import Registry
 from .attach_rules import REGISTRATION, SHORT_RETRY_AFTER, admit, hold_seconds, outbound_headers
 from .boundary import response_headers
-from .client import ClientError, ClientTimeoutError, HTTPClient
+from .client import ClientConnectError, ClientError, ClientTimeoutError, HTTPClient, _StaleConnection
 from .oauth.manager import TokenUnavailableError
 from .web import Response, error_response
 
@@ -40,6 +44,43 @@ NO_REGISTRY_RETRY_AFTER = 5
 FAILED_HOLD = 60.0  # a Registry that failed goes to the back of the list this long (IS-04)
 MAX_TRIES = 3  # Registries tried for one request
 MAX_LOG_TARGET = 200
+MAX_CAUSE_DEPTH = 5  # exception links followed looking for the TLS error under a ClientError
+# OpenSSL alert reasons a server sends when it does not accept our client certificate (RFC 8446
+# §6.2: certificate_required, bad_certificate, unknown_ca, access_denied...; RFC 5246 §7.2.2)
+CLIENT_CERT_ALERTS = ("TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA",
+                      "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_ACCESS_DENIED",
+                      "SSLV3_ALERT_CERTIFICATE_REVOKED", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+                      "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "SSLV3_ALERT_HANDSHAKE_FAILURE")
+
+
+def tls_cause(exc, rap=None):
+    """What went wrong in TLS under a client error, in words for logs and the Node's 502, or None
+    when `exc` holds no TLS error. Follows __cause__/__context__ (the client wraps OSErrors).
+    `rap`: the IPMX Registry Access Policy (1, 2) or None (is-10). Under IPMX a Registry that
+    closes or resets the connection after the handshake, without a TLS alert we could read
+    (asyncio's TLS server sends none; a reset can overtake one), is named as the likely cause:
+    our client certificate refused (RAP 2), or one required and none presented (RAP 1)."""
+    closed = False
+    connected = not isinstance(exc, ClientConnectError)  # a refused connect is no verdict on our certificate
+    seen = 0
+    while exc is not None and seen < MAX_CAUSE_DEPTH:
+        if isinstance(exc, ssl.SSLCertVerificationError):  # BCP-003-01: the chain or the name failed
+            return "the Registry's certificate failed verification (%s)" % (exc.verify_message or exc.reason)
+        if isinstance(exc, ssl.SSLError):
+            reason = exc.reason or ""
+            if reason in CLIENT_CERT_ALERTS:  # TR-10-SEC SEC-79, SEC-99: the Registry refused us
+                return "the Registry refused attach's TLS client certificate (%s)" % reason
+            return "TLS with the Registry failed (%s)" % (reason or type(exc).__name__)
+        closed = closed or isinstance(exc, (ConnectionResetError, BrokenPipeError, _StaleConnection))
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    if closed and connected and rap == 2:  # TLS 1.3: our certificate is checked after our handshake ends
+        return "the Registry closed the TLS connection without answering: it may not accept attach's client " \
+               "certificate (RAP 2, SEC-79)"
+    if closed and connected and rap == 1:
+        return "the Registry closed the TLS connection without answering: it may require a client certificate " \
+               "(RAP 2, SEC-79) where attach is set to RAP 1 (SEC-77: one policy for all)"
+    return None
 
 
 def parse_registry_url(url, index=0):
@@ -127,22 +168,25 @@ class Registries:
 class _Failed(Exception):
     """One Registry did not answer usably; `status` is what the Node gets when none does."""
 
-    def __init__(self, status, message, response=None):
-        super().__init__(message)
+    def __init__(self, status, message, response=None, cause=None):
+        super().__init__(message if cause is None else "%s: %s" % (cause, message))
         self.status = status
         self.response = response
+        self.cause = cause
 
 
 class AttachProxy:
     """An HTTPServer handler: `HTTPServer(AttachProxy(registries, manager), ...)`.
 
-    manager: a TokenManager for the scopes of `apis` (IS-10 CL-40). own_hosts: names an
-    absolute-form target may use for attach itself. metrics: an AttachMetrics or None."""
+    manager: a TokenManager for the scopes of `apis` (IS-10 CL-40), or None: TLS-only
+    registration, no token asked for or sent (IPMX, TR-10-SEC SEC-04, SEC-75). own_hosts: names an
+    absolute-form target may use for attach itself. metrics: an AttachMetrics or None.
+    rap: the IPMX Registry Access Policy (1, 2; None under is-10), for tls_cause."""
 
     def __init__(self, registries, manager, *, apis=(REGISTRATION,), ca_file=None, ssl_context=None, own_hosts=(),
                  max_body=DEFAULT_MAX_BODY, max_response=DEFAULT_MAX_RESPONSE,
                  connect_timeout=DEFAULT_CONNECT_TIMEOUT, timeout=DEFAULT_TIMEOUT, token_wait=DEFAULT_TOKEN_WAIT,
-                 max_tries=MAX_TRIES, metrics=None, http=None):
+                 max_tries=MAX_TRIES, metrics=None, http=None, rap=None):
         self.registries = registries
         self.manager = manager
         self.apis = tuple(apis)
@@ -151,6 +195,7 @@ class AttachProxy:
         self.token_wait = token_wait
         self.max_tries = max_tries
         self.metrics = metrics
+        self.rap = rap
         self.http = http or HTTPClient(ca_file=ca_file, ssl_context=ssl_context, connect_timeout=connect_timeout,
                                        read_timeout=timeout, max_response=max_response)
 
@@ -194,10 +239,12 @@ class AttachProxy:
     async def _forward(self, request, verdict, body):
         method = request.method
         what = "%s %s" % (method, escape(verdict.target[:MAX_LOG_TARGET]))
-        token = await self._token()
-        if token is None:
-            return self.refuse(503, "Service Unavailable: no access token from the authorization server",
-                               [("retry-after", str(TOKEN_RETRY_AFTER))], "no_token")
+        token = None  # stays None under IPMX: TLS only (SEC-75)
+        if self.manager is not None:
+            token = await self._token()
+            if token is None:
+                return self.refuse(503, "Service Unavailable: no access token from the authorization server",
+                                   [("retry-after", str(TOKEN_RETRY_AFTER))], "no_token")
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in outbound_headers(request.headers)]
         failure = None
         held_left = None
@@ -250,11 +297,17 @@ class AttachProxy:
             return self._answer(failure.response)
         if failure.status == 504:
             return self.refuse(504, "Gateway Timeout: the Registry did not answer in time", (), "timeout")
+        if failure.cause is not None and self.manager is None:  # IPMX: say why TLS failed (SEC-99)
+            return self.refuse(502, "Bad Gateway: " + failure.cause, (), "unreachable")
         return self.refuse(502, "Bad Gateway: no Registry reachable", (), "unreachable")
 
     async def _exchange(self, reg, method, target, headers, body, token):
         """Send once with `token`; after a 401, once more with a fresh one. (response, token used)."""
         resp = await self._send(reg, method, target, headers, body, token)
+        if resp.status == 401 and self.manager is None:  # TLS only: there is no token to renew
+            log.warning("Registry %s answered 401 with no token sent: it asks for OAuth, which IPMX registration "
+                        "does not use (TR-10-SEC SEC-75); check its access policy", reg.base)
+            return resp, token
         if resp.status == 401:  # IS-10 CL-41: one new token, one retry (never a loop, BCP-N-01)
             log.info("Registry %s answered 401: retrying once with a new token", reg.base)
             if self.metrics is not None:
@@ -269,7 +322,8 @@ class AttachProxy:
     async def _send(self, reg, method, target, headers, body, token):
         t0 = time.monotonic()
         outcome = "failed"
-        kw = dict(body=body, headers=headers + [("authorization", "Bearer " + token)],
+        auth = [("authorization", "Bearer " + token)] if token is not None else []  # none under IPMX (SEC-75)
+        kw = dict(body=body, headers=headers + auth,
                   connect_host=reg.addresses[0] if reg.addresses else None)
         try:
             try:
@@ -286,7 +340,7 @@ class AttachProxy:
         except ClientTimeoutError as e:
             raise _Failed(504, e.message)
         except (ClientError, HeaderError) as e:  # no connection, bad TLS, an answer too large or malformed
-            raise _Failed(502, e.message)
+            raise _Failed(502, e.message, cause=tls_cause(e, self.rap))
         finally:
             if self.metrics is not None:
                 self.metrics.registry_time(outcome, time.monotonic() - t0)

@@ -11,6 +11,7 @@ asked, a bounded number of times. Leaves out proxies, cookies, HTTP/2, content c
 
 import asyncio
 import logging
+import ssl
 import urllib.parse
 
 from .. import jsonshim
@@ -238,10 +239,14 @@ class HTTPClient:
                 return await self._exchange(conn, key, method, url, head, body, streamed)
             except (OSError, _StaleConnection) as exc:
                 conn.close()
+                # A TLS alert the server sent after the handshake (TLS 1.3: a client certificate it
+                # refuses) sits in the reader while writing only saw "Connection lost": name it
+                alert = conn.reader.exception()
+                cause = alert if isinstance(alert, ssl.SSLError) else exc
                 # A pooled connection the server had already closed: retry once on a
                 # fresh one, if no byte of an answer came and the method is idempotent.
                 if not reused or attempt or method not in _IDEMPOTENT or streamed:
-                    raise ClientError("connection to %s failed: %s" % (url, exc or type(exc).__name__))
+                    raise ClientError("connection to %s failed: %s" % (url, cause or type(cause).__name__)) from cause
             except BaseException:
                 conn.close()
                 raise

@@ -7,7 +7,10 @@ socket; TLS with --cert/--key). attach finds the Registry by unicast DNS-SD
 server settings that `register` and `token` use) and forwards the Registration API's calls
 with it (aio/attach.py, aio/attach_rules.py). Settings: flags, or the `[attach]` table of the
 config file (flags win). One JSON line on stdout once listening; logs on stderr. SIGTERM or
-SIGINT: graceful shutdown (the token is revoked), exit 0.
+SIGINT: graceful shutdown (the token is revoked), exit 0. `--profile ipmx` (TR-10-SEC): no
+OAuth at all (SEC-04, SEC-63, SEC-75); the Registry is reached over HTTPS (--rap 1) or mutual TLS
+with the device's client certificate (--rap 2, SEC-79) and found by adverts saying api_auth=false
+(SEC-76).
 """
 
 import copy
@@ -16,6 +19,7 @@ import sys
 
 from ..aio.address import parse_listen
 from ..errors import ConfigError
+from .attach_profile import PROFILES, check_profile, client_transport
 from .protect_settings import add_address_group_argument, check_address_group
 from .protect_settings import read_config as _read_config
 from .register import DEFAULT_CONFIG, add_selection_arguments, apply_config, build, with_jwks
@@ -33,6 +37,8 @@ SETTINGS = {
     "idle_timeout": (float, 30.0), "connect_timeout": (float, 5.0), "registry_timeout": (float, 10.0),
     "token_wait": (float, 10.0), "startup_timeout": (float, 10.0), "metrics": (str, None),
     "address_group": (int, 32),  # issue 23: Node connections counted per IPv4 address or /24 (IPv6 /64)
+    # TR-10-SEC registration (docs/retrofit.md "IPMX registration"): TLS only, no token
+    "profile": (str, "is-10"), "rap": (int, None), "client_cert": (str, None), "client_key": (str, None),
 }
 
 
@@ -68,6 +74,14 @@ def add_arguments(p):
     p.add_argument("--max-connections", type=int, metavar="N", help="concurrent Node connections (default 64)")
     add_address_group_argument(p)  # the same option as protect's (aio.admission.Grouping)
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics on this separate listener")
+    # the IPMX profile (TR-10-SEC §6): registration secured by TLS only
+    p.add_argument("--profile", choices=PROFILES, help="is-10 (default: a token for each call) or ipmx (no token; "
+                   "TLS or mutual TLS with the Registry, TR-10-SEC SEC-75; docs/retrofit.md)")
+    p.add_argument("--rap", type=int, metavar="1|2", help="IPMX Registry Access Policy (required with --profile "
+                   "ipmx): 1 HTTPS, the Registry authenticated; 2 mutual TLS with --client-cert (SEC-80)")
+    p.add_argument("--client-cert", metavar="FILE", help="the device's TLS client certificate (PEM, TR-10-SEC TCC) "
+                   "presented to the Registry under --rap 2")
+    p.add_argument("--client-key", metavar="FILE", help="the private key of --client-cert (PEM, mode 0600 or 0640)")
 
 
 def _octal(text):
@@ -125,14 +139,26 @@ def load_settings(args):
             parse_registry_url(url)
     if cfg["metrics"] and cfg["port"] and parse_listen(cfg["metrics"])[1] == cfg["port"]:
         raise ConfigError("--metrics needs its own port")
+    check_profile(cfg, args)
     return cfg
 
 
 def prepare(args):
     """Every setting attach starts with, checked before anything starts: the [attach] table and
     flags, then the [client] identity and authorization server (`args` completed in place).
-    Returns cfg. `doctor` calls it too: what it reports is the error attach would exit with."""
+    Returns cfg. `doctor` calls it too: what it reports is the error attach would exit with.
+    Under ipmx no OAuth client is set up (SEC-04): the shared [client] table lends only what
+    reaching the Registry needs (ca, domain, nameserver); cfg["ignored"] names the OAuth keys
+    found there (the file is shared with commands that do use them)."""
     cfg = load_settings(args)
+    if cfg["profile"] == "ipmx":
+        from .register import DEFAULT_TIMEOUT
+
+        cfg["ignored"] = client_transport(args)
+        args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        if args.timeout <= 0:
+            raise ConfigError("--timeout must be positive")
+        return cfg
     args.scope = " ".join(cfg["apis"])  # a token for each forwarded API (IS-10 CL-30)
     apply_config(args)
     if not args.name:
@@ -161,6 +187,12 @@ def run(args):
     cfg = prepare(args)
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if cfg["profile"] == "ipmx":
+        if cfg["ignored"]:
+            logging.getLogger("nmosauth_lite.attach").warning(
+                "config [client] %s not used: under the ipmx profile the Node is not an OAuth client "
+                "(TR-10-SEC SEC-04)", ", ".join(cfg["ignored"]))
+        return asyncio.run(_serve(cfg, args, None, None))
     selector, client, jwks = build(_oauth_args(args), name=args.name, grant="client_credentials")
     return asyncio.run(with_jwks(jwks, lambda: _serve(cfg, args, selector, client)))
 
@@ -171,9 +203,10 @@ def _registries(cfg, args):
     if cfg["registry"]:
         return Registries(cfg["registry"])
     from ..aio.dns import DiscoveryCache
-    from ..registry_advert import RegistryDiscovery
+    from ..registry_advert import IpmxRegistryDiscovery, RegistryDiscovery
 
-    cache = DiscoveryCache(plan_class=RegistryDiscovery, domains=args.domain or None,
+    plan = IpmxRegistryDiscovery if cfg["profile"] == "ipmx" else RegistryDiscovery  # SEC-76: api_auth=false
+    cache = DiscoveryCache(plan_class=plan, domains=args.domain or None,
                            nameservers=args.nameserver or None, dev=args.dev, timeout=min(5.0, args.timeout / 4))
     return Registries(discovery=cache)
 
@@ -244,7 +277,7 @@ async def _serve(cfg, args, selector, client):
     log = logging.getLogger("nmosauth_lite.attach")
     ctx = server_context(list(zip(cfg["cert"], cfg["key"]))) if cfg["cert"] else None  # ConfigError names the file
     registries = _registries(cfg, args)
-    manager = TokenManager(client, acquire_timeout=args.timeout)
+    manager = TokenManager(client, acquire_timeout=args.timeout) if client is not None else None
     metrics = None
     if cfg["metrics"]:
         from ..aio.attach_metrics import AttachMetrics
@@ -252,13 +285,18 @@ async def _serve(cfg, args, selector, client):
         metrics = AttachMetrics()
     own = ["localhost", "127.0.0.1", "::1"] + ([cfg["host"]] if cfg["host"] else [])
     try:  # a bad --ca is a configuration error now, not a 502 later
-        registry_tls = client_context(args.ca)
+        registry_tls = client_context(args.ca, policy="ipmx" if manager is None else "bcp-003-01")  # SEC-81..85
     except (OSError, ssl.SSLError) as e:
         raise ConfigError("cannot load --ca: %s" % (getattr(e, "strerror", None) or e))
+    if cfg["client_cert"]:  # SEC-79, SEC-93 TCC: the device's certificate, presented to the Registry
+        from ..aio.tlsutil import load_pair
+
+        load_pair(registry_tls, cfg["client_cert"], cfg["client_key"], cert_flag="--client-cert",
+                  key_flag="--client-key")
     proxy = AttachProxy(registries, manager, apis=cfg["apis"], ssl_context=registry_tls, own_hosts=own,
                         max_body=cfg["max_body"], max_response=cfg["max_response"],
                         connect_timeout=cfg["connect_timeout"], timeout=cfg["registry_timeout"],
-                        token_wait=cfg["token_wait"], metrics=metrics)
+                        token_wait=cfg["token_wait"], metrics=metrics, rap=cfg["rap"])
     server = HTTPServer(proxy, ssl=ctx, max_connections=cfg["max_connections"], head_timeout=cfg["head_timeout"],
                         idle_timeout=cfg["idle_timeout"], max_body=cfg["max_body"],
                         grouping=Grouping(cfg["address_group"]))
@@ -284,29 +322,38 @@ async def _serve(cfg, args, selector, client):
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ready = {"listen": listen, "registry": cfg["registry"] or "dns-sd", "apis": cfg["apis"]}
+    if manager is None:
+        ready.update(profile="ipmx", rap=cfg["rap"])
     if metrics_server is not None:
         ready["metrics"] = "%s:%d" % (parse_listen(cfg["metrics"])[0], metrics_server.port)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    starting = asyncio.ensure_future(_first_token(manager, log))
     stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait((starting, stopping), timeout=cfg["startup_timeout"], return_when=asyncio.FIRST_COMPLETED)
+    starting = None  # IPMX: no token to wait for (SEC-04)
+    if manager is not None:
+        starting = asyncio.ensure_future(_first_token(manager, log))
+        await asyncio.wait((starting, stopping), timeout=cfg["startup_timeout"], return_when=asyncio.FIRST_COMPLETED)
     notify("READY=1")  # systemd Type=notify; requests before the first token get 503 + Retry-After
-    log.info("attached: %s -> %s (%s)", listen, ", ".join(cfg["registry"]) or "Registry by DNS-SD",
-             ", ".join(cfg["apis"]))
+    log.info("attached: %s -> %s (%s)%s", listen, ", ".join(cfg["registry"]) or "Registry by DNS-SD",
+             ", ".join(cfg["apis"]), "" if manager is not None else
+             " with TLS only, RAP %d%s, no token (TR-10-SEC SEC-75)"
+             % (cfg["rap"], ": mutual TLS" if cfg["rap"] == 2 else ": HTTPS"))
     try:
         await stopping
         log.info("shutting down")
         notify("STOPPING=1")
     finally:
-        starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
+        if starting is not None:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
         await server.shutdown(SHUTDOWN_GRACE)
         if metrics_server is not None:
             await metrics_server.shutdown(1.0)
         await proxy.close()
-        await manager.close(revoke=True)  # IS-10 CL-42
-        await selector.close()
+        if manager is not None:
+            await manager.close(revoke=True)  # IS-10 CL-42
+        if selector is not None:
+            await selector.close()
         if cfg["path"]:
             try:
                 os.unlink(cfg["path"])

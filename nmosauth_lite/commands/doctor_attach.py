@@ -27,6 +27,11 @@ def attach_config(r, path, client_table):
         return None, None
     out = {"listen": cfg["listen"], "registry": cfg["registry"] or "dns-sd", "apis": cfg["apis"],
            "issuer": args.issuer or "dns-sd", "name": args.name, "address_group": cfg["address_group"]}
+    if cfg["profile"] == "ipmx":  # TLS only, no OAuth client (TR-10-SEC SEC-04, SEC-75)
+        out.update(issuer=None, name=None, profile="ipmx", rap=cfg["rap"])
+        if cfg["ignored"]:
+            r.warn("attach", "[client] %s not used: under the ipmx profile attach is not an OAuth client (SEC-04)"
+                   % ", ".join(cfg["ignored"]))
     if not cfg["registry"]:  # attach._registries: DNS-SD in [client] domain, else resolv.conf's search
         out["registry_domains"] = list(args.domain or []) or _search_domains()
         if not out["registry_domains"]:
@@ -44,6 +49,8 @@ def attach_config(r, path, client_table):
              "state_dir": args.state_dir}
     if args.jwks_listen:
         files.update(jwks_cert=args.jwks_cert, jwks_key=args.jwks_key)
+    if cfg["profile"] == "ipmx":  # no registration with an authorization server: no token file
+        files.update(initial_token_file=None, client_cert=cfg["client_cert"], client_key=cfg["client_key"])
     return out, files
 
 
@@ -62,4 +69,6 @@ def text_lines(section):
     if not section:
         return []
     registry = section["registry"] if isinstance(section["registry"], str) else ", ".join(section["registry"])
+    if section.get("profile") == "ipmx":
+        return ["  attach  %s -> %s (TLS only, RAP %d, no token)" % (section["listen"], registry, section["rap"])]
     return ["  attach  %s -> %s (token from %s)" % (section["listen"], registry, section["issuer"])]

@@ -215,6 +215,8 @@ def _attach(r, a, out, now):
         _exists_readable(r, "attach", "client.initial_token_file", a["initial_token_file"], user, out)
     for cert, key in _pairs(a.get("jwks_cert"), a.get("jwks_key")):
         _pair(r, "attach", cert, key, (), user, out, now)
+    for cert, key in _pairs(a.get("client_cert"), a.get("client_key")):  # ipmx RAP 2 (SEC-79)
+        _pair(r, "attach", cert, key, (), user, out, now)
     if a.get("key_file"):
         if os.path.exists(a["key_file"]):
             _exists_readable(r, "attach", "client.key_file", a["key_file"], user, out)

@@ -9,17 +9,9 @@ import time
 
 import pytest
 
-from attach_support import (DOMAIN, NODE_ID, REG, Attach, RegistryPeer, ServeProc, base_args, bundle, node_call,
-                            node_doc, registry_pki)
+from attach_support import (DOMAIN, NODE_ID, REG, Attach, RegistryPeer, ServeProc, advert, base_args, bundle,
+                            node_call, node_doc, registry_pki)
 from dns_helpers import Dnsmasq, free_port
-
-
-def advert(instance, port, pri, auth="true", proto="https", vers="v1.2,v1.3"):
-    name = "%s._nmos-register._tcp.%s" % (instance, DOMAIN)
-    return ["ptr-record=_nmos-register._tcp.%s,%s" % (DOMAIN, name),
-            "srv-host=%s,%s.%s,%d,0,0" % (name, instance, DOMAIN, port),
-            'txt-record=%s,"api_proto=%s","api_ver=%s","pri=%d","api_auth=%s"' % (name, proto, vers, pri, auth),
-            "host-record=%s.%s,127.0.0.1" % (instance, DOMAIN)]
 
 
 @pytest.fixture(scope="module")

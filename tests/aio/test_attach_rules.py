@@ -191,3 +191,59 @@ def test_registry_txt_parsing_raises_only_advert_errors(strings):
     except AdvertError:
         return
     assert proto == "https" and auth is True and 0 <= pri < 100 and vers
+
+
+# --- the IPMX profile (TR-10-SEC §6) ----------------------------------------------------------
+@pytest.mark.parametrize("txt,ok", [
+    ([b"api_proto=https", b"api_ver=v1.3", b"pri=10", b"api_auth=false"], True),  # SEC-76
+    ([b"api_proto=https", b"api_ver=v1.3", b"pri=10", b"api_auth=true"], False),  # an IS-10 Registry
+    ([b"api_proto=http", b"api_ver=v1.3", b"pri=10", b"api_auth=false"], False),  # RAP 0: never (SEC-80)
+    ([b"api_proto=https", b"api_ver=v1.3", b"pri=10"], False),  # api_auth missing
+])
+def test_ipmx_registry_adverts_want_api_auth_false_over_https(txt, ok):
+    if ok:
+        assert parse_registry_advert(parse_txt(txt), False, False) == ("https", ["v1.3"], 10, False)
+    else:
+        with pytest.raises(AdvertError):
+            parse_registry_advert(parse_txt(txt), False, False)
+
+
+def _wrapped(inner):
+    """A ClientError raised while handling `inner`, as aio/client.py raises them."""
+    from nmosauth_lite.aio.client import ClientError
+
+    try:
+        try:
+            raise inner
+        except OSError as e:
+            raise ClientError("connection failed: %s" % e) from e
+    except ClientError as outer:
+        return outer
+
+
+def test_tls_failures_are_named_from_the_error_under_the_client_error():
+    import ssl
+
+    from nmosauth_lite.aio.attach import tls_cause
+
+    alert = ssl.SSLError(1, "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca")
+    alert.reason = "TLSV1_ALERT_UNKNOWN_CA"
+    assert tls_cause(_wrapped(alert)) == "the Registry refused attach's TLS client certificate (TLSV1_ALERT_UNKNOWN_CA)"
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message, verify.reason = "unable to get local issuer certificate", "CERTIFICATE_VERIFY_FAILED"
+    assert tls_cause(_wrapped(verify)) == \
+        "the Registry's certificate failed verification (unable to get local issuer certificate)"
+    closed = _wrapped(ConnectionResetError("Connection lost"))
+    assert tls_cause(closed) is None  # is-10: a closed connection is not named as TLS
+    assert "may not accept attach's client certificate" in tls_cause(closed, rap=2)
+    assert "may require a client certificate" in tls_cause(closed, rap=1)
+    assert tls_cause(_wrapped(OSError("no route")), rap=2) is None
+    from nmosauth_lite.aio.client import ClientConnectError
+
+    try:  # the Registry is down: a refused connection says nothing about the certificate
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as e:
+            raise ClientConnectError("connect to 127.0.0.1:1 failed: %s" % e)
+    except ClientConnectError as down:
+        assert tls_cause(down, rap=2) is None

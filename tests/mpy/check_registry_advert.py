@@ -27,6 +27,18 @@ def check_txt_rules():
     harness.raises(AdvertError, registry_advert.parse_registry_advert, http, True)  # never, not even dev
 
 
+def check_ipmx_txt_rules_want_api_auth_false():
+    # TR-10-SEC SEC-76: an IPMX Registry advertises api_auth=false; api_proto https (SEC-78, SEC-79)
+    ipmx = dict(OK)
+    ipmx["api_auth"] = b"false"
+    harness.eq(registry_advert.parse_registry_advert(ipmx, False, False), ("https", ["v1.2", "v1.3"], 10, False),
+               "ipmx ok")
+    harness.raises(AdvertError, registry_advert.parse_registry_advert, OK, False, False)  # api_auth=true
+    http = dict(ipmx)
+    http["api_proto"] = b"http"
+    harness.raises(AdvertError, registry_advert.parse_registry_advert, http, True, False)  # RAP 0: never
+
+
 def _answer(domain):
     svc = registry_advert.SERVICE + domain
     out = []
@@ -56,3 +68,13 @@ def check_plan_orders_by_pri_and_drops_api_auth_false():
     harness.eq(got[0].addresses, ["192.0.2.10"], "addresses")
     harness.eq([r for r, _ in plan.rejected], ["open"], "api_auth=false rejected")
     harness.true(got[0].offers("v1.3") and not got[0].offers("v1.2") and got[0].offers(None), "offers")
+
+
+def check_ipmx_plan_keeps_only_api_auth_false():
+    domain = (b"studio", b"test")
+    plan = registry_advert.IpmxRegistryDiscovery([domain])
+    [q] = plan.questions()
+    plan.add_response(q, dnswire.parse_message(dnswire.build_message(_answer(domain))))
+    got = plan.results(100, lambda n: 0)
+    harness.eq([(r.host, r.port) for r in got], [("open.studio.test", 80)], "only the api_auth=false advert")
+    harness.eq(sorted([r for r, _ in plan.rejected]), ["reg-a", "reg-b"], "api_auth=true rejected")
