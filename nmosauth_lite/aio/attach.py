@@ -58,8 +58,8 @@ def tls_cause(exc, rap=None):
     when `exc` holds no TLS error. Follows __cause__/__context__ (the client wraps OSErrors).
     `rap`: the IPMX Registry Access Policy (1, 2) or None (is-10). Under IPMX a Registry that
     closes or resets the connection after the handshake, without a TLS alert we could read
-    (asyncio's TLS server sends none; a reset can overtake one), is named as the likely cause:
-    our client certificate refused (RAP 2), or one required and none presented (RAP 1)."""
+    (asyncio's own TLS server sends none, ours does; a reset can overtake one), is named as the
+    likely cause: our client certificate refused (RAP 2), or one required and none presented (RAP 1)."""
     closed = False
     connected = not isinstance(exc, ClientConnectError)  # a refused connect is no verdict on our certificate
     seen = 0

@@ -133,9 +133,8 @@ class TlsRegistryPeer:
 
 class OpenSSLRegistryPeer:
     """A Registration API stand-in on the stdlib's blocking http.server and ssl module, mutual TLS
-    required: unlike asyncio's TLS server, OpenSSL here sends its alert (unknown_ca,
-    certificate_required) when it refuses a client certificate, and then reads what the client
-    sent before closing (a lingering close, as nginx does) so that no TCP reset overtakes the alert.
+    required: OpenSSL here sends its alert (unknown_ca, certificate_required) when it refuses a
+    client certificate, and then reads what the client sent before closing (a lingering close, as nginx does) so that no TCP reset overtakes the alert.
     Answers 201 to POST resource and 200 to the rest; `.seen` is [(method, path, authorization, cn)]."""
 
     def __init__(self, pki, client_ca):

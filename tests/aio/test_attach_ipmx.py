@@ -103,18 +103,82 @@ def test_a_registry_that_does_not_trust_the_client_certificate_gives_the_node_a_
         peer.stop()
 
 
+class SilentRefusalPeer:
+    """A Registry that ends each connection right after the TLS handshake with a TCP reset and no
+    alert, as some TLS stacks do when they refuse a client certificate after a TLS 1.3 handshake
+    (or when a reset overtakes the alert). Our own servers send the alert now: this one must not."""
+
+    def __init__(self, pki):
+        import socket
+        import ssl
+        import struct
+        import threading
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki.cert, pki.key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = "https://localhost:%d" % self.port
+        self.handshakes = 0
+        self.running = True
+
+        def serve():
+            while self.running:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    continue
+                try:
+                    conn.settimeout(10)
+                    tls = ctx.wrap_socket(conn, server_side=True)
+                    self.handshakes += 1
+                    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    tls.close()  # a reset, no close_notify, no alert
+                except OSError:
+                    conn.close()
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()
+
+
 def test_a_registry_that_closes_without_an_alert_is_named_as_the_likely_refusal(tmp_path, world):
-    # asyncio's TLS server (our stand-in) refuses an untrusted client certificate by closing, with no
-    # alert: attach cannot know for sure, so it says what is likely (RAP 2), still a clear 502
+    # a Registry that cuts the connection after the handshake with no alert: attach cannot know
+    # for sure, so it says what is likely (RAP 2, SEC-79), still a clear 502
+    other = registry_pki(tmp_path / "other-ca")
+    cert, key = make_client_leaf(other, "stranger", "stranger.attach.test")
+    peer = SilentRefusalPeer(world["pki"])
+    a = None
+    try:
+        a = Attach(tmp_path, "attach-closed", ipmx_args(world["pki"].ca_cert, "--rap", 2, "--client-cert", cert,
+                                                        "--client-key", key, "--registry", peer.url))
+        status, _, body = node_call(a.port, "POST", REG + "/health/nodes/" + NODE_ID)
+        assert status == 502 and "may not accept attach's client certificate" in json.loads(body)["error"]
+        assert peer.handshakes >= 1 and "Traceback" not in a.stderr()
+    finally:
+        if a is not None:
+            a.stop()
+        peer.stop()
+
+
+def test_our_own_tls_server_refuses_a_client_certificate_with_an_alert(tmp_path, world):
+    # protect and our stand-ins send OpenSSL's alert on a failed handshake (SEC-99): attach names it
     other = registry_pki(tmp_path / "other-ca")
     cert, key = make_client_leaf(other, "stranger", "stranger.attach.test")
     reg = world["mutual"].reg
     before = len(reg.seen)
-    a = Attach(tmp_path, "attach-closed", ipmx_args(world["pki"].ca_cert, "--rap", 2, "--client-cert", cert,
-                                                    "--client-key", key, "--registry", world["mutual"].url))
+    a = Attach(tmp_path, "attach-alert", ipmx_args(world["pki"].ca_cert, "--rap", 2, "--client-cert", cert,
+                                                   "--client-key", key, "--registry", world["mutual"].url))
     try:
         status, _, body = node_call(a.port, "POST", REG + "/health/nodes/" + NODE_ID)
-        assert status == 502 and "may not accept attach's client certificate" in json.loads(body)["error"]
+        assert status == 502 and "refused attach's TLS client certificate" in json.loads(body)["error"]
         assert len(reg.seen) == before and "Traceback" not in a.stderr()
     finally:
         a.stop()
