@@ -16,6 +16,7 @@ Under the IPMX profile (profile.py): refresh every 23 h + 0-3600 s, back-off 1..
 keys unusable 36 h after they were obtained (logged once, SEC-56), no fetch on demand
 (SEC-57), and keys persisted by an earlier run are not used before this run has fetched
 its own (SEC-51, SEC-53: refuse until an initial set is obtained).
+Fetching from the servers is aio/keyfetch.py's (a mixin, with `Server`); DNS-SD trust, aio/discovered.py's.
 """
 
 import asyncio
@@ -23,17 +24,15 @@ import logging
 import random
 import time
 
-from .. import jsonshim
-from ..errors import KeyFetchPendingError, KeyFormatError, NmosAuthError, RemoteError, with_attrs
-from ..issuer import MAX_METADATA_BYTES, check_issuer, metadata_urls
+from ..errors import KeyFetchPendingError, with_attrs
+from ..issuer import check_issuer
 from ..jwks_cache import IssuerKeys
 from ..jws import DEFAULT_ALGORITHMS
 from ..oauth import backoff_delay
 from ..profile import get_profile
-from .client import HTTPClient
 from .discovered import DiscoveredIssuers
-from .keyfiles import MAX_JWKS_BYTES, KeyFiles
-from .metadata import find_metadata, note_form, ordered
+from .keyfetch import KeyFetcher, Server  # Server: importable from here too (demo, tests)
+from .keyfiles import KeyFiles
 from .ratelog import RateLimitedLog
 
 log = logging.getLogger("nmosauth_lite.keys")
@@ -49,29 +48,7 @@ STARTUP_RETRY = (0.25, 4.0)
 WARN_INTERVAL = 60.0  # a repeated warning of one cause is logged at most once a minute
 
 
-class Server:
-    """One place an issuer's keys can be fetched: its metadata URL, and how to reach it.
-
-    `resolve` maps host names to addresses (DNS-SD answers: connect there, keep the
-    name for TLS and Host); `loose` compares the metadata's issuer per IS-10 DS-14.
-    `urls` ([(form, url)], aio/metadata.py) are the places tried in turn; by default
-    `metadata_url` alone (a DNS-SD advert's URL, IS-10 DS-06). for_issuer() gives a
-    configured issuer all three forms.
-    """
-
-    def __init__(self, metadata_url, resolve=None, loose=False, urls=None):
-        self.metadata_url = metadata_url
-        self.resolve = dict(resolve or {})
-        self.loose = loose
-        self.urls = list(urls) if urls else [("rfc8414", metadata_url)]
-
-    @classmethod
-    def for_issuer(cls, issuer, resolve=None):
-        urls = metadata_urls(issuer)
-        return cls(urls[0][1], resolve=resolve, urls=urls)
-
-
-class KeyStore(DiscoveredIssuers):
+class KeyStore(KeyFetcher, DiscoveredIssuers):
     server_class = Server  # what add_discovered (aio/discovered.py) makes for an advert
 
     def __init__(self, issuers=(), state_dir=None, ca_file=None, insecure_http=False,
@@ -156,7 +133,7 @@ class KeyStore(DiscoveredIssuers):
         self._start_fetch(iss, loop)
         raise with_attrs(KeyFetchPendingError("keys being fetched"), retry_after=self.retry_after)
 
-    # --- fetching --------------------------------------------------------------------
+    # --- fetching: when (how: aio/keyfetch.py) ---------------------------------------
 
     def _start_fetch(self, iss, loop=None):
         task = self._inflight.get(iss)
@@ -318,84 +295,6 @@ class KeyStore(DiscoveredIssuers):
             await c.close()
         self._clients = {}
 
-    def _client(self, server):
-        key = tuple(sorted(server.resolve.items()))
-        c = self._clients.get(key)
-        if c is None:
-            ssl_context = None
-            if self.profile.name == "ipmx":  # SEC-58, SEC-83..SEC-85: the IPMX suites for key fetches too
-                from .tlsutil import client_context
-
-                ssl_context = client_context(self.ca_file, policy="ipmx")
-            c = HTTPClient(ca_file=self.ca_file, ssl_context=ssl_context, insecure_http=self.insecure_http,
-                           resolve=server.resolve,
-                           connect_timeout=self.fetch_timeout, read_timeout=self.fetch_timeout,
-                           max_response=max(MAX_JWKS_BYTES, MAX_METADATA_BYTES))
-            self._clients[key] = c
-        return c
-
-    async def _refresh_issuer(self, iss):
-        state = self._issuers[iss]
-        errors = []
-        for server in self._servers[iss]:
-            try:
-                await asyncio.wait_for(self._fetch_from(state, server), self.fetch_timeout * 2)
-                for key in (("fetch", iss, server.metadata_url), ("none", iss), ("prime", iss)):
-                    self.warn.forget(key)  # over: a new failure is worth a line at once
-                return
-            except (NmosAuthError, asyncio.TimeoutError, OSError) as e:
-                reason = str(e) or type(e).__name__
-                errors.append(reason)
-                self.warn.warning(("fetch", iss, server.metadata_url), "key fetch for %s from %s failed: %s", iss,
-                                  server.metadata_url, reason)
-        self.fetch_failures += 1
-        reason = "; ".join(errors)[:300]
-        if self._priming:  # prime() retries on its own schedule and logs that
-            state.last_error = reason
-            return
-        delay = state.fetch_failed(self._clock(), self._rng, reason)
-        if self._running:
-            self.warn.warning(("none", iss), "no server answered for %s; keeping %d keys, next try in %.0f s", iss,
-                              len(state.keys), delay)
-        else:  # a one-shot command: nothing will try again
-            log.warning("no server answered for %s; keeping %d keys", iss, len(state.keys))
-
-    async def _fetch_from(self, state, server):
-        client = self._client(server)
-        self.fetch_count += 1
-        jwks_uri = state.jwks_uri
-        if jwks_uri is None or state.failures:
-            async def get(url):
-                return await client.get(url, headers=[("accept", "application/json")])
-
-            found = await find_metadata(get, state.issuer, ordered(server.urls, state.metadata_url),
-                                        self.insecure_http, server.loose)
-            note_form(state.issuer, state.metadata_url, found)
-            state.metadata_form, state.metadata_url = found.form, found.url
-            jwks_uri = found.doc["jwks_uri"]
-        headers = [("accept", "application/json")]
-        if state.etag and jwks_uri == state.jwks_uri:
-            headers.append(("if-none-match", state.etag))
-        resp = await client.get(jwks_uri, headers=headers)
-        now = self._clock()
-        if resp.status == 304 and state.etag:
-            state.not_modified(now, self._rng)
-            self.files.save(state)
-            return
-        if resp.status != 200:
-            raise RemoteError("JWKS: HTTP %d" % resp.status)
-        try:
-            added, withdrawn = state.apply(_json(resp.body, "JWKS"), now, self._rng, resp.header("etag"), jwks_uri)
-        except KeyFormatError as e:
-            raise RemoteError("JWKS unusable: %s" % e.message)
-        for k in withdrawn:
-            log.warning("issuer %s withdrew key %s: its tokens are refused from now on", state.issuer, k.kid or k.thumbprint)
-        for k in added:
-            log.info("issuer %s: new key %s", state.issuer, k.kid or k.thumbprint)
-        if self.profile.key_max_age is not None:
-            log.info("issuer %s: %d keys obtained", state.issuer, len(state.keys))  # SEC-56 SHOULD
-        self.files.save(state)
-
     # --- reporting -----------------------------------------------------------------------
 
     def status(self, now=None):
@@ -414,11 +313,3 @@ class KeyStore(DiscoveredIssuers):
                 "last_error": s.last_error,
             })
         return out
-
-
-def _json(body, what):
-    try:
-        return jsonshim.loads(body)
-    except ValueError:
-        raise RemoteError("%s is not JSON" % what)
-
