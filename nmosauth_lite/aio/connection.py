@@ -4,8 +4,9 @@ Bytes go to the parser in data_received, no per-byte awaits; a plain-function ha
 a bodiless request without a task, an async one gets one task per request (eager on 3.12+).
 Owns the connection's side of issue 11 §2: the TLS handshake started per connection, the
 head, body and idle deadlines the server's tick enforces, the request body (100-continue,
-read back-pressure, the rate window) and keep-alive/pipelining. Response writing is mixed in
-from `aio.reply`; the caps and tables it is counted in belong to `aio.server.HTTPServer`.
+read back-pressure, the rate window) and keep-alive/pipelining. Reading the body is mixed in
+from `aio.body`, response writing from `aio.reply`, plain HTTP on a TLS port from `aio.sniff`;
+the caps and tables it is counted in belong to `aio.server.HTTPServer`.
 """
 
 import asyncio
@@ -14,8 +15,9 @@ import ssl
 import sys
 
 from ..errors import ProtocolError
-from ..http11 import CLOSED, NEED_DATA, Data, HeaderError, HTTPError, RequestParser
+from ..http11 import CLOSED, NEED_DATA, HeaderError, HTTPError, RequestParser
 from ..logfield import escape
+from .body import RequestBody
 from .closing import abort, close
 from .reply import ResponseWriter
 from .sniff import PlainHTTPAnswer
@@ -30,7 +32,7 @@ _EAGER = sys.version_info >= (3, 12)
 _IDLE, _HEAD, _BUSY = range(3)
 
 
-class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
+class _Connection(RequestBody, ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
     def __init__(self, server):
         self.server = server
         self.loop = server._loop
@@ -198,20 +200,7 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
             self.body_failed("request body timeout")
         self.deadline = _INF
 
-    def body_failed(self, message):
-        """The body came too late or too slowly: 408 to whoever reads it next."""
-        log.info("%s from %s", message, self.peername)
-        self.server.rejected("body_timeout")  # metrics (issue 14)
-        exc = HTTPError(message)
-        exc.status_hint = 408
-        self.body_error = exc  # every later read fails the same way
-        self.body_since = None
-        self.deadline = _INF
-        waiter = self.body_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    # --- request cycle --------------------------------------------------------
+    # --- request cycle (the body: aio/body.py) ---------------------------------
     def _process(self):
         if self.processing:
             return
@@ -336,57 +325,6 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
         if self.phase == _IDLE and self.request is None and not self.closed:
             self.server._idle[self] = None  # the first to shed when the table is full
 
-    # --- request bodies ---------------------------------------------------
-    async def read_chunk(self):
-        """Next piece of the request body; b"" at its end."""
-        if self.body_error is not None:
-            raise self.body_error
-        if self.body_done:
-            return b""
-        request = self.request
-        if request.head.expect_continue and not self.continue_sent:
-            self.continue_sent = True  # RFC 9110 §10.1.1: only once the handler wants it
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        while True:
-            event = self.parser.next_event()
-            if event is NEED_DATA:
-                if self.closed:
-                    raise ConnectionResetError("connection lost")
-                if self.read_paused:
-                    self.read_paused = False
-                    self.transport.resume_reading()
-                    if self.body_since is not None:  # we held the client back: a new window
-                        self.body_since = self.loop.time()
-                        self.body_bytes = 0
-                self.body_waiter = self.loop.create_future()
-                try:
-                    await self.body_waiter
-                finally:
-                    self.body_waiter = None
-            elif event.__class__ is Data:
-                return event.data
-            else:
-                self.body_done = True
-                self.body_since = None
-                self.deadline = _INF
-                return b""
-
-    def _finish_body_now(self):
-        """Discard the rest of an unread request body if it is already buffered."""
-        if self.body_waiter is not None or self.body_error is not None:
-            return False
-        try:
-            while not self.body_done:
-                event = self.parser.next_event()
-                if event is NEED_DATA:
-                    return False
-                if event.__class__ is not Data:
-                    self.body_done = True
-                    self.body_since = None
-        except HTTPError:
-            return False
-        return True
-
     def _answer_over_cap(self):
         try:
             if self.parser.next_event() is NEED_DATA:
@@ -395,7 +333,6 @@ class _Connection(ResponseWriter, PlainHTTPAnswer, asyncio.Protocol):
             pass
         self.server.rejected("over_capacity")  # metrics (issue 14)
         self._send_error(503, "too many connections", [("retry-after", "1")])
-
 
 
 def _crash(exc):
