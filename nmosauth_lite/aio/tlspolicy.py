@@ -47,13 +47,17 @@ def check_ipmx_ciphers(ctx):
             raise ConfigError("the IPMX TLS policy needs %s, which this OpenSSL does not offer" % must)
 
 
-def _handshake(server_ctx, client_ctx):
-    """One TLS handshake in memory; True when it completes."""
+NO_HANDSHAKE = "no handshake"  # memory_handshake: the two sides stopped answering each other
+
+
+def memory_handshake(server_ctx, client_ctx, server_hostname=None):
+    """One TLS handshake in memory: None when both sides complete it, else the SSLError (or
+    OSError) one side raised, or NO_HANDSHAKE."""
     c_in, c_out, s_in, s_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = client_ctx.wrap_bio(c_in, c_out, server_side=False)
+    client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=server_hostname)
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     done = [False, False]
-    for _ in range(8):
+    for _ in range(10):
         for i, (obj, out, peer_in) in enumerate(((client, c_out, s_in), (server, s_out, c_in))):
             if not done[i]:
                 try:
@@ -61,14 +65,19 @@ def _handshake(server_ctx, client_ctx):
                     done[i] = True
                 except ssl.SSLWantReadError:
                     pass
-                except (ssl.SSLError, OSError):
-                    return False
+                except (ssl.SSLError, OSError) as e:
+                    return e
             data = out.read()
             if data:
                 peer_in.write(data)
         if all(done):
-            return True
-    return False
+            return None
+    return NO_HANDSHAKE
+
+
+def _handshake(server_ctx, client_ctx):
+    """True when one in-memory handshake completes."""
+    return memory_handshake(server_ctx, client_ctx) is None
 
 
 def group_policy(server_ctx):
