@@ -147,25 +147,25 @@ def instance_text(labels):
         return dnswire.name_to_text(labels[:1])
 
 
-class AuthServer:
-    """One usable authorization server advert. `hosts` maps the host name to the addresses
-    DNS-SD gave, for connecting while TLS and `Host` use the name. `expires` = now + ttl."""
+class Advert:
+    """What every usable DNS-SD API advert carries (IS-10 DS-05, IS-04 registration): where to
+    connect, what it offers, its `pri`. `hosts` maps the host name to the addresses DNS-SD gave,
+    for connecting while TLS and `Host` use the name. `expires` = now + ttl; `name` is the full
+    service instance name, as text."""
 
-    def __init__(self, instance, host, port, addresses, api_proto, api_ver, api_selector,
-                 pri, ttl=0, expires=0, name="", srv_priority=0):
+    def __init__(self, instance, host, port, addresses, api_proto, api_ver, pri, ttl=0, expires=0, name="",
+                 srv_priority=0):
         self.instance = instance
         self.host = host
         self.port = port
         self.addresses = list(addresses)
         self.api_proto = api_proto
         self.api_ver = list(api_ver)
-        self.api_selector = api_selector
         self.pri = pri
         self.ttl = ttl
         self.expires = expires
-        self.name = name  # the full service instance name, as text
+        self.name = name
         self.srv_priority = srv_priority
-        self.metadata_url = metadata_url(api_proto, host, port, api_selector)
         self.hosts = {host: self.addresses}
 
     def key(self):
@@ -174,8 +174,25 @@ class AuthServer:
     def to_dict(self):
         return {"instance": self.instance, "host": self.host, "port": self.port,
                 "addresses": list(self.addresses), "api_proto": self.api_proto,
-                "api_ver": list(self.api_ver), "api_selector": self.api_selector,
-                "pri": self.pri, "metadata_url": self.metadata_url}
+                "api_ver": list(self.api_ver), "pri": self.pri}
+
+
+class AuthServer(Advert):
+    """One usable authorization server advert, with its RFC 8414 metadata URL."""
+
+    def __init__(self, instance, host, port, addresses, api_proto, api_ver, api_selector,
+                 pri, ttl=0, expires=0, name="", srv_priority=0):
+        super().__init__(instance, host, port, addresses, api_proto, api_ver, pri, ttl, expires, name, srv_priority)
+        self.api_selector = api_selector
+        self.metadata_url = metadata_url(api_proto, host, port, api_selector)
+
+    def to_dict(self):
+        d = super().to_dict()
+        pri = d.pop("pri")  # the keys in the order `discover` has always printed them
+        d["api_selector"] = self.api_selector
+        d["pri"] = pri
+        d["metadata_url"] = self.metadata_url
+        return d
 
     def __repr__(self):
         return "AuthServer(%r, pri=%d, %s)" % (self.instance, self.pri, self.metadata_url)

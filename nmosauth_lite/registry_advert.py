@@ -52,28 +52,14 @@ def parse_registry_advert(txt, dev=False, api_auth=True):
     return proto, vers, pri, api_auth
 
 
-class Registry:
+class Registry(dnssd.Advert):
     """One usable Registration API advert: `base` is <api_proto>://<host>:<port> (no trailing
     slash); `addresses` are where to connect while TLS and Host use `host` (BCP-003-01)."""
 
     def __init__(self, instance, host, port, addresses, api_proto, api_ver, pri, ttl=0, expires=0, name="",
                  srv_priority=0):
-        self.instance = instance
-        self.host = host
-        self.port = port
-        self.addresses = list(addresses)
-        self.api_proto = api_proto
-        self.api_ver = list(api_ver)
-        self.pri = pri
-        self.ttl = ttl
-        self.expires = expires
-        self.name = name
-        self.srv_priority = srv_priority
+        super().__init__(instance, host, port, addresses, api_proto, api_ver, pri, ttl, expires, name, srv_priority)
         self.base = "%s://%s:%d" % (api_proto, "[%s]" % host if ":" in host else host, port)
-        self.hosts = {host: self.addresses}
-
-    def key(self):
-        return (self.name.lower(), self.host, self.port)
 
     def offers(self, version):
         """True when this registry advertises Registration API `version` (None: any version;
@@ -81,8 +67,9 @@ class Registry:
         return version is None or not self.api_ver or version in self.api_ver
 
     def to_dict(self):
-        return {"instance": self.instance, "host": self.host, "port": self.port, "addresses": list(self.addresses),
-                "api_proto": self.api_proto, "api_ver": list(self.api_ver), "pri": self.pri, "base": self.base}
+        d = super().to_dict()
+        d["base"] = self.base
+        return d
 
     def __repr__(self):
         return "Registry(%r, pri=%d, %s)" % (self.instance, self.pri, self.base)

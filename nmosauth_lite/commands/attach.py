@@ -17,7 +17,7 @@ import copy
 import os
 import sys
 
-from ..aio.address import parse_listen
+from ..aio.address import format_listen, parse_listen
 from ..errors import ConfigError
 from .attach_profile import PROFILES, check_profile, client_transport
 from .protect_settings import add_address_group_argument, check_address_group
@@ -308,8 +308,7 @@ async def _serve(cfg, args, selector, client):
             await server.start(cfg["host"], cfg["port"])
         except OSError as e:
             raise ConfigError("cannot listen on %s: %s" % (cfg["listen"], e.strerror or e))
-        host = cfg["host"]
-        listen = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
+        listen = format_listen(cfg["host"], server.port)
     metrics_server = None
     if metrics is not None:
         from ..aio.metrics import start_listener

@@ -80,6 +80,7 @@ async def serve_alone(host, port, out=None):
     import signal
     import sys
 
+    from ..aio.address import format_listen
     from ..aio.files import is_loopback
     from ..aio.server import HTTPServer
     from ..errors import ConfigError
@@ -96,7 +97,7 @@ async def serve_alone(host, port, out=None):
         raise ConfigError("cannot listen on %s:%d: %s" % (host, port, e.strerror or e))
     name = "localhost" if is_loopback(host) else host
     handler["h"] = router(name, server.port)
-    hostport = "%s:%d" % ("[%s]" % host if ":" in host else host, server.port)
+    hostport = format_listen(host, server.port)
     out.write(json.dumps({"listen": hostport, "node_api": "http://%s%s" % (hostport, API)}) + "\n")
     out.flush()
     stop = asyncio.Event()
